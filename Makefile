@@ -1,0 +1,54 @@
+# Two commands matter (see README): `make bench` and `make test`. Everything else helps.
+# Each target sets up its own virtualenv in .venv (gitignored) from python3 alone.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# How many of the newest commits of main `make bench` covers (commits already benchmarked
+# on this machine are skipped). `make bench COMMITS=all` covers the whole history.
+COMMITS ?= 5
+BASE    ?= main
+HEAD    ?= HEAD
+FACTOR  ?= 1.2
+
+.PHONY: bench test lint typecheck unit benchcheck compare preview clean help
+
+help:
+	@echo "make bench    benchmark the newest $(COMMITS) commits of main with asv, publish html/"
+	@echo "make test     the whole test suite (ruff, mypy --strict, pytest incl. load tests)"
+	@echo "make compare  BASE=main HEAD=HEAD: benchmark two revisions, print a review report"
+	@echo "make preview  serve html/ on http://127.0.0.1:8080"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	touch $(STAMP)
+
+bench: $(STAMP)
+	$(PY) tools/bench_history.py --commits $(COMMITS)
+
+test: lint typecheck unit benchcheck
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+# A broken benchmark must not land: asv check, then every benchmark once on this checkout.
+benchcheck: $(STAMP)
+	$(VENV)/bin/asv machine --yes > /dev/null
+	$(VENV)/bin/asv check --python=same
+	$(PY) tools/bench_dry_run.py
+
+preview: $(STAMP)
+	$(VENV)/bin/asv preview
+
+clean:
+	rm -rf $(VENV) .asv html

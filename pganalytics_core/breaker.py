@@ -1,0 +1,737 @@
+"""A thread-safe circuit breaker with a lock-free fast path.
+
+States and transitions::
+
+    CLOSED --(failure_threshold consecutive failures, or the failure-rate rule)--> OPEN
+    OPEN --(open_timeout_s elapsed; observed by the next allow_request)--> HALF_OPEN
+    HALF_OPEN --(success_threshold consecutive successful probes)--> CLOSED
+    HALF_OPEN --(a failed probe)--> OPEN   (the open timeout may grow, capped)
+    any --reset()--> CLOSED;  any --force_open()--> OPEN until reset()
+
+Design notes (why it looks the way it does):
+
+* One ``threading.Lock`` guards the bookkeeping, and it is never held while the guarded
+  function runs or while listeners run.
+* The two hottest paths take no lock at all: admitting a call while CLOSED (reading one
+  attribute is atomic) and recording a success that changes nothing (CLOSED, no
+  consecutive failures, no sliding window). Lifetime totals are ``itertools.count``
+  objects, whose ``next()`` is atomic under the GIL, so no count is ever lost.
+* Rejections while OPEN are lock-free too: ``_open_until`` is written before ``_state``,
+  so a reader that sees OPEN sees a deadline at least as late as the one that applies.
+* Every state change bumps a generation number. A call carries the generation it was
+  admitted under; an outcome whose generation is stale still counts in the lifetime
+  totals but never changes the current state (a slow success admitted while CLOSED cannot
+  close a breaker that opened meanwhile, and a late probe cannot free a slot it does not
+  hold).
+* Time comes from an injected monotonic ``clock``; nothing here ever sleeps.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+import functools
+import inspect
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+
+from pganalytics_core.errors import CircuitOpenError, ConfigError
+
+__all__ = [
+    "BreakerConfig",
+    "BreakerMetrics",
+    "CircuitBreaker",
+    "State",
+    "StateListener",
+]
+
+_log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class State(enum.Enum):
+    """The state of a circuit breaker."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_CLOSED = State.CLOSED
+_OPEN = State.OPEN
+_HALF_OPEN = State.HALF_OPEN
+
+#: A listener receives (breaker, old_state, new_state) after each state change.
+StateListener = Callable[["CircuitBreaker", State, State], object]
+
+#: Token returned for a rejected admission.
+_REJECTED = -1
+
+
+def _check_int(field: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(field, f"must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ConfigError(field, f"must be >= {minimum}, got {value}")
+
+
+def _check_seconds(field: str, value: object, *, allow_zero: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(field, f"must be a number of seconds, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(field, f"must be finite and {bound}, got {value!r}")
+
+
+def _check_exception_types(field: str, value: object) -> None:
+    if not isinstance(value, tuple) or not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in value
+    ):
+        raise ConfigError(field, "must be a tuple of exception types")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerConfig:
+    """How a :class:`CircuitBreaker` decides. Immutable; vary it with ``dataclasses.replace``.
+
+    Attributes:
+        failure_threshold: consecutive failures (while CLOSED) that open the circuit.
+        success_threshold: consecutive successful probes (while HALF_OPEN) that close it.
+        open_timeout_s: seconds the circuit stays OPEN before the first probe.
+        half_open_max_calls: probes allowed in flight at once while HALF_OPEN; callers
+            beyond it are rejected at once, never queued.
+        failure_rate_threshold: optional second rule: open when the failure rate over the
+            last ``window_size`` calls reaches this fraction (0 < x <= 1), once at least
+            ``minimum_calls`` calls are in the window. ``None`` disables the rule.
+        window_size: the number of most recent calls the failure-rate rule looks at.
+        minimum_calls: calls the window must hold before the failure-rate rule applies.
+        open_timeout_multiplier: after a failed probe, the open timeout is multiplied by
+            this factor (1.0, the default, keeps it constant).
+        max_open_timeout_s: cap for the grown open timeout (``None``: 10x open_timeout_s).
+        failure_exceptions: exception types that count as failures.
+        ignored_exceptions: exception types that never count (checked first); an ignored
+            exception is neither a success nor a failure.
+        is_failure: optional predicate that must also return True for an exception to
+            count as a failure.
+    """
+
+    failure_threshold: int = 5
+    success_threshold: int = 3
+    open_timeout_s: float = 30.0
+    half_open_max_calls: int = 1
+    failure_rate_threshold: float | None = None
+    window_size: int = 100
+    minimum_calls: int = 10
+    open_timeout_multiplier: float = 1.0
+    max_open_timeout_s: float | None = None
+    failure_exceptions: tuple[type[BaseException], ...] = (Exception,)
+    ignored_exceptions: tuple[type[BaseException], ...] = ()
+    is_failure: Callable[[BaseException], bool] | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("failure_threshold", self.failure_threshold, 1)
+        _check_int("success_threshold", self.success_threshold, 1)
+        _check_seconds("open_timeout_s", self.open_timeout_s, allow_zero=True)
+        _check_int("half_open_max_calls", self.half_open_max_calls, 1)
+        _check_int("window_size", self.window_size, 1)
+        _check_int("minimum_calls", self.minimum_calls, 1)
+        rate = self.failure_rate_threshold
+        if rate is not None:
+            if isinstance(rate, bool) or not isinstance(rate, int | float):
+                raise ConfigError("failure_rate_threshold", "must be a number or None")
+            if not 0 < rate <= 1:
+                raise ConfigError("failure_rate_threshold", f"must be in (0, 1], got {rate!r}")
+            if self.minimum_calls > self.window_size:
+                raise ConfigError(
+                    "minimum_calls",
+                    f"must be <= window_size ({self.window_size}), got {self.minimum_calls}",
+                )
+        mult = self.open_timeout_multiplier
+        if isinstance(mult, bool) or not isinstance(mult, int | float):
+            raise ConfigError("open_timeout_multiplier", "must be a number")
+        if not math.isfinite(mult) or mult < 1:
+            raise ConfigError("open_timeout_multiplier", f"must be finite and >= 1, got {mult!r}")
+        if self.max_open_timeout_s is not None:
+            _check_seconds("max_open_timeout_s", self.max_open_timeout_s, allow_zero=True)
+            if self.max_open_timeout_s < self.open_timeout_s:
+                raise ConfigError(
+                    "max_open_timeout_s",
+                    f"must be >= open_timeout_s ({self.open_timeout_s}), "
+                    f"got {self.max_open_timeout_s}",
+                )
+        _check_exception_types("failure_exceptions", self.failure_exceptions)
+        _check_exception_types("ignored_exceptions", self.ignored_exceptions)
+        if self.is_failure is not None and not callable(self.is_failure):
+            raise ConfigError("is_failure", "must be callable or None")
+
+    @property
+    def open_timeout_cap_s(self) -> float:
+        """The largest open timeout the multiplier can grow to, in seconds."""
+        if self.max_open_timeout_s is not None:
+            return self.max_open_timeout_s
+        return self.open_timeout_s * 10.0
+
+    def counts_as_failure(self, exc: BaseException) -> bool:
+        """Tell whether ``exc`` raised by a guarded call counts as a failure.
+
+        Args:
+            exc: the exception the guarded function raised.
+
+        Returns:
+            True when it counts as a failure; False when it is ignored (neither a success
+            nor a failure).
+        """
+        if self.ignored_exceptions and isinstance(exc, self.ignored_exceptions):
+            return False
+        if not isinstance(exc, self.failure_exceptions):
+            return False
+        return self.is_failure is None or bool(self.is_failure(exc))
+
+
+_DEFAULT_CONFIG = BreakerConfig()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerMetrics:
+    """A consistent snapshot of a breaker, taken under its lock.
+
+    Attributes:
+        name: the breaker's name.
+        state: the state as :attr:`CircuitBreaker.state` reports it.
+        consecutive_failures: failures in a row in the current CLOSED period.
+        consecutive_successes: successful probes in a row in the current HALF_OPEN period.
+        total_successes: lifetime successful calls.
+        total_failures: lifetime failed calls.
+        total_rejections: lifetime calls rejected without running.
+        failure_rate: failures / calls over the sliding window, or None when the
+            failure-rate rule is off or the window is empty.
+        window_calls: calls currently in the sliding window (0 when the rule is off).
+        half_open_in_flight: probes currently running.
+        opened_at: clock reading when the circuit last opened, or None while never opened
+            since the last close.
+        retry_after_s: seconds until a probe is allowed (0.0 unless OPEN; inf when forced).
+        open_timeout_s: the open timeout currently in force (grows after failed probes).
+        transitions: number of state changes so far.
+    """
+
+    name: str
+    state: State
+    consecutive_failures: int
+    consecutive_successes: int
+    total_successes: int
+    total_failures: int
+    total_rejections: int
+    failure_rate: float | None
+    window_calls: int
+    half_open_in_flight: int
+    opened_at: float | None
+    retry_after_s: float
+    open_timeout_s: float
+    transitions: int
+
+
+def _count_value(counter: itertools.count[int]) -> int:
+    # itertools.count exposes its next value only through repr: "count(42)".
+    return int(repr(counter)[6:-1])
+
+
+class _Window:
+    """A count-based sliding window of call outcomes (1 = failure)."""
+
+    __slots__ = ("_outcomes", "_pos", "calls", "failures")
+
+    def __init__(self, size: int) -> None:
+        self._outcomes = bytearray(size)
+        self._pos = 0
+        self.calls = 0
+        self.failures = 0
+
+    def add(self, failed: bool) -> None:
+        size = len(self._outcomes)
+        if self.calls == size:
+            self.failures -= self._outcomes[self._pos]
+        else:
+            self.calls += 1
+        bit = 1 if failed else 0
+        self._outcomes[self._pos] = bit
+        self.failures += bit
+        self._pos = (self._pos + 1) % size
+
+    def clear(self) -> None:
+        self._outcomes[:] = bytes(len(self._outcomes))
+        self._pos = 0
+        self.calls = 0
+        self.failures = 0
+
+
+# Per-context stack of admission tokens for ``with breaker:`` blocks, so one breaker can
+# gate blocks in many threads and tasks at once (and nest).
+_GATE_TOKENS: contextvars.ContextVar[tuple[tuple[int, int], ...]] = contextvars.ContextVar(
+    "pganalytics_breaker_gate_tokens", default=()
+)
+
+
+class CircuitBreaker:
+    """A circuit breaker that is safe to share between threads and asyncio tasks.
+
+    Args:
+        config: the decision rules; ``None`` uses :class:`BreakerConfig` defaults.
+        name: a name for errors, metrics and logs.
+        clock: a monotonic clock returning seconds (inject a fake one in tests).
+        listeners: callables run after each state change with
+            ``(breaker, old_state, new_state)``; their exceptions are logged, never raised.
+
+    Use it in one of five ways::
+
+        breaker.call(fn, *args)            # or: await breaker.call_async(coro_fn, *args)
+        @breaker                           # on a def or an async def
+        with breaker: ...                  # or: async with breaker: ...
+        if breaker.allow_request(): ... then record_success() / record_failure()
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_clock",
+        "_config",
+        "_failure_total",
+        "_fast_success",
+        "_generation",
+        "_in_flight",
+        "_listeners",
+        "_lock",
+        "_name",
+        "_open_timeout_s",
+        "_open_until",
+        "_opened_at",
+        "_rejection_total",
+        "_state",
+        "_streak",
+        "_success_total",
+        "_transitions",
+        "_window",
+    )
+
+    def __init__(
+        self,
+        config: BreakerConfig | None = None,
+        *,
+        name: str = "default",
+        clock: Callable[[], float] = time.monotonic,
+        listeners: Iterable[StateListener] = (),
+    ) -> None:
+        if config is None:
+            config = _DEFAULT_CONFIG
+        elif not isinstance(config, BreakerConfig):
+            raise TypeError(f"config must be a BreakerConfig, got {type(config).__name__}")
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self._config = config
+        self._name = name
+        self._clock = clock
+        self._listeners = tuple(listeners)
+        self._lock = threading.Lock()
+        self._state = _CLOSED
+        self._generation = 0
+        # Consecutive failures while CLOSED, consecutive successful probes while HALF_OPEN.
+        self._streak = 0
+        self._in_flight = 0
+        self._open_until = 0.0
+        self._opened_at: float | None = None
+        self._open_timeout_s = float(config.open_timeout_s)
+        self._transitions = 0
+        self._success_total = itertools.count()
+        self._failure_total = itertools.count()
+        self._rejection_total = itertools.count()
+        self._window = (
+            _Window(config.window_size) if config.failure_rate_threshold is not None else None
+        )
+        self._fast_success = self._window is None
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def name(self) -> str:
+        """The breaker's name."""
+        return self._name
+
+    @property
+    def config(self) -> BreakerConfig:
+        """The breaker's (immutable) configuration."""
+        return self._config
+
+    @property
+    def state(self) -> State:
+        """The current state; an OPEN breaker whose timeout has passed reports HALF_OPEN."""
+        state = self._state
+        if state is _OPEN and self._clock() >= self._open_until:
+            return _HALF_OPEN
+        return state
+
+    @property
+    def is_open(self) -> bool:
+        """True when calls are being rejected because the circuit is open."""
+        return self._state is _OPEN and self._clock() < self._open_until
+
+    def metrics(self) -> BreakerMetrics:
+        """Return a consistent, frozen snapshot of the breaker's counters and state."""
+        with self._lock:
+            now = self._clock()
+            state = self._state
+            retry_after = 0.0
+            if state is _OPEN:
+                if now >= self._open_until:
+                    state = _HALF_OPEN
+                else:
+                    retry_after = self._open_until - now
+            window = self._window
+            return BreakerMetrics(
+                name=self._name,
+                state=state,
+                consecutive_failures=self._streak if self._state is _CLOSED else 0,
+                consecutive_successes=self._streak if self._state is _HALF_OPEN else 0,
+                total_successes=_count_value(self._success_total),
+                total_failures=_count_value(self._failure_total),
+                total_rejections=_count_value(self._rejection_total),
+                failure_rate=(
+                    window.failures / window.calls if window is not None and window.calls else None
+                ),
+                window_calls=window.calls if window is not None else 0,
+                half_open_in_flight=self._in_flight,
+                opened_at=self._opened_at,
+                retry_after_s=retry_after,
+                open_timeout_s=self._open_timeout_s,
+                transitions=self._transitions,
+            )
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreaker {self._name!r} state={self.state.value}>"
+
+    # ------------------------------------------------------------------ the bare protocol
+
+    def allow_request(self) -> bool:
+        """Tell whether a call may proceed now, and if so, admit it.
+
+        While HALF_OPEN an admitted call holds one of the ``half_open_max_calls`` probe
+        slots until its outcome is recorded with :meth:`record_success` or
+        :meth:`record_failure`.
+
+        Returns:
+            True when the call may proceed; False when it is rejected (counted as a
+            rejection in :meth:`metrics`).
+        """
+        if self._state is _CLOSED:
+            return True
+        return self._admit_slow() != _REJECTED
+
+    def record_success(self) -> None:
+        """Record that an admitted call succeeded."""
+        if self._fast_success:
+            next(self._success_total)
+            return
+        self._on_success(self._generation)
+
+    def record_failure(self) -> None:
+        """Record that an admitted call failed."""
+        self._on_failure(self._generation)
+
+    def reset(self) -> None:
+        """Close the circuit and clear the counters of the current state.
+
+        Probes in flight lose their slots; their outcomes, when they arrive, only count in
+        the lifetime totals. Lifetime totals and the transition count are kept.
+        """
+        with self._lock:
+            old = self._state
+            self._enter_closed_locked()
+        self._notify(old, _CLOSED)
+
+    def force_open(self) -> None:
+        """Open the circuit until :meth:`reset`; every call is rejected meanwhile."""
+        with self._lock:
+            old = self._state
+            self._open_until = math.inf
+            self._opened_at = self._clock()
+            self._in_flight = 0
+            self._streak = 0
+            self._fast_success = False
+            self._set_state_locked(_OPEN)
+        self._notify(old, _OPEN)
+
+    # ------------------------------------------------------------------ guarded calls
+
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` through the breaker.
+
+        Returns:
+            What ``fn`` returns.
+
+        Raises:
+            CircuitOpenError: the breaker rejected the call; ``fn`` did not run.
+            BaseException: whatever ``fn`` raised, unchanged.
+        """
+        token = self._generation
+        if self._state is not _CLOSED:
+            token = self._admit_or_raise()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._on_exception(token, exc)
+            raise
+        if self._fast_success:
+            next(self._success_total)
+        else:
+            self._on_success(token)
+        return result
+
+    async def call_async(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Await ``fn(*args, **kwargs)`` through the breaker.
+
+        Cancellation of the awaiting task frees the probe slot without counting an outcome.
+
+        Returns:
+            What the awaitable returns.
+
+        Raises:
+            CircuitOpenError: the breaker rejected the call; ``fn`` was not called.
+            BaseException: whatever ``fn`` raised, unchanged.
+        """
+        token = self._generation
+        if self._state is not _CLOSED:
+            token = self._admit_or_raise()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self._on_exception(token, exc)
+            raise
+        if self._fast_success:
+            next(self._success_total)
+        else:
+            self._on_success(token)
+        return result
+
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
+
+    def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
+        """Decorate a function (``def`` or ``async def``) so every call is guarded."""
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_guarded(*args: P.args, **kwargs: P.kwargs) -> Any:
+                return await self.call_async(fn, *args, **kwargs)
+
+            return async_guarded
+
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return self.call(fn, *args, **kwargs)
+
+        return guarded
+
+    def __enter__(self) -> CircuitBreaker:
+        token = self._generation
+        if self._state is not _CLOSED:
+            token = self._admit_or_raise()
+        _GATE_TOKENS.set((*_GATE_TOKENS.get(), (id(self), token)))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack = _GATE_TOKENS.get()
+        me = id(self)
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == me:
+                token = stack[i][1]
+                _GATE_TOKENS.set(stack[:i] + stack[i + 1 :])
+                break
+        else:  # pragma: no cover - __exit__ without __enter__ in this context
+            return
+        if exc is None:
+            self._on_success(token)
+        else:
+            self._on_exception(token, exc)
+
+    async def __aenter__(self) -> CircuitBreaker:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # ------------------------------------------------------------------ internals
+
+    def _admit_or_raise(self) -> int:
+        if self._state is _OPEN:
+            open_until = self._open_until
+            now = self._clock()
+            if now < open_until:
+                next(self._rejection_total)  # lock-free rejection: see the module notes
+                raise CircuitOpenError(self._name, open_until - now)
+        token = self._admit_slow()
+        if token == _REJECTED:
+            raise CircuitOpenError(self._name, self._retry_after())
+        return token
+
+    def _retry_after(self) -> float:
+        if self._state is not _OPEN:
+            return 0.0
+        return max(self._open_until - self._clock(), 0.0)
+
+    def _admit_slow(self) -> int:
+        """Admit a call while not CLOSED; return its token or _REJECTED."""
+        if self._state is _OPEN and self._clock() < self._open_until:
+            next(self._rejection_total)  # lock-free rejection: see the module notes
+            return _REJECTED
+        changed = False
+        with self._lock:
+            state = self._state
+            if state is _CLOSED:
+                return self._generation
+            if state is _OPEN:
+                if self._clock() < self._open_until:
+                    next(self._rejection_total)
+                    return _REJECTED
+                self._in_flight = 0
+                self._streak = 0
+                self._set_state_locked(_HALF_OPEN)
+                changed = True
+            if self._in_flight >= self._config.half_open_max_calls:
+                next(self._rejection_total)
+                token = _REJECTED
+            else:
+                self._in_flight += 1
+                token = self._generation
+        if changed:
+            self._notify(_OPEN, _HALF_OPEN)
+        return token
+
+    def _on_exception(self, token: int, exc: BaseException) -> None:
+        if isinstance(exc, Exception) and self._config.counts_as_failure(exc):
+            self._on_failure(token)
+        else:
+            self._on_ignored(token)
+
+    def _on_success(self, token: int) -> None:
+        next(self._success_total)
+        with self._lock:
+            if token != self._generation:
+                return
+            state = self._state
+            if state is _CLOSED:
+                self._streak = 0
+                if self._window is not None:
+                    self._window.add(False)
+                else:
+                    self._fast_success = True
+                return
+            if state is not _HALF_OPEN:
+                return
+            if self._in_flight > 0:
+                self._in_flight -= 1
+            self._streak += 1
+            if self._streak < self._config.success_threshold:
+                return
+            self._enter_closed_locked()
+        self._notify(_HALF_OPEN, _CLOSED)
+
+    def _on_failure(self, token: int) -> None:
+        next(self._failure_total)
+        with self._lock:
+            if token != self._generation:
+                return
+            state = self._state
+            config = self._config
+            if state is _CLOSED:
+                self._fast_success = False
+                self._streak += 1
+                window = self._window
+                trip = self._streak >= config.failure_threshold
+                if window is not None:
+                    window.add(True)
+                    rate = config.failure_rate_threshold
+                    if (
+                        rate is not None
+                        and window.calls >= config.minimum_calls
+                        and window.failures >= rate * window.calls
+                    ):
+                        trip = True
+                if not trip:
+                    return
+            elif state is _HALF_OPEN:
+                self._open_timeout_s = min(
+                    self._open_timeout_s * config.open_timeout_multiplier,
+                    config.open_timeout_cap_s,
+                )
+            else:
+                return
+            self._enter_open_locked()
+        self._notify(state, _OPEN)
+
+    def _on_ignored(self, token: int) -> None:
+        with self._lock:
+            if token == self._generation and self._state is _HALF_OPEN and self._in_flight > 0:
+                self._in_flight -= 1
+
+    def _set_state_locked(self, new: State) -> None:
+        if new is not self._state:
+            self._transitions += 1
+        self._state = new
+        self._generation += 1
+
+    def _enter_open_locked(self) -> None:
+        now = self._clock()
+        self._opened_at = now
+        self._open_until = now + self._open_timeout_s  # written before _state: see notes
+        self._in_flight = 0
+        self._streak = 0
+        self._fast_success = False
+        self._set_state_locked(_OPEN)
+
+    def _enter_closed_locked(self) -> None:
+        self._streak = 0
+        self._in_flight = 0
+        self._opened_at = None
+        self._open_until = 0.0
+        self._open_timeout_s = float(self._config.open_timeout_s)
+        if self._window is not None:
+            self._window.clear()
+        self._set_state_locked(_CLOSED)
+        self._fast_success = self._window is None
+
+    def _notify(self, old: State, new: State) -> None:
+        if old is new:
+            return
+        for listener in self._listeners:
+            try:
+                listener(self, old, new)
+            except Exception:
+                _log.exception(
+                    "circuit breaker %r: state listener %r raised; ignored",
+                    self._name,
+                    listener,
+                )

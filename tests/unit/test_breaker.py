@@ -1,0 +1,636 @@
+"""Unit tests of the circuit breaker: transitions, rules, filtering, listeners, guards.
+
+Every test drives time with FakeClock; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+
+import pytest
+
+from pganalytics_core import (
+    BreakerConfig,
+    CircuitBreaker,
+    CircuitOpenError,
+    ConfigError,
+    State,
+)
+from pganalytics_core.testing import FakeClock
+
+
+class Boom(Exception):
+    pass
+
+
+class Harmless(Exception):
+    pass
+
+
+def make(clock: FakeClock, **config: object) -> CircuitBreaker:
+    return CircuitBreaker(BreakerConfig(**config), name="t", clock=clock)  # type: ignore[arg-type]
+
+
+def fail(breaker: CircuitBreaker, times: int = 1) -> None:
+    for _ in range(times):
+        assert breaker.allow_request()
+        breaker.record_failure()
+
+
+def boom() -> None:
+    raise Boom("no")
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_default_config_values() -> None:
+    c = BreakerConfig()
+    assert (c.failure_threshold, c.success_threshold, c.open_timeout_s) == (5, 3, 30.0)
+    assert c.half_open_max_calls == 1
+    assert c.failure_rate_threshold is None
+
+
+def test_config_is_frozen_and_keyword_only() -> None:
+    c = BreakerConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.failure_threshold = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        BreakerConfig(5)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("failure_threshold", 0),
+        ("failure_threshold", True),
+        ("failure_threshold", 2.5),
+        ("success_threshold", 0),
+        ("open_timeout_s", -1.0),
+        ("open_timeout_s", math.nan),
+        ("open_timeout_s", math.inf),
+        ("open_timeout_s", "30"),
+        ("half_open_max_calls", 0),
+        ("failure_rate_threshold", 0.0),
+        ("failure_rate_threshold", 1.5),
+        ("window_size", 0),
+        ("minimum_calls", 0),
+        ("open_timeout_multiplier", 0.5),
+        ("max_open_timeout_s", -2.0),
+        ("failure_exceptions", [Exception]),
+        ("ignored_exceptions", (int,)),
+        ("is_failure", 3),
+    ],
+)
+def test_bad_config_value_names_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"^{field}: ") as info:
+        BreakerConfig(**{field: value})  # type: ignore[arg-type]
+    assert isinstance(info.value, ConfigError)
+    assert info.value.field == field
+
+
+def test_minimum_calls_above_window_rejected_when_rate_rule_on() -> None:
+    with pytest.raises(ConfigError, match="minimum_calls"):
+        BreakerConfig(failure_rate_threshold=0.5, window_size=10, minimum_calls=11)
+
+
+def test_max_open_timeout_below_base_rejected() -> None:
+    with pytest.raises(ConfigError, match="max_open_timeout_s"):
+        BreakerConfig(open_timeout_s=10, max_open_timeout_s=5)
+
+
+def test_breaker_rejects_non_config() -> None:
+    with pytest.raises(TypeError, match="BreakerConfig"):
+        CircuitBreaker({"failure_threshold": 1})  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def test_starts_closed_and_allows() -> None:
+    b = make(FakeClock())
+    assert b.state is State.CLOSED
+    assert not b.is_open
+    assert b.allow_request()
+    assert b.name == "t"
+    assert str(State.HALF_OPEN) == "half-open"
+    assert [s.value for s in State] == ["closed", "open", "half-open"]
+
+
+def test_consecutive_failures_open_the_circuit() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=3)
+    fail(b, 2)
+    assert b.state is State.CLOSED
+    fail(b)
+    assert b.state is State.OPEN
+    assert b.is_open
+    assert not b.allow_request()
+    m = b.metrics()
+    assert m.total_failures == 3
+    assert m.total_rejections == 1
+    assert m.opened_at == clock()
+    assert m.retry_after_s == pytest.approx(30.0)
+
+
+def test_success_resets_the_failure_streak() -> None:
+    b = make(FakeClock(), failure_threshold=3)
+    fail(b, 2)
+    assert b.allow_request()
+    b.record_success()
+    assert b.metrics().consecutive_failures == 0
+    fail(b, 2)
+    assert b.state is State.CLOSED
+
+
+def test_open_until_timeout_then_half_open() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=10)
+    fail(b)
+    clock.advance(9.999)
+    assert b.state is State.OPEN
+    assert not b.allow_request()
+    clock.advance(0.001)
+    assert b.state is State.HALF_OPEN  # reported before any call observes it
+    assert not b.is_open
+    assert b.allow_request()
+    assert b.metrics().state is State.HALF_OPEN
+    assert b.metrics().half_open_in_flight == 1
+
+
+def test_half_open_successes_close() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, success_threshold=2, open_timeout_s=1)
+    fail(b)
+    clock.advance(1)
+    assert b.allow_request()
+    b.record_success()
+    assert b.state is State.HALF_OPEN
+    assert b.metrics().consecutive_successes == 1
+    assert b.allow_request()
+    b.record_success()
+    assert b.state is State.CLOSED
+    assert b.metrics().opened_at is None
+
+
+def test_half_open_failure_reopens() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=5)
+    fail(b)
+    clock.advance(5)
+    assert b.allow_request()
+    b.record_failure()
+    assert b.state is State.OPEN
+    assert b.metrics().retry_after_s == pytest.approx(5.0)
+
+
+def test_half_open_admits_at_most_max_calls() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1, half_open_max_calls=2)
+    fail(b)
+    clock.advance(1)
+    assert [b.allow_request() for _ in range(4)] == [True, True, False, False]
+    b.record_success()
+    assert b.allow_request()  # a slot was freed
+    assert not b.allow_request()
+
+
+def test_rejection_in_half_open_has_zero_retry_after() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1)
+    fail(b)
+    clock.advance(1)
+    assert b.allow_request()
+    with pytest.raises(CircuitOpenError) as info:
+        b.call(lambda: None)
+    assert info.value.retry_after_s == 0.0
+
+
+def test_open_timeout_grows_and_is_capped() -> None:
+    clock = FakeClock()
+    b = make(
+        clock,
+        failure_threshold=1,
+        open_timeout_s=1,
+        open_timeout_multiplier=2,
+        max_open_timeout_s=5,
+    )
+    fail(b)
+    seen = []
+    for _ in range(4):
+        timeout = b.metrics().retry_after_s
+        seen.append(timeout)
+        clock.advance(timeout)
+        assert b.allow_request()
+        b.record_failure()
+    assert seen == [1.0, 2.0, 4.0, 5.0]
+    clock.advance(5)
+    assert b.allow_request()
+    for _ in range(3):
+        b.record_success()
+        b.allow_request()
+    assert b.state is State.CLOSED
+    assert b.metrics().open_timeout_s == 1.0  # back to the base after closing
+
+
+def test_transitions_are_counted() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, success_threshold=1, open_timeout_s=1)
+    fail(b)
+    clock.advance(1)
+    assert b.allow_request()
+    b.record_success()
+    assert b.state is State.CLOSED
+    assert b.metrics().transitions == 3  # closed->open->half-open->closed
+
+
+# --------------------------------------------------------------------------- reset and force
+
+
+def test_force_open_rejects_until_reset() -> None:
+    clock = FakeClock()
+    b = make(clock)
+    b.force_open()
+    clock.advance(10**6)
+    assert b.state is State.OPEN
+    assert not b.allow_request()
+    with pytest.raises(CircuitOpenError) as info:
+        b.call(lambda: 1)
+    assert info.value.retry_after_s == math.inf
+    assert b.metrics().retry_after_s == math.inf
+    b.reset()
+    assert b.state is State.CLOSED
+    assert b.call(lambda: 1) == 1
+
+
+def test_reset_clears_current_counters_keeps_totals() -> None:
+    b = make(FakeClock(), failure_threshold=3)
+    fail(b, 2)
+    b.reset()
+    m = b.metrics()
+    assert m.consecutive_failures == 0
+    assert m.total_failures == 2
+    assert m.state is State.CLOSED
+
+
+def test_reset_while_probes_in_flight_frees_slots() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1, half_open_max_calls=2)
+    fail(b)
+    clock.advance(1)
+    assert b.allow_request()
+    assert b.allow_request()
+    b.reset()
+    assert b.metrics().half_open_in_flight == 0
+    # Late outcomes of the old probes must not corrupt the fresh state.
+    b.record_success()
+    b.record_success()
+    m = b.metrics()
+    assert m.half_open_in_flight == 0
+    assert m.state is State.CLOSED
+
+
+def test_record_without_admitted_call_never_goes_negative() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1, success_threshold=5)
+    for _ in range(3):
+        b.record_success()  # closed, nothing admitted
+    fail(b)
+    for _ in range(3):
+        b.record_success()  # open: ignored for the state
+    assert b.state is State.OPEN
+    clock.advance(1)
+    assert b.allow_request()
+    b.record_success()
+    b.record_success()  # one more than admitted
+    m = b.metrics()
+    assert m.half_open_in_flight == 0
+    assert m.state is State.HALF_OPEN
+    assert b.allow_request()  # the slot is free, not stuck
+
+
+# --------------------------------------------------------------------------- failure rate
+
+
+def rate_breaker(clock: FakeClock) -> CircuitBreaker:
+    return make(
+        clock,
+        failure_threshold=1000,
+        failure_rate_threshold=0.5,
+        window_size=10,
+        minimum_calls=4,
+    )
+
+
+def test_failure_rate_waits_for_minimum_calls() -> None:
+    b = rate_breaker(FakeClock())
+    fail(b, 3)  # 100% failures but only 3 calls
+    assert b.state is State.CLOSED
+    assert b.metrics().failure_rate == 1.0
+    fail(b)
+    assert b.state is State.OPEN
+
+
+def test_failure_rate_over_sliding_window() -> None:
+    b = rate_breaker(FakeClock())
+    for _ in range(10):
+        assert b.allow_request()
+        b.record_success()
+    fail(b, 4)  # window: 6 successes, 4 failures -> 40 %
+    m = b.metrics()
+    assert m.window_calls == 10
+    assert m.failure_rate == pytest.approx(0.4)
+    assert b.state is State.CLOSED
+    fail(b)  # oldest success slides out: 5 of 10
+    assert b.state is State.OPEN
+
+
+def test_failure_rate_off_reports_none() -> None:
+    b = make(FakeClock())
+    fail(b)
+    assert b.metrics().failure_rate is None
+    assert b.metrics().window_calls == 0
+
+
+def test_window_cleared_when_closing_again() -> None:
+    clock = FakeClock()
+    b = make(
+        clock,
+        failure_threshold=1000,
+        failure_rate_threshold=0.5,
+        window_size=4,
+        minimum_calls=2,
+        success_threshold=1,
+        open_timeout_s=1,
+    )
+    fail(b, 2)
+    assert b.state is State.OPEN
+    clock.advance(1)
+    assert b.allow_request()
+    b.record_success()
+    assert b.state is State.CLOSED
+    assert b.metrics().window_calls == 0
+    fail(b)
+    assert b.state is State.CLOSED  # one call is below minimum_calls
+
+
+# --------------------------------------------------------------------------- exceptions
+
+
+def test_call_reraises_the_same_exception_and_counts_it() -> None:
+    b = make(FakeClock(), failure_threshold=2)
+    err = Boom("x")
+
+    def raiser() -> None:
+        raise err
+
+    with pytest.raises(Boom) as info:
+        b.call(raiser)
+    assert info.value is err
+    assert b.metrics().total_failures == 1
+
+
+def test_ignored_exception_is_neither_success_nor_failure() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, ignored_exceptions=(Harmless,), open_timeout_s=1)
+
+    def harmless() -> None:
+        raise Harmless
+
+    with pytest.raises(Harmless):
+        b.call(harmless)
+    m = b.metrics()
+    assert (m.total_failures, m.total_successes, m.state) == (0, 0, State.CLOSED)
+    # In half-open an ignored exception frees the probe slot without counting.
+    fail(b)
+    clock.advance(1)
+    with pytest.raises(Harmless):
+        b.call(harmless)
+    m = b.metrics()
+    assert m.half_open_in_flight == 0
+    assert m.consecutive_successes == 0
+    assert b.allow_request()
+
+
+def test_failure_exceptions_restrict_what_counts() -> None:
+    b = make(FakeClock(), failure_threshold=1, failure_exceptions=(Boom,))
+    with pytest.raises(KeyError):
+        b.call(lambda: {}["x"])
+    assert b.state is State.CLOSED
+    with pytest.raises(Boom):
+        b.call(boom)
+    assert b.state is State.OPEN
+
+
+def test_is_failure_predicate() -> None:
+    b = make(FakeClock(), failure_threshold=1, is_failure=lambda e: "count" in str(e))
+    with pytest.raises(ValueError, match="skip"):
+        b.call(_raise, ValueError("skip me"))
+    assert b.state is State.CLOSED
+    with pytest.raises(ValueError, match="count"):
+        b.call(_raise, ValueError("count me"))
+    assert b.state is State.OPEN
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def test_base_exceptions_are_not_failures_and_free_the_slot() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1)
+    fail(b)
+    clock.advance(1)
+    with pytest.raises(KeyboardInterrupt):
+        b.call(_raise, KeyboardInterrupt())
+    assert b.metrics().half_open_in_flight == 0
+    assert b.state is State.HALF_OPEN
+
+
+def test_rejection_does_not_run_function_and_errors_are_fresh() -> None:
+    b = make(FakeClock(), failure_threshold=1)
+    fail(b)
+    ran = []
+    errors = []
+    for _ in range(3):
+        with pytest.raises(CircuitOpenError) as info:
+            b.call(ran.append, 1)
+        errors.append(info.value)
+    assert ran == []
+    assert len({id(e) for e in errors}) == 3
+    assert all(e.__traceback__ is not None and e.__context__ is None for e in errors)
+    assert errors[0].breaker_name == "t"
+    assert "circuit 't' is open" in str(errors[0])
+    assert b.metrics().total_rejections == 3
+
+
+# --------------------------------------------------------------------------- listeners
+
+
+def test_listeners_get_every_change_in_order() -> None:
+    clock = FakeClock()
+    seen: list[tuple[str, State, State]] = []
+    b = CircuitBreaker(
+        BreakerConfig(failure_threshold=1, success_threshold=1, open_timeout_s=1),
+        name="L",
+        clock=clock,
+        listeners=[lambda br, old, new: seen.append((br.name, old, new))],
+    )
+    fail(b)
+    clock.advance(1)
+    assert b.allow_request()
+    b.record_success()
+    b.force_open()
+    b.reset()
+    b.reset()  # no change, no event
+    assert seen == [
+        ("L", State.CLOSED, State.OPEN),
+        ("L", State.OPEN, State.HALF_OPEN),
+        ("L", State.HALF_OPEN, State.CLOSED),
+        ("L", State.CLOSED, State.OPEN),
+        ("L", State.OPEN, State.CLOSED),
+    ]
+
+
+def test_raising_listener_never_breaks_the_breaker(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[State] = []
+
+    def bad(br: CircuitBreaker, old: State, new: State) -> None:
+        raise RuntimeError("listener bug")
+
+    b = CircuitBreaker(
+        BreakerConfig(failure_threshold=1),
+        clock=FakeClock(),
+        listeners=[bad, lambda br, old, new: seen.append(new)],
+    )
+    with caplog.at_level(logging.ERROR, logger="pganalytics_core.breaker"), pytest.raises(Boom):
+        b.call(boom)
+    assert b.state is State.OPEN
+    assert seen == [State.OPEN]  # the second listener still ran
+    assert "listener" in caplog.text
+
+
+def test_listener_runs_without_the_lock_held() -> None:
+    observed: list[State] = []
+
+    def reenter(br: CircuitBreaker, old: State, new: State) -> None:
+        observed.append(br.metrics().state)  # would deadlock if the lock were held
+
+    b = CircuitBreaker(BreakerConfig(failure_threshold=1), clock=FakeClock(), listeners=[reenter])
+    fail(b)
+    assert observed == [State.OPEN]
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def test_decorator_on_sync_function_keeps_metadata() -> None:
+    b = make(FakeClock(), failure_threshold=1)
+
+    @b
+    def add(x: int, y: int) -> int:
+        """Add."""
+        return x + y
+
+    assert add(2, 3) == 5
+    assert add.__name__ == "add"
+    assert add.__doc__ == "Add."
+    assert b.metrics().total_successes == 1
+
+
+async def test_decorator_on_async_function() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1)
+
+    @b
+    async def double(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    @b
+    async def broken() -> None:
+        raise Boom
+
+    assert asyncio.iscoroutinefunction(double)
+    assert await double(4) == 8
+    with pytest.raises(Boom):
+        await broken()
+    with pytest.raises(CircuitOpenError):
+        await double(1)
+    m = b.metrics()
+    assert (m.total_successes, m.total_failures, m.total_rejections) == (1, 1, 1)
+
+
+async def test_call_async_cancellation_frees_the_probe() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1)
+    fail(b)
+    clock.advance(1)
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(b.call_async(slow))
+    await started.wait()
+    assert b.metrics().half_open_in_flight == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert b.metrics().half_open_in_flight == 0
+    assert b.state is State.HALF_OPEN
+
+
+def test_with_block_records_outcomes() -> None:
+    b = make(FakeClock(), failure_threshold=2)
+    with b:
+        pass
+    with pytest.raises(Boom), b:
+        boom()
+    m = b.metrics()
+    assert (m.total_successes, m.total_failures) == (1, 1)
+    with pytest.raises(Boom), b:
+        boom()
+    ran = []
+    with pytest.raises(CircuitOpenError), b:
+        ran.append(1)
+    assert ran == []
+
+
+def test_nested_with_blocks_on_two_breakers() -> None:
+    clock = FakeClock()
+    outer = make(clock, failure_threshold=1, open_timeout_s=1)
+    inner = make(clock, failure_threshold=1, open_timeout_s=1)
+    fail(inner)
+    clock.advance(1)
+    with outer, inner:  # a half-open probe
+        pass
+    assert outer.metrics().total_successes == 1
+    assert inner.metrics().consecutive_successes == 1
+    assert inner.metrics().half_open_in_flight == 0
+
+
+async def test_async_with_block() -> None:
+    b = make(FakeClock(), failure_threshold=1)
+    async with b:
+        await asyncio.sleep(0)
+    with pytest.raises(Boom):
+        async with b:
+            raise Boom
+    assert b.state is State.OPEN
+    with pytest.raises(CircuitOpenError):
+        async with b:
+            pass
+
+
+def test_repr_and_metrics_snapshot_is_frozen() -> None:
+    b = make(FakeClock())
+    assert repr(b) == "<CircuitBreaker 't' state=closed>"
+    m = b.metrics()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.state = State.OPEN  # type: ignore[misc]
+    assert b.config.failure_threshold == 5

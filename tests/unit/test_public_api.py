@@ -1,0 +1,34 @@
+"""The package's public surface: sorted __all__, every name importable, typed marker."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+import pganalytics_core
+
+MODULES = ["pganalytics_core", "pganalytics_core.errors", "pganalytics_core.breaker"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_is_sorted_unique_and_importable(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert exported == sorted(exported)
+    assert len(set(exported)) == len(exported)
+    for attr in exported:
+        assert hasattr(module, attr), attr
+
+
+def test_py_typed_marker_ships() -> None:
+    assert (Path(pganalytics_core.__file__).parent / "py.typed").is_file()
+
+
+def test_every_error_derives_from_the_root() -> None:
+    errors = importlib.import_module("pganalytics_core.errors")
+    for attr in errors.__all__:
+        obj = getattr(errors, attr)
+        if isinstance(obj, type):
+            assert issubclass(obj, pganalytics_core.PgAnalyticsError), attr
