@@ -89,18 +89,27 @@ class ConfigError(PgAnalyticsError, ValueError):
 class CircuitOpenError(PgAnalyticsError):
     """A circuit breaker rejected the call; the guarded function did not run.
 
+    Raised as ``CircuitOpenError(breaker_name, retry_after_s)``. The attributes are read
+    from ``args`` so that creating one runs no Python-level ``__init__``: a rejection is
+    the hot path of an open circuit.
+
     Attributes:
         breaker_name: the name of the breaker that rejected the call.
         retry_after_s: seconds until the breaker admits a probe (0.0 when the rejection
             came from a full half-open probe budget, ``inf`` when forced open).
     """
 
-    __slots__ = ("breaker_name", "retry_after_s")
+    __slots__ = ()
 
-    def __init__(self, breaker_name: str, retry_after_s: float) -> None:
-        self.breaker_name = breaker_name
-        self.retry_after_s = retry_after_s
-        super().__init__(breaker_name, retry_after_s)
+    @property
+    def breaker_name(self) -> str:
+        """The name of the breaker that rejected the call."""
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def retry_after_s(self) -> float:
+        """Seconds until the breaker admits a probe."""
+        return float(self.args[1]) if len(self.args) > 1 else 0.0
 
     def __str__(self) -> str:
         return f"circuit {self.breaker_name!r} is open; retry after {self.retry_after_s:.3f} s"

@@ -634,3 +634,12 @@ def test_repr_and_metrics_snapshot_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         m.state = State.OPEN  # type: ignore[misc]
     assert b.config.failure_threshold == 5
+
+
+def test_circuit_open_error_carries_facts_and_pickles() -> None:
+    import pickle
+
+    err = CircuitOpenError("ml-service", 2.5)
+    again = pickle.loads(pickle.dumps(err))
+    assert (again.breaker_name, again.retry_after_s) == ("ml-service", 2.5)
+    assert str(again) == "circuit 'ml-service' is open; retry after 2.500 s"
