@@ -68,3 +68,74 @@ class Failure(Exception):
 
 def fail() -> None:
     raise Failure
+
+
+# --------------------------------------------------------------------------- ML service
+# Canned answers of the ML service for httpx.MockTransport, shared by the client and the
+# raw-httpx reference benchmarks so both parse exactly the same bytes.
+
+PREDICTION_BODY = (
+    b'{"query_hash":4242,"predicted_execution_time_ms":12.5,"confidence_score":0.87,'
+    b'"confidence_interval":{"lower_bound_ms":10.1,"upper_bound_ms":14.9,"std_dev_ms":1.2},'
+    b'"scenario":"current","model_version":"v1.0",'
+    b'"prediction_timestamp":"2026-11-26T21:14:24.123456","source":"mock"}'
+)
+HEALTH_BODY = b'{"status":"healthy","service":"ml-service"}'
+TRAIN_BODY = (
+    b'{"job_id":"training-20261126-211424-a60149a4","status":"queued",'
+    b'"database_name":"pganalytics","lookback_days":90,"model_type":"linear_regression",'
+    b'"message":"Training job queued"}'
+)
+STATUS_BODY = (
+    b'{"job_id":"training-20261126-211424-a60149a4","status":"completed",'
+    b'"created_at":"2026-11-26T21:14:24","updated_at":"2026-11-26T21:14:30",'
+    b'"model_id":"17","r_squared":0.91,"training_samples":1200,"feature_count":8,'
+    b'"feature_importance":{"rows":0.5,"cost":0.3,"loops":0.2}}'
+)
+VALIDATE_BODY = (
+    b'{"prediction_id":"p-1","query_hash":4242,"error_percent":4.0,"accuracy_score":0.96,'
+    b'"within_confidence_interval":true,"message":"Prediction validated"}'
+)
+PATTERNS_BODY = (
+    b'{"patterns_detected":2,"patterns":['
+    b'{"type":"periodic_spike","description":"hourly spike","confidence":0.8,"metadata":{}},'
+    b'{"type":"slow_growth","description":"growing table","confidence":0.6,"metadata":{}}],'
+    b'"timestamp":"2026-11-26T21:14:24Z"}'
+)
+ERROR_500_BODY = b'{"error":"Internal Server Error","message":"boom"}'
+
+_ROUTES = {
+    ("GET", "/health"): HEALTH_BODY,
+    ("POST", "/api/predict/query-execution"): PREDICTION_BODY,
+    ("POST", "/api/train/performance-model"): TRAIN_BODY,
+    ("POST", "/api/validate/prediction"): VALIDATE_BODY,
+    ("POST", "/api/detect/patterns"): PATTERNS_BODY,
+}
+_JSON = [(b"content-type", b"application/json")]
+
+
+def ml_handler(request: Any) -> Any:
+    """An ``httpx.MockTransport`` handler answering every endpoint with a canned body.
+
+    A path ending in ``/fail`` (or a request with header ``x-fail``) gets a 500.
+    """
+    import httpx
+
+    key = (request.method, request.url.path)
+    body = _ROUTES.get(key)
+    if body is None and request.url.path.startswith("/api/train/performance-model/"):
+        body = STATUS_BODY
+    if body is None or "x-fail" in request.headers:
+        status = 404 if body is None else 500
+        return httpx.Response(status, headers=_JSON, content=ERROR_500_BODY)
+    status = 202 if key[1] == "/api/train/performance-model" else 200
+    return httpx.Response(status, headers=_JSON, content=body)
+
+
+def prediction_requests(n: int, distinct: int) -> list[tuple[int, str]]:
+    """``n`` (query_hash, scenario) pairs drawn from ``distinct`` queries, seeded."""
+    import random
+
+    rng = random.Random(SEED)
+    scenarios = ("current", "optimized")
+    return [(rng.randrange(1, distinct + 1), scenarios[rng.randrange(2)]) for _ in range(n)]
