@@ -78,6 +78,8 @@ StateListener = Callable[["CircuitBreaker", State, State], object]
 
 #: Token returned for a rejected admission.
 _REJECTED = -1
+#: Token of an outcome that must not touch the current state (never a generation).
+_STALE = -2
 
 
 def _check_int(field: str, value: object, minimum: int) -> None:
@@ -172,6 +174,16 @@ class BreakerConfig:
                     f"got {self.max_open_timeout_s}",
                 )
         _check_exception_types("failure_exceptions", self.failure_exceptions)
+        if not self.failure_exceptions:
+            raise ConfigError("failure_exceptions", "must name at least one exception type")
+        for exc_type in self.failure_exceptions:
+            if not issubclass(exc_type, Exception):
+                # KeyboardInterrupt, CancelledError and friends are never failures: they
+                # free a probe slot without counting (see CircuitBreaker.call).
+                raise ConfigError(
+                    "failure_exceptions",
+                    f"{exc_type.__name__} is not an Exception subclass and would never count",
+                )
         _check_exception_types("ignored_exceptions", self.ignored_exceptions)
         if self.is_failure is not None and not callable(self.is_failure):
             raise ConfigError("is_failure", "must be callable or None")
@@ -276,11 +288,75 @@ class _Window:
         self.failures = 0
 
 
-# Per-context stack of admission tokens for ``with breaker:`` blocks, so one breaker can
-# gate blocks in many threads and tasks at once (and nest).
-_GATE_TOKENS: contextvars.ContextVar[tuple[tuple[int, int], ...]] = contextvars.ContextVar(
+# Per-context stacks of admission tokens, keyed by the breaker itself (not its id(), which
+# a later breaker may reuse): one for ``with breaker:`` blocks, one for HALF_OPEN probes
+# admitted by the bare ``allow_request()``. Contexts are per thread and per asyncio task,
+# so one breaker serves many of both at once. A stack keeps at most _MAX_TOKENS entries,
+# so admissions whose outcome is never recorded cannot grow it without bound.
+_MAX_TOKENS = 64
+_TokenStack = tuple[tuple["CircuitBreaker", int], ...]
+_GATE_TOKENS: contextvars.ContextVar[_TokenStack] = contextvars.ContextVar(
     "pganalytics_breaker_gate_tokens", default=()
 )
+_PROBE_TOKENS: contextvars.ContextVar[_TokenStack] = contextvars.ContextVar(
+    "pganalytics_breaker_probe_tokens", default=()
+)
+
+
+def _push_token(var: contextvars.ContextVar[_TokenStack], key: CircuitBreaker, token: int) -> None:
+    var.set((*var.get()[-(_MAX_TOKENS - 1) :], (key, token)))
+
+
+def _pop_token(var: contextvars.ContextVar[_TokenStack], key: CircuitBreaker) -> int | None:
+    stack = var.get()
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i][0] is key:
+            var.set(stack[:i] + stack[i + 1 :])
+            return stack[i][1]
+    return None
+
+
+class _Events:
+    """Pending state changes of a breaker that has listeners, delivered in order."""
+
+    __slots__ = ("delivering", "pending")
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[State, State]] = []
+        self.delivering = threading.Lock()
+
+
+class _Gate:
+    """One ``with breaker.guard():`` block; holds its own admission token."""
+
+    __slots__ = ("_breaker", "_token")
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self._breaker = breaker
+        self._token = _STALE
+
+    def __enter__(self) -> CircuitBreaker:
+        self._token = self._breaker._admit_token()
+        return self._breaker
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._breaker._on_outcome(self._token, exc)
+
+    async def __aenter__(self) -> CircuitBreaker:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 class CircuitBreaker:
@@ -305,6 +381,7 @@ class CircuitBreaker:
         "__weakref__",
         "_clock",
         "_config",
+        "_events",
         "_failure_total",
         "_fast_success",
         "_generation",
@@ -341,6 +418,7 @@ class CircuitBreaker:
         self._name = name
         self._clock = clock
         self._listeners = tuple(listeners)
+        self._events = _Events() if self._listeners else None
         self._lock = threading.Lock()
         self._state = _CLOSED
         self._generation = 0
@@ -433,18 +511,37 @@ class CircuitBreaker:
         """
         if self._state is _CLOSED:
             return True
-        return self._admit_slow() != _REJECTED
+        token = self._admit_slow()
+        if token == _REJECTED:
+            return False
+        # A HALF_OPEN probe: remember its token in this context for record_*(). (Had the
+        # breaker closed meanwhile, the token is an ordinary CLOSED admission: no push.)
+        if token != self._generation or self._state is not _CLOSED:
+            _push_token(_PROBE_TOKENS, self, token)
+        return True
 
     def record_success(self) -> None:
-        """Record that an admitted call succeeded."""
+        """Record that an admitted call succeeded.
+
+        Record from the thread (or asyncio task) that called :meth:`allow_request`: a
+        HALF_OPEN probe's slot is found through that context. An outcome recorded while
+        HALF_OPEN by a context that holds no probe (a call admitted while CLOSED that
+        finished late) counts in the lifetime totals only.
+        """
         if self._fast_success:
             next(self._success_total)
             return
-        self._on_success(self._generation)
+        self._on_success(self._bare_token())
 
     def record_failure(self) -> None:
-        """Record that an admitted call failed."""
-        self._on_failure(self._generation)
+        """Record that an admitted call failed (same context rule as record_success)."""
+        self._on_failure(self._bare_token())
+
+    def _bare_token(self) -> int:
+        token = _pop_token(_PROBE_TOKENS, self) if _PROBE_TOKENS.get() else None
+        if token is not None:
+            return token
+        return _STALE if self._state is _HALF_OPEN else self._generation
 
     def reset(self) -> None:
         """Close the circuit and clear the counters of the current state.
@@ -453,21 +550,19 @@ class CircuitBreaker:
         the lifetime totals. Lifetime totals and the transition count are kept.
         """
         with self._lock:
-            old = self._state
             self._enter_closed_locked()
-        self._notify(old, _CLOSED)
+        self._deliver()
 
     def force_open(self) -> None:
         """Open the circuit until :meth:`reset`; every call is rejected meanwhile."""
         with self._lock:
-            old = self._state
             self._open_until = math.inf
             self._opened_at = self._clock()
             self._in_flight = 0
             self._streak = 0
             self._fast_success = False
             self._set_state_locked(_OPEN)
-        self._notify(old, _OPEN)
+        self._deliver()
 
     # ------------------------------------------------------------------ guarded calls
 
@@ -487,7 +582,7 @@ class CircuitBreaker:
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._on_exception(token, exc)
+            self._on_outcome(token, exc)
             raise
         if self._fast_success:
             next(self._success_total)
@@ -515,7 +610,7 @@ class CircuitBreaker:
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            self._on_exception(token, exc)
+            self._on_outcome(token, exc)
             raise
         if self._fast_success:
             next(self._success_total)
@@ -530,8 +625,18 @@ class CircuitBreaker:
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
 
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
-        """Decorate a function (``def`` or ``async def``) so every call is guarded."""
-        if inspect.iscoroutinefunction(fn):
+        """Decorate a function (``def`` or ``async def``) so every call is guarded.
+
+        Raises:
+            TypeError: ``fn`` is a generator or async generator function, whose body runs
+                after the call returns and so cannot be guarded this way.
+        """
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"cannot guard generator function {getattr(fn, '__qualname__', fn)!r}; "
+                "guard the code that consumes it with `with breaker.guard():`"
+            )
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__):
 
             @functools.wraps(fn)
             async def async_guarded(*args: P.args, **kwargs: P.kwargs) -> Any:
@@ -545,11 +650,25 @@ class CircuitBreaker:
 
         return guarded
 
+    def guard(self) -> _Gate:
+        """Return a gate for one ``with`` / ``async with`` block that holds its own token.
+
+        Unlike ``with breaker:``, a gate may be entered and exited in different threads or
+        tasks and may interleave with other blocks (generators, callbacks).
+
+        Raises:
+            CircuitOpenError: on entering, when the breaker rejects the call.
+        """
+        return _Gate(self)
+
     def __enter__(self) -> CircuitBreaker:
-        token = self._generation
-        if self._state is not _CLOSED:
-            token = self._admit_or_raise()
-        _GATE_TOKENS.set((*_GATE_TOKENS.get(), (id(self), token)))
+        """Gate a block: admit it or raise CircuitOpenError; its exception is the outcome.
+
+        The admission token is kept per thread / asyncio task, so ``with breaker:`` blocks
+        must be exited in the context that entered them and be strictly nested; use
+        :meth:`guard` otherwise.
+        """
+        _push_token(_GATE_TOKENS, self, self._admit_token())
         return self
 
     def __exit__(
@@ -558,19 +677,15 @@ class CircuitBreaker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        stack = _GATE_TOKENS.get()
-        me = id(self)
-        for i in range(len(stack) - 1, -1, -1):
-            if stack[i][0] == me:
-                token = stack[i][1]
-                _GATE_TOKENS.set(stack[:i] + stack[i + 1 :])
-                break
-        else:  # pragma: no cover - __exit__ without __enter__ in this context
+        token = _pop_token(_GATE_TOKENS, self)
+        if token is None:
+            _log.warning(
+                "circuit breaker %r: block exited in another context than it entered; "
+                "its outcome is dropped (use breaker.guard() for such blocks)",
+                self._name,
+            )
             return
-        if exc is None:
-            self._on_success(token)
-        else:
-            self._on_exception(token, exc)
+        self._on_outcome(token, exc)
 
     async def __aenter__(self) -> CircuitBreaker:
         return self.__enter__()
@@ -584,6 +699,12 @@ class CircuitBreaker:
         self.__exit__(exc_type, exc, tb)
 
     # ------------------------------------------------------------------ internals
+
+    def _admit_token(self) -> int:
+        token = self._generation
+        if self._state is not _CLOSED:
+            token = self._admit_or_raise()
+        return token
 
     def _admit_or_raise(self) -> int:
         if self._state is _OPEN:
@@ -607,7 +728,6 @@ class CircuitBreaker:
         if self._state is _OPEN and self._clock() < self._open_until:
             next(self._rejection_total)  # lock-free rejection: see the module notes
             return _REJECTED
-        changed = False
         with self._lock:
             state = self._state
             if state is _CLOSED:
@@ -619,19 +739,39 @@ class CircuitBreaker:
                 self._in_flight = 0
                 self._streak = 0
                 self._set_state_locked(_HALF_OPEN)
-                changed = True
             if self._in_flight >= self._config.half_open_max_calls:
                 next(self._rejection_total)
                 token = _REJECTED
             else:
                 self._in_flight += 1
                 token = self._generation
-        if changed:
-            self._notify(_OPEN, _HALF_OPEN)
+        if self._events is not None:
+            try:
+                self._deliver()
+            except BaseException:
+                # A listener raised KeyboardInterrupt or the like: give the slot back.
+                if token != _REJECTED:
+                    self._on_ignored(token)
+                raise
         return token
 
-    def _on_exception(self, token: int, exc: BaseException) -> None:
-        if isinstance(exc, Exception) and self._config.counts_as_failure(exc):
+    def _on_outcome(self, token: int, exc: BaseException | None) -> None:
+        """Record the outcome of an admitted call: None for success, else its exception."""
+        if exc is None:
+            self._on_success(token)
+            return
+        if not isinstance(exc, Exception):
+            self._on_ignored(token)  # KeyboardInterrupt, CancelledError, GeneratorExit
+            return
+        try:
+            failed = self._config.counts_as_failure(exc)
+        except Exception:
+            _log.exception(
+                "circuit breaker %r: the is_failure predicate raised; counted as a failure",
+                self._name,
+            )
+            failed = True
+        if failed:
             self._on_failure(token)
         else:
             self._on_ignored(token)
@@ -657,7 +797,7 @@ class CircuitBreaker:
             if self._streak < self._config.success_threshold:
                 return
             self._enter_closed_locked()
-        self._notify(_HALF_OPEN, _CLOSED)
+        self._deliver()
 
     def _on_failure(self, token: int) -> None:
         next(self._failure_total)
@@ -674,10 +814,12 @@ class CircuitBreaker:
                 if window is not None:
                     window.add(True)
                     rate = config.failure_rate_threshold
+                    # failures / calls, not failures >= rate * calls: 0.07 * 100 is
+                    # 7.000000000000001 in floating point.
                     if (
                         rate is not None
                         and window.calls >= config.minimum_calls
-                        and window.failures >= rate * window.calls
+                        and window.failures / window.calls >= rate
                     ):
                         trip = True
                 if not trip:
@@ -690,7 +832,7 @@ class CircuitBreaker:
             else:
                 return
             self._enter_open_locked()
-        self._notify(state, _OPEN)
+        self._deliver()
 
     def _on_ignored(self, token: int) -> None:
         with self._lock:
@@ -698,8 +840,11 @@ class CircuitBreaker:
                 self._in_flight -= 1
 
     def _set_state_locked(self, new: State) -> None:
-        if new is not self._state:
+        old = self._state
+        if new is not old:
             self._transitions += 1
+            if self._events is not None:
+                self._events.pending.append((old, new))
         self._state = new
         self._generation += 1
 
@@ -716,22 +861,45 @@ class CircuitBreaker:
         self._streak = 0
         self._in_flight = 0
         self._opened_at = None
-        self._open_until = 0.0
+        # _open_until keeps its old value: it is read only while OPEN, and every way into
+        # OPEN writes it first (zeroing it here would let a lock-free reader that still
+        # sees OPEN report HALF_OPEN).
         self._open_timeout_s = float(self._config.open_timeout_s)
         if self._window is not None:
             self._window.clear()
         self._set_state_locked(_CLOSED)
         self._fast_success = self._window is None
 
-    def _notify(self, old: State, new: State) -> None:
-        if old is new:
+    def _deliver(self) -> None:
+        """Run the listeners for pending state changes, in order, without the lock held.
+
+        Whoever holds ``delivering`` drains the queue for everyone; a thread that cannot
+        take it leaves its events to that thread, which re-checks the queue after letting
+        go, so no event is lost or delivered twice, and events reach listeners in the
+        order the state changed. A listener may call back into the breaker.
+        """
+        events = self._events
+        if events is None:
             return
-        for listener in self._listeners:
+        while events.pending:
+            if not events.delivering.acquire(blocking=False):
+                return
             try:
-                listener(self, old, new)
-            except Exception:
-                _log.exception(
-                    "circuit breaker %r: state listener %r raised; ignored",
-                    self._name,
-                    listener,
-                )
+                while True:
+                    with self._lock:
+                        batch = events.pending
+                        if not batch:
+                            break
+                        events.pending = []
+                    for old, new in batch:
+                        for listener in self._listeners:
+                            try:
+                                listener(self, old, new)
+                            except Exception:
+                                _log.exception(
+                                    "circuit breaker %r: state listener %r raised; ignored",
+                                    self._name,
+                                    listener,
+                                )
+            finally:
+                events.delivering.release()

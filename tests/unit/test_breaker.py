@@ -643,3 +643,125 @@ def test_circuit_open_error_carries_facts_and_pickles() -> None:
     again = pickle.loads(pickle.dumps(err))
     assert (again.breaker_name, again.retry_after_s) == ("ml-service", 2.5)
     assert str(again) == "circuit 'ml-service' is open; retry after 2.500 s"
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_raising_predicate_counts_as_failure_and_keeps_the_original_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+
+    def predicate(exc: BaseException) -> bool:
+        raise AttributeError("bug in predicate")
+
+    b = make(clock, failure_threshold=1, open_timeout_s=1, is_failure=predicate)
+    fail(b)
+    clock.advance(1)
+    with caplog.at_level(logging.ERROR), pytest.raises(Boom):
+        b.call(boom)  # the function's own error, not the predicate's
+    m = b.metrics()
+    assert m.half_open_in_flight == 0
+    assert m.state is State.OPEN  # the failed probe reopened the circuit
+    assert "is_failure predicate raised" in caplog.text
+
+
+def test_guard_holds_its_own_token_across_contexts() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1, success_threshold=1)
+    fail(b)
+    clock.advance(1)
+    gate = b.guard()
+    gate.__enter__()  # the probe is admitted here ...
+    assert b.metrics().half_open_in_flight == 1
+    import threading
+
+    t = threading.Thread(target=gate.__exit__, args=(None, None, None))
+    t.start()  # ... and finishes in another thread
+    t.join()
+    assert b.state is State.CLOSED
+
+
+def test_with_block_exited_in_another_context_is_logged_not_misattributed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import contextvars
+
+    b = make(FakeClock(), failure_threshold=1)
+    b.__enter__()
+    with caplog.at_level(logging.WARNING):
+        contextvars.Context().run(b.__exit__, Boom, Boom(), None)
+    assert "exited in another context" in caplog.text
+    assert b.metrics().total_failures == 0
+
+
+def test_bare_outcome_of_a_closed_era_call_does_not_take_a_probe_slot() -> None:
+    import contextvars
+
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1, success_threshold=1)
+    slow = contextvars.copy_context()
+    assert slow.run(b.allow_request)  # admitted while CLOSED, still running
+    fail(b)  # meanwhile the circuit opens ...
+    clock.advance(1)
+    assert b.allow_request()  # ... and a probe is admitted in this context
+    slow.run(b.record_success)  # the slow CLOSED-era call finishes: stale
+    m = b.metrics()
+    assert (m.state, m.half_open_in_flight, m.total_successes) == (State.HALF_OPEN, 1, 1)
+    assert not b.allow_request()  # the probe budget is still taken by the real probe
+    b.record_success()  # the probe's own outcome closes the circuit
+    assert b.state is State.CLOSED
+
+
+def test_failure_rate_exactly_at_threshold_opens() -> None:
+    b = make(
+        FakeClock(),
+        failure_threshold=1000,
+        failure_rate_threshold=0.07,
+        window_size=100,
+        minimum_calls=100,
+    )
+    for i in range(100):
+        assert b.allow_request()
+        if i < 93:
+            b.record_success()
+        else:
+            b.record_failure()
+    assert b.metrics().state is State.OPEN
+
+
+@pytest.mark.parametrize(
+    "types", [(), (BaseException,), (KeyboardInterrupt,), (Exception, SystemExit)]
+)
+def test_failure_exceptions_must_be_countable(types: tuple[type[BaseException], ...]) -> None:
+    with pytest.raises(ConfigError, match="failure_exceptions"):
+        BreakerConfig(failure_exceptions=types)
+
+
+def test_decorator_refuses_generators() -> None:
+    b = make(FakeClock())
+
+    def gen() -> object:
+        yield 1
+
+    async def agen() -> object:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator"):
+        b(gen)
+    with pytest.raises(TypeError, match="generator"):
+        b(agen)
+
+
+async def test_decorator_on_async_callable_object() -> None:
+    b = make(FakeClock(), failure_threshold=1)
+
+    class Handler:
+        async def __call__(self) -> None:
+            raise Boom
+
+    guarded = b(Handler())
+    with pytest.raises(Boom):
+        await guarded()
+    assert b.state is State.OPEN

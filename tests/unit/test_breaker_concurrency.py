@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -254,3 +255,52 @@ def test_four_threads_through_one_breaker_keep_throughput() -> None:
     guarded = timed(lambda: b.call(io))
     assert guarded < bare * 2.0
     assert b.metrics().total_successes == 4 * calls
+
+
+def test_listeners_see_transitions_in_order_under_concurrency() -> None:
+    clock = FakeClock()
+    events: list[tuple[State, State]] = []
+    b = CircuitBreaker(
+        BreakerConfig(failure_threshold=2, success_threshold=1, open_timeout_s=0.0),
+        clock=clock,
+        listeners=[lambda br, old, new: events.append((old, new))],
+    )
+
+    def work(i: int) -> None:
+        for k in range(2_000):
+            try:
+                if (i + k) % 3:
+                    b.call(int)
+                else:
+                    b.call(_raise_value_error)
+            except (ValueError, CircuitOpenError):
+                pass
+            if k % 500 == 0:
+                b.force_open() if i % 2 else b.reset()
+
+    run_threads(THREADS, work)
+    assert len(events) == b.metrics().transitions
+    assert events, "the workload must cause transitions"
+    assert events[0][0] is State.CLOSED
+    for (_, prev_new), (old, _) in itertools.pairwise(events):
+        assert old is prev_new  # a chain: every event starts where the previous ended
+    assert events[-1][1] is b.metrics().state or b.metrics().state is State.HALF_OPEN
+
+
+def test_reset_never_shows_a_spurious_half_open() -> None:
+    b = CircuitBreaker(BreakerConfig(open_timeout_s=30.0), clock=FakeClock())
+    stop = threading.Event()
+    seen: set[State] = set()
+
+    def work(i: int) -> None:
+        if i == 0:
+            for _ in range(3_000):
+                b.force_open()
+                b.reset()
+            stop.set()
+        else:
+            while not stop.is_set():
+                seen.add(b.state)
+
+    run_threads(2, work)
+    assert State.HALF_OPEN not in seen

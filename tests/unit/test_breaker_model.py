@@ -31,6 +31,9 @@ class Model:
     failures: int = 0
     rejections: int = 0
     transitions: int = 0
+    generation: int = 0
+    # Tokens (generations) of HALF_OPEN probes admitted by bare allow() calls, newest last.
+    probe_tokens: list[int] = field(default_factory=list)
     window: deque[int] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -40,6 +43,7 @@ class Model:
         if new != self.state:
             self.transitions += 1
         self.state = new
+        self.generation += 1
 
     def _open(self) -> None:
         self.open_until = self.now + self.timeout
@@ -60,6 +64,14 @@ class Model:
         return self.state
 
     def allow(self) -> bool:
+        """The bare protocol: a HALF_OPEN probe's token is remembered for record_*()."""
+        admitted = self.admit()
+        if admitted and self.state == "half-open":
+            self.probe_tokens.append(self.generation)
+        return admitted
+
+    def admit(self) -> bool:
+        """Admission as call() does it (the token travels with the call)."""
         if self.state == "closed":
             return True
         if self.state == "open":
@@ -75,8 +87,24 @@ class Model:
         self.in_flight += 1
         return True
 
-    def success(self) -> None:
+    def _bare_token(self) -> int:
+        if self.probe_tokens:
+            return self.probe_tokens.pop()
+        return -2 if self.state == "half-open" else self.generation
+
+    def record_success(self) -> None:
+        if self.state == "closed" and self.streak == 0 and self.cfg.failure_rate_threshold is None:
+            self.successes += 1  # the lock-free path: nothing changes, no token is used
+            return
+        self.success(self._bare_token())
+
+    def record_failure(self) -> None:
+        self.failure(self._bare_token())
+
+    def success(self, token: int) -> None:
         self.successes += 1
+        if token != self.generation:
+            return  # stale: admitted under an earlier state
         if self.state == "closed":
             self.streak = 0
             if self.cfg.failure_rate_threshold is not None:
@@ -87,8 +115,10 @@ class Model:
             if self.streak >= self.cfg.success_threshold:
                 self._close()
 
-    def failure(self) -> None:
+    def failure(self, token: int) -> None:
         self.failures += 1
+        if token != self.generation:
+            return
         if self.state == "closed":
             self.streak += 1
             trip = self.streak >= self.cfg.failure_threshold
@@ -163,12 +193,12 @@ def test_breaker_matches_reference_model(cfg: BreakerConfig, ops: list[object]) 
             assert breaker.allow_request() == model.allow()
         elif op == "success":
             breaker.record_success()
-            model.success()
+            model.record_success()
         elif op == "failure":
             breaker.record_failure()
-            model.failure()
+            model.record_failure()
         elif op in ("call_ok", "call_fail"):
-            admitted = model.allow()
+            admitted = model.admit()
             try:
                 if op == "call_ok":
                     breaker.call(int)
@@ -181,7 +211,8 @@ def test_breaker_matches_reference_model(cfg: BreakerConfig, ops: list[object]) 
             else:
                 assert admitted
             if admitted:
-                model.success() if op == "call_ok" else model.failure()
+                token = model.generation
+                model.success(token) if op == "call_ok" else model.failure(token)
         elif op == "reset":
             breaker.reset()
             model.reset()
