@@ -9,7 +9,16 @@ import pytest
 
 import pganalytics_core
 
-MODULES = ["pganalytics_core", "pganalytics_core.errors", "pganalytics_core.breaker"]
+MODULES = [
+    "pganalytics_core",
+    "pganalytics_core.breaker",
+    "pganalytics_core.cache",
+    "pganalytics_core.client",
+    "pganalytics_core.errors",
+    "pganalytics_core.models",
+    "pganalytics_core.retry",
+    "pganalytics_core.testing",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,1233 @@
+"""Clients of the ML service: :class:`MLClient` (threads) and :class:`AsyncMLClient` (asyncio).
+
+Both speak the HTTP contract of ``ml-service-api.md`` and share everything but the I/O:
+building requests (method, URL, body bytes), reading and parsing responses, mapping
+statuses to errors, translating httpx exceptions (:func:`_translate_httpx_error`, the one
+place) and the retry decision (:class:`~pganalytics_core.retry.RetryPolicy`). What differs
+is two small loops, one that sleeps and one that awaits.
+
+Each HTTP attempt goes through the client's :class:`~pganalytics_core.breaker.CircuitBreaker`
+(``call`` / ``call_async``, so a cancelled or interrupted attempt frees its half-open probe
+slot without counting as an outcome). Breaker accounting:
+
+* failures: timeouts, connection errors, 5xx, 408, 429, any other non-2xx status that is
+  not a 4xx (a redirect is not an answer of a healthy ML service), and 2xx responses that
+  are malformed or too large;
+* successes: 2xx answers, and 4xx answers other than 408 and 429. Those are the caller's
+  fault (a bad argument, an unknown job): the service answered them correctly and is
+  healthy, so they must never open the circuit for every other caller. They are recorded
+  as successes rather than ignored so that, while HALF_OPEN, such an answer frees its
+  probe slot and counts towards closing the circuit: it proves the service is up.
+
+Retries follow the client's :class:`RetryPolicy`; ``train`` creates a job and is retried
+only when the request certainly never reached the service. A :class:`CircuitOpenError` is
+never retried. Successful predictions are cached when a :class:`PredictionCache` is given.
+
+Speed: the hot path builds an ``httpx.Request`` by hand from pre-bound URLs and pre-built
+headers (skipping ``Client.build_request``'s merging), streams the body to enforce
+``max_response_bytes``, parses with ``json.loads`` on the bytes and hand-written
+dataclass parsing, and logs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, Generic, Protocol, TypeVar
+
+import httpx
+
+from pganalytics_core.breaker import CircuitBreaker
+from pganalytics_core.cache import PredictionCache
+from pganalytics_core.errors import (
+    BadRequestError,
+    CircuitOpenError,
+    ConfigError,
+    MalformedResponseError,
+    MLServiceError,
+    NotFoundError,
+    PgAnalyticsError,
+    RateLimitedError,
+    ResponseTooLargeError,
+    ServerError,
+    ServiceConnectionError,
+    ServiceStatusError,
+    ServiceTimeoutError,
+    TrainingJobFailedError,
+    TrainingTimeoutError,
+    trim_body,
+)
+from pganalytics_core.models import (
+    MODEL_TYPES,
+    PatternDetection,
+    Prediction,
+    PredictionOutcome,
+    PredictionRequest,
+    TrainingJob,
+    TrainingState,
+    TrainingStatus,
+    ValidationResult,
+    parse_pattern_detection,
+    parse_prediction,
+    parse_training_job,
+    parse_training_status,
+    parse_validation_result,
+)
+from pganalytics_core.retry import RetryPolicy
+
+__all__ = [
+    "AsyncMLClient",
+    "BREAKER_NAME",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "MLClient",
+    "RouterLike",
+]
+
+T = TypeVar("T")
+
+#: The name of the breaker a client makes when none is given.
+BREAKER_NAME: Final = "ml-service"
+
+#: The default cap on a success body, in bytes (the service's answers are a few hundred).
+DEFAULT_MAX_RESPONSE_BYTES: Final = 1 << 20
+
+#: How much of an error body is read (errors keep a 200-character excerpt of it).
+_ERROR_BODY_BYTES: Final = 4096
+
+_USER_AGENT: Final = "pganalytics-core"
+
+# A job id is one URL path segment made of unreserved characters (RFC 3986), so it can
+# never add a segment, a query or a fragment; "." and ".." are refused separately.
+_PATH_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9._~-]{1,200}")
+
+
+class RouterLike(Protocol):
+    """Anything with request handlers like a ``respx.Router`` (usable as ``transport=``)."""
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` synchronously."""
+        ...
+
+    async def async_handler(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` from asyncio."""
+        ...
+
+
+# --------------------------------------------------------------------------- the core
+
+
+@dataclass(frozen=True, slots=True)
+class _Op(Generic[T]):
+    """What the client needs to know about one operation of the API."""
+
+    operation: str
+    method: str
+    idempotent: bool
+    parse: Callable[[object], T]
+    retryable: bool = True
+    # The status endpoint answers 400 with the job's body when the job failed: this turns
+    # such a body into a result (None: a plain bad request).
+    accept_400: Callable[[bytes], T | None] | None = None
+
+
+def _parse_health(data: object) -> bool:
+    return type(data) is dict and data.get("status") == "healthy"
+
+
+def _failed_job(body: bytes) -> TrainingStatus | None:
+    try:
+        job = parse_training_status(json.loads(body))
+    except (ValueError, RecursionError, MalformedResponseError):
+        return None
+    return job if job.status is TrainingState.FAILED else None
+
+
+_HEALTH: Final = _Op("health", "GET", True, _parse_health, retryable=False)
+_PREDICT: Final = _Op("predict", "POST", True, parse_prediction)
+_TRAIN: Final = _Op("train", "POST", False, parse_training_job)
+_TRAINING_STATUS: Final = _Op(
+    "training_status", "GET", True, parse_training_status, accept_400=_failed_job
+)
+_VALIDATE: Final = _Op("validate", "POST", True, parse_validation_result)
+_DETECT_PATTERNS: Final = _Op("detect_patterns", "POST", True, parse_pattern_detection)
+
+_JSON_SEPARATORS: Final = (",", ":")
+
+
+def _translate_httpx_error(exc: httpx.HTTPError, operation: str) -> MLServiceError:
+    """Translate an httpx exception into the package's error tree (the one place).
+
+    The caller raises the result ``from exc``. Messages hold the exception's type and
+    text, never the request's URL or headers.
+    """
+    text = trim_body(str(exc))
+    message = f"{operation}: {type(exc).__name__}" + (f": {text}" if text else "")
+    if isinstance(exc, httpx.TimeoutException):
+        # Connect and pool timeouts happen before a byte of the request is written.
+        sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+        return ServiceTimeoutError(message, operation=operation, request_sent=sent)
+    if isinstance(exc, httpx.ConnectError | httpx.UnsupportedProtocol):
+        return ServiceConnectionError(message, operation=operation, request_sent=False)
+    if isinstance(exc, httpx.DecodingError):
+        return MalformedResponseError(message, operation=operation)
+    if isinstance(exc, httpx.TransportError):
+        # Read/write/close errors, protocol errors (a reset, a truncated body), proxies:
+        # the request may have reached the service.
+        return ServiceConnectionError(message, operation=operation, request_sent=True)
+    return MLServiceError(message, operation=operation)
+
+
+def _is_breaker_failure(status: int) -> bool:
+    """Tell whether a non-2xx status counts against the service (see the module notes)."""
+    return not 400 <= status < 500 or status == 408 or status == 429
+
+
+def _check_declared_length(headers: httpx.Headers, limit: int, operation: str) -> None:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ResponseTooLargeError(limit, operation=operation)
+
+
+def _read_body(response: httpx.Response, limit: int, operation: str) -> bytes:
+    """Read a whole body of at most ``limit`` bytes, refusing a longer one early."""
+    _check_declared_length(response.headers, limit, operation)
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise ResponseTooLargeError(limit, operation=operation)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _aread_body(response: httpx.Response, limit: int, operation: str) -> bytes:
+    """Async twin of :func:`_read_body`."""
+    _check_declared_length(response.headers, limit, operation)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise ResponseTooLargeError(limit, operation=operation)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _read_excerpt(response: httpx.Response) -> bytes:
+    """Read the start of an error body; the rest is dropped with the connection."""
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= _ERROR_BODY_BYTES:
+            break
+    return b"".join(chunks)[:_ERROR_BODY_BYTES]
+
+
+async def _aread_excerpt(response: httpx.Response) -> bytes:
+    """Async twin of :func:`_read_excerpt`."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= _ERROR_BODY_BYTES:
+            break
+    return b"".join(chunks)[:_ERROR_BODY_BYTES]
+
+
+def _reads_whole_body(op: _Op[T], status: int) -> bool:
+    return 200 <= status < 300 or (status == 400 and op.accept_400 is not None)
+
+
+def _check_number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+
+
+def _check_days(name: str, value: object, minimum: int) -> None:
+    if type(value) is not int:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+
+
+def _check_positive_seconds(name: str, value: float) -> None:
+    _check_number(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def _check_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str):
+        raise TypeError(f"job_id must be a str, got {type(job_id).__name__}")
+    if job_id in (".", "..") or _PATH_SEGMENT_RE.fullmatch(job_id) is None:
+        raise ValueError(
+            f"job_id {job_id[:60]!r} is not a plain path segment (letters, digits and '-._~' only)"
+        )
+    return job_id
+
+
+def _normalise_base_url(base_url: str | httpx.URL) -> tuple[httpx.URL, str | None, str]:
+    """Return the base URL without credentials, its Basic header (or None) and password."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL:
+        raise ConfigError("base_url", "is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError("base_url", "must be an absolute http:// or https:// URL")
+    if url.query or url.fragment:
+        raise ConfigError("base_url", "must not have a query or a fragment")
+    basic: str | None = None
+    password = ""
+    if url.userinfo:
+        password = url.password or ""
+        token = base64.b64encode(f"{url.username}:{password}".encode()).decode("ascii")
+        basic = f"Basic {token}"
+        url = url.copy_with(username=None, password=None)
+    return url.copy_with(path=url.path.rstrip("/") or "/"), basic, password
+
+
+class _ClientBase:
+    """Configuration, request building and response interpretation shared by both clients."""
+
+    _base_url: httpx.URL
+    _base: str
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL,
+        *,
+        timeout_s: float,
+        retry: RetryPolicy,
+        breaker: CircuitBreaker | None,
+        cache: PredictionCache | None,
+        api_key: str | None,
+        max_response_bytes: int,
+        clock: Callable[[], float],
+        rng: random.Random | None,
+    ) -> None:
+        self._base_url, basic, password = _normalise_base_url(base_url)
+        self._base = str(self._base_url).rstrip("/")
+        if (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, int | float)
+            or not 0 < timeout_s < math.inf
+        ):
+            raise ConfigError(
+                "timeout_s", f"must be a finite number of seconds > 0, got {timeout_s!r}"
+            )
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if breaker is None:
+            breaker = CircuitBreaker(name=BREAKER_NAME)
+        elif not isinstance(breaker, CircuitBreaker):
+            raise TypeError(f"breaker must be a CircuitBreaker, got {type(breaker).__name__}")
+        if cache is not None and not isinstance(cache, PredictionCache):
+            raise TypeError(f"cache must be a PredictionCache, got {type(cache).__name__}")
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ConfigError("max_response_bytes", "must be an int >= 1")
+        authorization: str | None = None
+        if api_key is not None:
+            if not isinstance(api_key, str):
+                raise TypeError(f"api_key must be a str, got {type(api_key).__name__}")
+            # Never echo the key: it must not end up in a message or a log line.
+            if (
+                not api_key
+                or not api_key.isascii()
+                or not api_key.isprintable()
+                or api_key != api_key.strip()
+            ):
+                raise ConfigError(
+                    "api_key", "must be non-empty printable ASCII without spaces around it"
+                )
+            if basic is not None:
+                raise ConfigError(
+                    "base_url", "holds credentials; pass api_key or credentials, not both"
+                )
+            authorization = f"Bearer {api_key}"
+        elif basic is not None:
+            authorization = basic
+        # Scrubbed from error excerpts: a proxy or a debug page may echo request headers.
+        self._secrets = tuple(secret for secret in (api_key, password) if secret)
+        self._timeout = httpx.Timeout(float(timeout_s))
+        self._retry = retry
+        self._breaker = breaker
+        self._cache = cache
+        self._max_response_bytes = max_response_bytes
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+
+        common = [("Accept", "application/json"), ("User-Agent", _USER_AGENT)]
+        if authorization is not None:
+            common.append(("Authorization", authorization))
+        self._get_headers = httpx.Headers(common)
+        self._post_headers = httpx.Headers([*common, ("Content-Type", "application/json")])
+        base = self._base
+        self._health_url = httpx.URL(base + "/health")
+        self._predict_url = httpx.URL(base + "/api/predict/query-execution")
+        self._train_url = httpx.URL(base + "/api/train/performance-model")
+        self._validate_url = httpx.URL(base + "/api/validate/prediction")
+        self._detect_url = httpx.URL(base + "/api/detect/patterns")
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def base_url(self) -> str:
+        """The service's base URL, without any credentials."""
+        return self._base
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The circuit breaker every HTTP attempt goes through."""
+        return self._breaker
+
+    @property
+    def cache(self) -> PredictionCache | None:
+        """The prediction cache, or None when predictions are not cached."""
+        return self._cache
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy."""
+        return self._retry
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} base_url={self._base!r} "
+            f"breaker={self._breaker.name!r} state={self._breaker.state.value}>"
+        )
+
+    # ------------------------------------------------------------------ request building
+
+    def _build(self, op: _Op[T], url: httpx.URL, content: bytes | None) -> httpx.Request:
+        if content is None:
+            return httpx.Request(op.method, url, headers=self._get_headers)
+        return httpx.Request(op.method, url, headers=self._post_headers, content=content)
+
+    @staticmethod
+    def _train_body(
+        database_name: str, lookback_days: int, model_type: str, force_retrain: bool
+    ) -> bytes:
+        _check_text("database_name", database_name)
+        _check_days("lookback_days", lookback_days, 7)
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {sorted(MODEL_TYPES)}, got {model_type!r}")
+        if type(force_retrain) is not bool:
+            raise TypeError(f"force_retrain must be a bool, got {type(force_retrain).__name__}")
+        payload = {
+            "database_name": database_name,
+            "lookback_days": lookback_days,
+            "model_type": model_type,
+            "force_retrain": force_retrain,
+        }
+        return json.dumps(payload, separators=_JSON_SEPARATORS).encode()
+
+    def _status_url(self, job_id: str) -> httpx.URL:
+        return httpx.URL(f"{self._train_url}/{_check_job_id(job_id)}")
+
+    @staticmethod
+    def _validate_body(
+        prediction_id: str,
+        query_hash: int,
+        predicted_execution_time_ms: float,
+        actual_execution_time_ms: float,
+        model_version: str,
+    ) -> bytes:
+        _check_text("prediction_id", prediction_id)
+        PredictionRequest(query_hash)  # the same checks as predict's
+        _check_number("predicted_execution_time_ms", predicted_execution_time_ms)
+        _check_number("actual_execution_time_ms", actual_execution_time_ms)
+        # The service tests fields for truthiness, so a 0 would come back as "missing".
+        if predicted_execution_time_ms <= 0:
+            raise ValueError(
+                f"predicted_execution_time_ms must be > 0, got {predicted_execution_time_ms!r}"
+            )
+        if actual_execution_time_ms <= 0:
+            raise ValueError(
+                f"actual_execution_time_ms must be > 0, got {actual_execution_time_ms!r}"
+            )
+        _check_text("model_version", model_version)
+        payload = {
+            "prediction_id": prediction_id,
+            "query_hash": query_hash,
+            "predicted_execution_time_ms": predicted_execution_time_ms,
+            "actual_execution_time_ms": actual_execution_time_ms,
+            "model_version": model_version,
+        }
+        return json.dumps(payload, separators=_JSON_SEPARATORS).encode()
+
+    @staticmethod
+    def _detect_body(database_name: str, lookback_days: int) -> bytes:
+        _check_text("database_name", database_name)
+        _check_days("lookback_days", lookback_days, 1)
+        payload = {"database_name": database_name, "lookback_days": lookback_days}
+        return json.dumps(payload, separators=_JSON_SEPARATORS).encode()
+
+    # ------------------------------------------------------------------ responses
+
+    def _interpret(
+        self, op: _Op[T], status: int, headers: httpx.Headers, body: bytes
+    ) -> T | ServiceStatusError:
+        """Turn a response into a result, a caller-fault error (returned) or a raise.
+
+        Raises the errors that count against the service (so the breaker sees them as
+        failures) and returns the ones that do not.
+        """
+        if 200 <= status < 300:
+            content_type = headers.get("content-type")
+            try:
+                if content_type is not None and "json" not in content_type:
+                    raise MalformedResponseError(
+                        f"{op.operation}: expected JSON, got content type "
+                        f"{trim_body(content_type, 60)!r}"
+                    )
+                try:
+                    data = json.loads(body)
+                except (ValueError, RecursionError):
+                    raise MalformedResponseError(
+                        f"{op.operation}: the body is not JSON: {self._excerpt(body)!r}"
+                    ) from None
+                return op.parse(data)
+            except MalformedResponseError as exc:
+                exc.operation = op.operation
+                raise
+        if status == 400 and op.accept_400 is not None:
+            accepted = op.accept_400(body)
+            if accepted is not None:
+                return accepted
+        error = self._status_error(op.operation, status, headers, body)
+        if _is_breaker_failure(status):
+            raise error
+        return error
+
+    def _excerpt(self, body: bytes) -> str:
+        text = body[:_ERROR_BODY_BYTES].decode("utf-8", "replace")
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return trim_body(text)
+
+    def _status_error(
+        self, operation: str, status: int, headers: httpx.Headers, body: bytes
+    ) -> ServiceStatusError:
+        excerpt = self._excerpt(body)
+        header = headers.get("retry-after")
+        retry_after = (
+            RetryPolicy.parse_retry_after(header, time.time()) if header is not None else None
+        )
+        cls: type[ServiceStatusError]
+        if status == 429:
+            return RateLimitedError(status, excerpt, retry_after_s=retry_after, operation=operation)
+        if status == 400:
+            cls = BadRequestError
+        elif status == 404:
+            cls = NotFoundError
+        elif status >= 500:
+            cls = ServerError
+        else:
+            cls = ServiceStatusError
+        return cls(status, excerpt, retry_after_s=retry_after, operation=operation)
+
+    def _retry_delay(
+        self, op: _Op[T], error: MLServiceError, attempt: int, started: float
+    ) -> float | None:
+        error.attempts = attempt
+        if not op.retryable:
+            return None
+        return self._retry.retry_delay_s(
+            error,
+            attempt,
+            idempotent=op.idempotent,
+            elapsed_s=self._clock() - started,
+            rng=self._rng,
+        )
+
+
+def _check_wait(poll_interval_s: float, timeout_s: float) -> None:
+    _check_positive_seconds("poll_interval_s", poll_interval_s)
+    _check_positive_seconds("timeout_s", timeout_s)
+
+
+def _check_batch(
+    requests: Iterable[PredictionRequest], max_concurrency: int
+) -> list[PredictionRequest]:
+    if type(max_concurrency) is not int:
+        raise TypeError(f"max_concurrency must be an int, got {type(max_concurrency).__name__}")
+    if max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+    batch = list(requests)
+    for item in batch:
+        if not isinstance(item, PredictionRequest):
+            raise TypeError(f"requests must be PredictionRequest values, got {type(item).__name__}")
+    return batch
+
+
+def _sync_transport(
+    transport: httpx.BaseTransport | RouterLike | None,
+) -> httpx.BaseTransport | None:
+    if transport is None or isinstance(transport, httpx.BaseTransport):
+        return transport
+    handler = getattr(transport, "handler", None)
+    if callable(handler):
+        return httpx.MockTransport(handler)
+    raise TypeError(
+        f"transport must be an httpx transport or a respx router, got {type(transport).__name__}"
+    )
+
+
+def _async_transport(
+    transport: httpx.AsyncBaseTransport | RouterLike | None,
+) -> httpx.AsyncBaseTransport | None:
+    if transport is None or isinstance(transport, httpx.AsyncBaseTransport):
+        return transport
+    handler = getattr(transport, "async_handler", None)
+    if callable(handler):
+        return httpx.MockTransport(handler)
+    raise TypeError(
+        f"transport must be an httpx transport or a respx router, got {type(transport).__name__}"
+    )
+
+
+# --------------------------------------------------------------------------- sync client
+
+
+class MLClient(_ClientBase):
+    """A thread-safe client of the ML service with retries, a circuit breaker and a cache.
+
+    One pooled ``httpx.Client`` per instance; share one instance between threads. Use it
+    as a context manager or call :meth:`close`.
+
+    Args:
+        base_url: the service's root, e.g. ``http://127.0.0.1:8081``. Credentials in it
+            (``http://user:pass@host``) are moved to a Basic ``Authorization`` header and
+            never shown.
+        timeout_s: the connect, read, write and pool timeout of each attempt, in seconds.
+        retry: when and how long to retry.
+        breaker: the circuit breaker every attempt goes through; None makes one named
+            ``ml-service`` with the default config.
+        cache: a cache for successful predictions; None disables caching.
+        api_key: sent as ``Authorization: Bearer <key>``; never shown in a repr, an error
+            or a log line.
+        limits: connection-pool limits (ignored when ``transport`` is given).
+        transport: an httpx transport (e.g. ``httpx.MockTransport``) or a respx router,
+            for tests.
+        max_response_bytes: the largest success body accepted, in bytes.
+        sleep: how to wait between retries and polls (inject a fake one in tests).
+        clock: a monotonic clock in seconds, for the retry deadline and training waits.
+        rng: the source of retry jitter.
+
+    Raises:
+        ConfigError: a configuration value is invalid (the error names it).
+        TypeError: an argument has the wrong type.
+    """
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL = "http://127.0.0.1:8081",
+        *,
+        timeout_s: float = 5.0,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - immutable
+        breaker: CircuitBreaker | None = None,
+        cache: PredictionCache | None = None,
+        api_key: str | None = None,
+        limits: httpx.Limits | None = None,
+        transport: httpx.BaseTransport | RouterLike | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            timeout_s=timeout_s,
+            retry=retry,
+            breaker=breaker,
+            cache=cache,
+            api_key=api_key,
+            max_response_bytes=max_response_bytes,
+            clock=clock,
+            rng=rng,
+        )
+        self._sleep = sleep
+        self._http = httpx.Client(
+            timeout=self._timeout,
+            limits=limits if limits is not None else httpx.Limits(),
+            transport=_sync_transport(transport),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection pool. The client cannot be used afterwards."""
+        self._http.close()
+
+    def __enter__(self) -> MLClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the loop
+
+    def _attempt(self, op: _Op[T], url: httpx.URL, content: bytes | None) -> T | ServiceStatusError:
+        request = self._build(op, url, content)
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                status = response.status_code
+                if _reads_whole_body(op, status):
+                    body = _read_body(response, self._max_response_bytes, op.operation)
+                else:
+                    body = _read_excerpt(response)
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            raise _translate_httpx_error(exc, op.operation) from exc
+        return self._interpret(op, status, response.headers, body)
+
+    def _call(self, op: _Op[T], url: httpx.URL, content: bytes | None = None) -> T:
+        breaker = self._breaker
+        started = self._clock()
+        attempt = 1
+        error: MLServiceError | None = None
+        while True:
+            try:
+                result = breaker.call(self._attempt, op, url, content)
+            except MLServiceError as exc:
+                error = exc
+            except CircuitOpenError as exc:
+                if error is not None:
+                    raise exc from error
+                raise
+            else:
+                if not isinstance(result, ServiceStatusError):
+                    return result
+                error = result
+            delay = self._retry_delay(op, error, attempt, started)
+            if delay is None:
+                raise error
+            self._sleep(delay)
+            attempt += 1
+
+    # ------------------------------------------------------------------ operations
+
+    def health(self) -> bool:
+        """Ask ``GET /health`` once (no retries).
+
+        Returns:
+            True when the service answered 200 with ``"status": "healthy"``; False for any
+            other answer, a timeout or a connection error.
+
+        Raises:
+            CircuitOpenError: the breaker is open; no request was made.
+        """
+        try:
+            return self._call(_HEALTH, self._health_url)
+        except MLServiceError:
+            return False
+
+    def predict(
+        self,
+        query_hash: int,
+        *,
+        parameters: Mapping[str, object] | None = None,
+        scenario: str = "current",
+    ) -> Prediction:
+        """Predict a query's execution time (``POST /api/predict/query-execution``).
+
+        Served from the cache when it holds the same request.
+
+        Args:
+            query_hash: the query's hash, an int > 0.
+            parameters: JSON-serialisable parameters, or None.
+            scenario: ``"current"`` or ``"optimized"``.
+
+        Returns:
+            The prediction.
+
+        Raises:
+            ValueError, TypeError: a bad argument; no request was made.
+            CircuitOpenError: the breaker is open; no request was made.
+            MLServiceError: the call failed (after retries); see the subclasses.
+        """
+        request = PredictionRequest.create(query_hash, parameters=parameters, scenario=scenario)
+        cache = self._cache
+        if cache is not None:
+            hit = cache.get(request)
+            if hit is not None:
+                return hit
+            prediction = self._call(_PREDICT, self._predict_url, request.body())
+            cache.put(request, prediction)
+            return prediction
+        return self._call(_PREDICT, self._predict_url, request.body())
+
+    def _predict_outcome(self, request: PredictionRequest) -> PredictionOutcome:
+        try:
+            prediction = self._call(_PREDICT, self._predict_url, request.body())
+        except PgAnalyticsError as exc:
+            return PredictionOutcome(request, error=exc)
+        if self._cache is not None:
+            self._cache.put(request, prediction)
+        return PredictionOutcome(request, prediction)
+
+    def predict_many(
+        self, requests: Iterable[PredictionRequest], *, max_concurrency: int = 8
+    ) -> list[PredictionOutcome]:
+        """Predict a batch: de-duplicated, served from the cache where possible, concurrent.
+
+        Identical requests are sent once and share one outcome; cached ones are not sent;
+        the rest go out concurrently over the client's pool, from at most
+        ``max_concurrency`` worker threads that end before this method returns. One
+        request failing does not affect the others.
+
+        Args:
+            requests: the requests (build them with ``PredictionRequest.create``).
+            max_concurrency: the most requests in flight at once.
+
+        Returns:
+            One :class:`PredictionOutcome` per request, in input order, each holding the
+            prediction or the error (:class:`MLServiceError` or :class:`CircuitOpenError`).
+
+        Raises:
+            TypeError, ValueError: a bad argument; no request was made.
+        """
+        batch = _check_batch(requests, max_concurrency)
+        outcomes: dict[PredictionRequest, PredictionOutcome] = {}
+        todo: list[PredictionRequest] = []
+        cache = self._cache
+        for request in dict.fromkeys(batch):
+            hit = cache.get(request) if cache is not None else None
+            if hit is not None:
+                outcomes[request] = PredictionOutcome(request, hit)
+            else:
+                todo.append(request)
+        workers = min(max_concurrency, len(todo))
+        if workers <= 1:
+            for request in todo:
+                outcomes[request] = self._predict_outcome(request)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="mlclient-batch") as pool:
+                for outcome in pool.map(self._predict_outcome, todo):
+                    outcomes[outcome.request] = outcome
+        return [outcomes[request] for request in batch]
+
+    def train(
+        self,
+        *,
+        database_name: str = "pganalytics",
+        lookback_days: int = 90,
+        model_type: str = "linear_regression",
+        force_retrain: bool = False,
+    ) -> TrainingJob:
+        """Start training a model (``POST /api/train/performance-model``).
+
+        Not idempotent: retried only when the request certainly never reached the service
+        (a connect error or timeout), never after a read timeout or a 5xx.
+
+        Args:
+            database_name: the database the model learns from.
+            lookback_days: days of history to use, >= 7.
+            model_type: ``linear_regression``, ``decision_tree`` or ``random_forest``.
+            force_retrain: retrain even when a recent model exists.
+
+        Returns:
+            The accepted job; follow it with :meth:`training_status` or
+            :meth:`wait_for_training`.
+
+        Raises:
+            ValueError, TypeError: a bad argument; no request was made.
+            CircuitOpenError: the breaker is open; no request was made.
+            MLServiceError: the call failed; see the subclasses.
+        """
+        body = self._train_body(database_name, lookback_days, model_type, force_retrain)
+        return self._call(_TRAIN, self._train_url, body)
+
+    def training_status(self, job_id: str) -> TrainingStatus:
+        """Get a training job's state (``GET /api/train/performance-model/{job_id}``).
+
+        A failed job is a result here (the service reports it with a 400), not an error.
+
+        Args:
+            job_id: the job's id; one path segment of letters, digits and ``-._~``.
+
+        Returns:
+            The job's state.
+
+        Raises:
+            ValueError, TypeError: a job id that would change the URL; no request was made.
+            NotFoundError: the service does not know the job.
+            CircuitOpenError, MLServiceError: as for :meth:`predict`.
+        """
+        return self._call(_TRAINING_STATUS, self._status_url(job_id))
+
+    def wait_for_training(
+        self, job_id: str, *, poll_interval_s: float = 1.0, timeout_s: float = 300.0
+    ) -> TrainingStatus:
+        """Poll a training job until it completes.
+
+        Args:
+            job_id: the job's id.
+            poll_interval_s: seconds between polls.
+            timeout_s: how long to wait in all, in seconds (measured with the client's
+                clock); a job can stay ``training`` forever when the service's worker is
+                down.
+
+        Returns:
+            The completed job's status (with its model fields).
+
+        Raises:
+            TrainingJobFailedError: the job failed.
+            TrainingTimeoutError: the job was still running after ``timeout_s``.
+            ValueError, TypeError, CircuitOpenError, MLServiceError: as for
+                :meth:`training_status`.
+        """
+        _check_job_id(job_id)
+        _check_wait(poll_interval_s, timeout_s)
+        started = self._clock()
+        deadline = started + timeout_s
+        while True:
+            status = self.training_status(job_id)
+            if status.status is TrainingState.COMPLETED:
+                return status
+            if status.status is TrainingState.FAILED:
+                raise TrainingJobFailedError(
+                    job_id,
+                    trim_body(status.error or "no reason given"),
+                    operation="wait_for_training",
+                )
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise TrainingTimeoutError(
+                    job_id,
+                    self._clock() - started,
+                    status.status.value,
+                    operation="wait_for_training",
+                )
+            self._sleep(min(poll_interval_s, remaining))
+
+    def validate(
+        self,
+        *,
+        prediction_id: str,
+        query_hash: int,
+        predicted_execution_time_ms: float,
+        actual_execution_time_ms: float,
+        model_version: str = "v1.0",
+    ) -> ValidationResult:
+        """Compare a prediction with the actual time (``POST /api/validate/prediction``).
+
+        Args:
+            prediction_id: the caller's id for the prediction, non-empty.
+            query_hash: the query's hash, an int > 0.
+            predicted_execution_time_ms: the predicted time, > 0 (the service takes 0 for
+                "missing").
+            actual_execution_time_ms: the measured time, > 0.
+            model_version: the version of the model that predicted.
+
+        Returns:
+            The comparison.
+
+        Raises:
+            ValueError, TypeError: a bad argument; no request was made.
+            CircuitOpenError, MLServiceError: as for :meth:`predict`.
+        """
+        body = self._validate_body(
+            prediction_id,
+            query_hash,
+            predicted_execution_time_ms,
+            actual_execution_time_ms,
+            model_version,
+        )
+        return self._call(_VALIDATE, self._validate_url, body)
+
+    def detect_patterns(self, *, database_name: str, lookback_days: int) -> PatternDetection:
+        """Detect workload patterns (``POST /api/detect/patterns``).
+
+        Today's real service does not have this endpoint and answers 404
+        (:class:`NotFoundError`).
+
+        Args:
+            database_name: the database to analyse.
+            lookback_days: days of history to analyse, >= 1.
+
+        Returns:
+            The detected patterns.
+
+        Raises:
+            ValueError, TypeError: a bad argument; no request was made.
+            CircuitOpenError, MLServiceError: as for :meth:`predict`.
+        """
+        body = self._detect_body(database_name, lookback_days)
+        return self._call(_DETECT_PATTERNS, self._detect_url, body)
+
+
+# --------------------------------------------------------------------------- async client
+
+
+class AsyncMLClient(_ClientBase):
+    """The asyncio twin of :class:`MLClient`: the same arguments and the same methods, awaited.
+
+    One pooled ``httpx.AsyncClient`` per instance; share it between tasks of one event
+    loop. Use it as an async context manager or await :meth:`aclose`.
+
+    Args:
+        sleep: an async sleep (default ``asyncio.sleep``; inject ``FakeClock.async_sleep``
+            in tests). Every other argument is as for :class:`MLClient`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL = "http://127.0.0.1:8081",
+        *,
+        timeout_s: float = 5.0,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - immutable
+        breaker: CircuitBreaker | None = None,
+        cache: PredictionCache | None = None,
+        api_key: str | None = None,
+        limits: httpx.Limits | None = None,
+        transport: httpx.AsyncBaseTransport | RouterLike | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            timeout_s=timeout_s,
+            retry=retry,
+            breaker=breaker,
+            cache=cache,
+            api_key=api_key,
+            max_response_bytes=max_response_bytes,
+            clock=clock,
+            rng=rng,
+        )
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=limits if limits is not None else httpx.Limits(),
+            transport=_async_transport(transport),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def aclose(self) -> None:
+        """Close the connection pool. The client cannot be used afterwards."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncMLClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _attempt(
+        self, op: _Op[T], url: httpx.URL, content: bytes | None
+    ) -> T | ServiceStatusError:
+        request = self._build(op, url, content)
+        try:
+            response = await self._http.send(request, stream=True)
+            try:
+                status = response.status_code
+                if _reads_whole_body(op, status):
+                    body = await _aread_body(response, self._max_response_bytes, op.operation)
+                else:
+                    body = await _aread_excerpt(response)
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as exc:
+            raise _translate_httpx_error(exc, op.operation) from exc
+        return self._interpret(op, status, response.headers, body)
+
+    async def _call(self, op: _Op[T], url: httpx.URL, content: bytes | None = None) -> T:
+        breaker = self._breaker
+        started = self._clock()
+        attempt = 1
+        error: MLServiceError | None = None
+        while True:
+            try:
+                result = await breaker.call_async(self._attempt, op, url, content)
+            except MLServiceError as exc:
+                error = exc
+            except CircuitOpenError as exc:
+                if error is not None:
+                    raise exc from error
+                raise
+            else:
+                if not isinstance(result, ServiceStatusError):
+                    return result
+                error = result
+            delay = self._retry_delay(op, error, attempt, started)
+            if delay is None:
+                raise error
+            await self._sleep(delay)
+            attempt += 1
+
+    # ------------------------------------------------------------------ operations
+
+    async def health(self) -> bool:
+        """Async :meth:`MLClient.health`."""
+        try:
+            return await self._call(_HEALTH, self._health_url)
+        except MLServiceError:
+            return False
+
+    async def predict(
+        self,
+        query_hash: int,
+        *,
+        parameters: Mapping[str, object] | None = None,
+        scenario: str = "current",
+    ) -> Prediction:
+        """Async :meth:`MLClient.predict`."""
+        request = PredictionRequest.create(query_hash, parameters=parameters, scenario=scenario)
+        cache = self._cache
+        if cache is not None:
+            hit = cache.get(request)
+            if hit is not None:
+                return hit
+            prediction = await self._call(_PREDICT, self._predict_url, request.body())
+            cache.put(request, prediction)
+            return prediction
+        return await self._call(_PREDICT, self._predict_url, request.body())
+
+    async def _predict_outcome(
+        self, request: PredictionRequest, semaphore: asyncio.Semaphore
+    ) -> PredictionOutcome:
+        async with semaphore:
+            try:
+                prediction = await self._call(_PREDICT, self._predict_url, request.body())
+            except PgAnalyticsError as exc:
+                return PredictionOutcome(request, error=exc)
+        if self._cache is not None:
+            self._cache.put(request, prediction)
+        return PredictionOutcome(request, prediction)
+
+    async def predict_many(
+        self, requests: Iterable[PredictionRequest], *, max_concurrency: int = 8
+    ) -> list[PredictionOutcome]:
+        """Async :meth:`MLClient.predict_many` (tasks bounded by a semaphore, not threads)."""
+        batch = _check_batch(requests, max_concurrency)
+        outcomes: dict[PredictionRequest, PredictionOutcome] = {}
+        todo: list[PredictionRequest] = []
+        cache = self._cache
+        for request in dict.fromkeys(batch):
+            hit = cache.get(request) if cache is not None else None
+            if hit is not None:
+                outcomes[request] = PredictionOutcome(request, hit)
+            else:
+                todo.append(request)
+        semaphore = asyncio.Semaphore(max_concurrency)
+        for outcome in await asyncio.gather(
+            *(self._predict_outcome(request, semaphore) for request in todo)
+        ):
+            outcomes[outcome.request] = outcome
+        return [outcomes[request] for request in batch]
+
+    async def train(
+        self,
+        *,
+        database_name: str = "pganalytics",
+        lookback_days: int = 90,
+        model_type: str = "linear_regression",
+        force_retrain: bool = False,
+    ) -> TrainingJob:
+        """Async :meth:`MLClient.train`."""
+        body = self._train_body(database_name, lookback_days, model_type, force_retrain)
+        return await self._call(_TRAIN, self._train_url, body)
+
+    async def training_status(self, job_id: str) -> TrainingStatus:
+        """Async :meth:`MLClient.training_status`."""
+        return await self._call(_TRAINING_STATUS, self._status_url(job_id))
+
+    async def wait_for_training(
+        self, job_id: str, *, poll_interval_s: float = 1.0, timeout_s: float = 300.0
+    ) -> TrainingStatus:
+        """Async :meth:`MLClient.wait_for_training`."""
+        _check_job_id(job_id)
+        _check_wait(poll_interval_s, timeout_s)
+        started = self._clock()
+        deadline = started + timeout_s
+        while True:
+            status = await self.training_status(job_id)
+            if status.status is TrainingState.COMPLETED:
+                return status
+            if status.status is TrainingState.FAILED:
+                raise TrainingJobFailedError(
+                    job_id,
+                    trim_body(status.error or "no reason given"),
+                    operation="wait_for_training",
+                )
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise TrainingTimeoutError(
+                    job_id,
+                    self._clock() - started,
+                    status.status.value,
+                    operation="wait_for_training",
+                )
+            await self._sleep(min(poll_interval_s, remaining))
+
+    async def validate(
+        self,
+        *,
+        prediction_id: str,
+        query_hash: int,
+        predicted_execution_time_ms: float,
+        actual_execution_time_ms: float,
+        model_version: str = "v1.0",
+    ) -> ValidationResult:
+        """Async :meth:`MLClient.validate`."""
+        body = self._validate_body(
+            prediction_id,
+            query_hash,
+            predicted_execution_time_ms,
+            actual_execution_time_ms,
+            model_version,
+        )
+        return await self._call(_VALIDATE, self._validate_url, body)
+
+    async def detect_patterns(self, *, database_name: str, lookback_days: int) -> PatternDetection:
+        """Async :meth:`MLClient.detect_patterns`."""
+        body = self._detect_body(database_name, lookback_days)
+        return await self._call(_DETECT_PATTERNS, self._detect_url, body)
