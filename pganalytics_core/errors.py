@@ -70,8 +70,24 @@ def trim_body(body: bytes | str, limit: int = BODY_EXCERPT_CHARS) -> str:
     return text
 
 
+def _rebuild(
+    cls: type[PgAnalyticsError], args: tuple[object, ...], state: dict[str, object]
+) -> PgAnalyticsError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class PgAnalyticsError(Exception):
-    """Root of every error raised by pganalytics_core."""
+    """Root of every error raised by pganalytics_core.
+
+    Every error pickles with its attributes (for multiprocessing and task queues), even
+    those whose constructor takes keyword-only arguments.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigError(PgAnalyticsError, ValueError):

@@ -41,3 +41,26 @@ def test_every_error_derives_from_the_root() -> None:
         obj = getattr(errors, attr)
         if isinstance(obj, type):
             assert issubclass(obj, pganalytics_core.PgAnalyticsError), attr
+
+
+def test_every_error_pickles_with_its_attributes() -> None:
+    import pickle
+
+    from pganalytics_core import errors
+
+    samples = [
+        errors.ConfigError("timeout_s", "must be > 0"),
+        errors.CircuitOpenError("ml", 1.5),
+        errors.ServiceTimeoutError("read timeout", operation="predict", attempts=3),
+        errors.ServiceConnectionError("refused", operation="train", request_sent=False),
+        errors.BadRequestError(400, '{"error":"x"}', operation="predict"),
+        errors.RateLimitedError(429, "", retry_after_s=2.0, operation="predict"),
+        errors.ServerError(503, "down", operation="validate", attempts=2),
+        errors.ResponseTooLargeError(1024, operation="predict"),
+        errors.TrainingJobFailedError("training-1", "no data", operation="wait"),
+    ]
+    for error in samples:
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error)
+        assert str(again) == str(error)
+        assert vars(again) == vars(error)
