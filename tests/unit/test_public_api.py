@@ -15,6 +15,7 @@ MODULES = [
     "pganalytics_core.cache",
     "pganalytics_core.client",
     "pganalytics_core.errors",
+    "pganalytics_core.load",
     "pganalytics_core.models",
     "pganalytics_core.retry",
     "pganalytics_core.testing",

@@ -1,0 +1,474 @@
+"""The ``pganalytics-load`` command (also ``python -m pganalytics_core.load``).
+
+::
+
+    pganalytics-load --list-scenarios
+    pganalytics-load --scenario sustained-predictions
+    pganalytics-load --scenario constant-rate --rate 500 --duration 10 --threshold 'p99_ms<50'
+    pganalytics-load --model open --rate 1000 --duration 5 --workers 16 --json run.json
+    pganalytics-load --scenario high-contention --url http://127.0.0.1:8081 --plot run.svg
+    pganalytics-load --scenario sustained-load --error-rate 0.05 --latency-ms 20
+    pganalytics-load --model open --rate 4000 --duration 10 --processes 4
+
+Without ``--url`` the embedded fake service is started (in a child process by default, so
+it does not share the load generator's interpreter lock; ``--fake-in-process`` keeps it
+in). The API key of a real service is read from ``PGANALYTICS_ML_API_KEY``, never from the
+command line. Exit status: 0 every threshold passed, 1 a threshold failed, 2 the run
+itself failed (bad arguments included; they get a one-line message, not a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final, TextIO
+
+import httpx
+
+from pganalytics_core.errors import PgAnalyticsError
+from pganalytics_core.load.model import ClosedModel, OpenModel
+from pganalytics_core.load.processes import FakeServiceProcess, run_processes
+from pganalytics_core.load.report import (
+    build_report,
+    format_progress,
+    format_summary,
+    redact_url,
+    write_report,
+    write_samples,
+    write_svg,
+)
+from pganalytics_core.load.result import LoadTestResult
+from pganalytics_core.load.runner import Progress
+from pganalytics_core.load.scenarios import (
+    SCENARIOS,
+    Scenario,
+    get_scenario,
+    run_scenario,
+    scale_model,
+)
+from pganalytics_core.load.stats import PERCENTILE_METHODS, PercentileMethod
+from pganalytics_core.load.thresholds import evaluate_thresholds, parse_thresholds
+from pganalytics_core.testing.fake_service import ENDPOINT_NAMES, FAULT_MODES, FakeMLService, Faults
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_THRESHOLDS", "build_parser", "main"]
+
+#: Every threshold passed.
+EXIT_OK: Final = 0
+#: The run completed but a threshold failed.
+EXIT_THRESHOLDS: Final = 1
+#: The run itself failed (bad arguments, the service unreachable at start, a crash).
+EXIT_FAILED: Final = 2
+
+API_KEY_VARIABLE: Final = "PGANALYTICS_ML_API_KEY"
+_THRESHOLD: Final = re.compile(r"^\s*([A-Za-z0-9_]+)\s*([<>=!].*)$")
+
+
+def _number(kind: str, *, minimum: float, allow_equal: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not allow_equal):
+            bound = f">= {minimum:g}" if allow_equal else f"> {minimum:g}"
+            raise argparse.ArgumentTypeError(f"{kind} must be finite and {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1], got {text!r}")
+    return value
+
+
+def _url(text: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", text):
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {redact_url(text)!r}")
+    return text.rstrip("/")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``pganalytics-load``."""
+    parser = argparse.ArgumentParser(
+        prog="pganalytics-load",
+        description="Load-test the pganalytics ML service (or its embedded fake) with "
+        "honest percentiles, and check thresholds.",
+        epilog="Exit status: 0 all thresholds passed, 1 a threshold failed, 2 the run failed. "
+        f"A real service's API key is read from ${API_KEY_VARIABLE}.",
+    )
+    what = parser.add_argument_group("what to run")
+    what.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help=f"a preset: {', '.join(SCENARIOS)} (default: sustained-predictions)",
+    )
+    what.add_argument(
+        "--model",
+        choices=("closed", "open"),
+        help="a custom prediction run instead of a preset: closed (workers x iterations or "
+        "duration) or open (a constant --rate for --duration)",
+    )
+    what.add_argument("--list-scenarios", action="store_true", help="list the presets and exit")
+    size = parser.add_argument_group("size (overrides the scenario's)")
+    size.add_argument("--workers", type=_count, help="worker threads")
+    size.add_argument("--iterations", type=_count, help="closed model: requests per worker")
+    size.add_argument(
+        "--duration",
+        type=_number("duration", minimum=0, allow_equal=False),
+        metavar="SECONDS",
+        help="closed model: seconds per worker; open model: seconds of arrivals",
+    )
+    size.add_argument(
+        "--rate",
+        type=_number("rate", minimum=0, allow_equal=False),
+        metavar="PER_S",
+        help="open model: requests per second in total",
+    )
+    size.add_argument(
+        "--max-in-flight", type=_count, help="open model: outstanding requests before dropping"
+    )
+    size.add_argument(
+        "--processes",
+        type=_count,
+        default=1,
+        help="split the load over N processes and merge their samples exactly (1)",
+    )
+    target = parser.add_argument_group("target")
+    target.add_argument(
+        "--url", type=_url, help="the ML service's base URL (default: start the fake service)"
+    )
+    target.add_argument(
+        "--timeout",
+        type=_number("timeout", minimum=0, allow_equal=False),
+        default=5.0,
+        metavar="SECONDS",
+        help="per-request timeout (5)",
+    )
+    target.add_argument(
+        "--fake-in-process",
+        action="store_true",
+        help="run the fake service in this process (default: a child process)",
+    )
+    faults = parser.add_argument_group("faults (embedded fake service only)")
+    faults.add_argument(
+        "--latency-ms", type=_number("latency", minimum=0, allow_equal=True), default=0.0
+    )
+    faults.add_argument(
+        "--jitter-ms", type=_number("jitter", minimum=0, allow_equal=True), default=0.0
+    )
+    faults.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction 0..1")
+    faults.add_argument("--error-status", type=int, default=500, help="status of errors (500)")
+    faults.add_argument("--fault-mode", choices=sorted(FAULT_MODES), help="spoil answers")
+    faults.add_argument(
+        "--fault-endpoints",
+        metavar="NAMES",
+        help=f"comma-separated endpoints the faults apply to (default all): "
+        f"{', '.join(sorted(ENDPOINT_NAMES))}",
+    )
+    checks = parser.add_argument_group("thresholds and output")
+    checks.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="METRIC<OP>VALUE",
+        help="a k6-style threshold such as 'p95_ms<200' or 'error_rate<0.01' (repeatable; "
+        "replaces the scenario's threshold on the same metric)",
+    )
+    checks.add_argument(
+        "--no-default-thresholds",
+        action="store_true",
+        help="ignore the scenario's own thresholds",
+    )
+    checks.add_argument(
+        "--percentile-method",
+        choices=PERCENTILE_METHODS,
+        default="nearest-rank",
+        help="how percentiles are computed (nearest-rank)",
+    )
+    checks.add_argument("--json", metavar="FILE", help="write the versioned JSON report here")
+    checks.add_argument(
+        "--plot", metavar="FILE.svg", help="write a latency-by-percentile plot (SVG)"
+    )
+    checks.add_argument(
+        "--samples", metavar="FILE.zip", help="save the raw samples (to merge runs later)"
+    )
+    checks.add_argument(
+        "--quiet", action="store_true", help="no live progress line (none off a terminal)"
+    )
+    return parser
+
+
+def _scenario(args: argparse.Namespace) -> Scenario:
+    if args.model is None:
+        return get_scenario(args.scenario or "sustained-predictions")
+    if args.scenario is not None:
+        raise ValueError("give --scenario or --model, not both")
+    if args.model == "closed":
+        model: ClosedModel | OpenModel = ClosedModel(
+            workers=args.workers or 10,
+            iterations=None if args.duration is not None else (args.iterations or 100),
+            duration_s=args.duration,
+        )
+        return Scenario(
+            name="custom-closed",
+            description="predictions, closed model",
+            model=model,
+            workload="predict",
+        )
+    if args.rate is None:
+        raise ValueError("--model open needs --rate")
+    workers = args.workers or 10
+    model = OpenModel(
+        rate_per_s=args.rate,
+        duration_s=args.duration or 5.0,
+        workers=workers,
+        max_in_flight=args.max_in_flight or max(1000, workers),
+    )
+    return Scenario(
+        name="custom-open", description="predictions, open model", model=model, workload="predict"
+    )
+
+
+def _faults(args: argparse.Namespace) -> Faults | None:
+    endpoints = None
+    if args.fault_endpoints:
+        endpoints = frozenset(name.strip() for name in args.fault_endpoints.split(",") if name)
+    faults = Faults(
+        latency_s=args.latency_ms / 1000.0,
+        jitter_s=args.jitter_ms / 1000.0,
+        error_rate=args.error_rate,
+        error_status=args.error_status,
+        mode=args.fault_mode,
+        endpoints=endpoints,
+    )
+    return None if faults == Faults() else faults
+
+
+def _thresholds(args: argparse.Namespace, scenario: Scenario) -> dict[str, list[str]]:
+    chosen: dict[str, list[str]] = {}
+    if not args.no_default_thresholds:
+        chosen = {metric: [condition] for metric, condition in scenario.thresholds.items()}
+    given: dict[str, list[str]] = {}
+    for text in args.threshold:
+        match = _THRESHOLD.match(text)
+        if match is None:
+            raise ValueError(
+                f"cannot read threshold {text!r}: write METRIC<OP>VALUE, e.g. 'p95_ms<200'"
+            )
+        given.setdefault(match.group(1), []).append(match.group(2))
+    chosen.update(given)
+    parse_thresholds(chosen)  # validate before the run, not after it
+    return chosen
+
+
+class _ProgressLine:
+    """Rewrites one status line on a terminal; does nothing elsewhere."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._width = 0
+
+    def __call__(self, progress: Progress) -> None:
+        if not self._enabled:
+            return
+        line = format_progress(progress)
+        self._stream.write("\r" + line.ljust(self._width))
+        self._stream.flush()
+        self._width = len(line)
+
+    def clear(self) -> None:
+        if self._enabled and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+
+
+class RunFailedError(Exception):
+    """The run could not be made (the service cannot be reached, ...)."""
+
+
+def _preflight(url: str, timeout_s: float) -> None:
+    """Fail early, with one line, when nothing answers at ``url`` (any HTTP answer will do)."""
+    try:
+        with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+            client.get(f"{url}/health")
+    except httpx.TransportError as exc:
+        raise RunFailedError(
+            f"cannot reach {redact_url(url)}: {type(exc).__name__}; is the service running?"
+        ) from None
+
+
+def _run(
+    args: argparse.Namespace, scenario: Scenario, faults: Faults | None, line: _ProgressLine
+) -> tuple[LoadTestResult, str]:
+    api_key = os.environ.get(API_KEY_VARIABLE) or None
+    method: PercentileMethod = args.percentile_method
+    # A custom model already holds the sizes; a preset takes them as overrides.
+    preset = args.model is None
+    workers = args.workers if preset else None
+    iterations = args.iterations if preset else None
+    duration_s = args.duration if preset else None
+    rate_per_s = args.rate if preset else None
+    max_in_flight = args.max_in_flight if preset else None
+    if args.processes > 1:
+        result = run_processes(
+            scenario,
+            processes=args.processes,
+            url=args.url,
+            faults=faults,
+            timeout_s=args.timeout,
+            api_key=api_key,
+            method=method,
+            workers=workers,
+            iterations=iterations,
+            duration_s=duration_s,
+            rate_per_s=rate_per_s,
+            max_in_flight=max_in_flight,
+        )
+        target = redact_url(args.url) if args.url else "embedded fake service"
+        return result, f"{target} ({args.processes} processes, samples merged exactly)"
+    with contextlib.ExitStack() as stack:
+        url = args.url
+        if url is not None:
+            target = redact_url(url)
+            if scenario.workload != "breaker":
+                _preflight(url, args.timeout)
+        elif scenario.workload == "breaker":
+            url = "http://127.0.0.1:9"  # in process: no service is called
+            target = "in-process circuit breaker (no service)"
+        elif args.fake_in_process:
+            url = stack.enter_context(FakeMLService(seed=0, faults=faults or Faults())).url
+            target = f"embedded fake service, in process ({url})"
+        else:
+            url = stack.enter_context(FakeServiceProcess(faults)).url
+            target = f"embedded fake service, child process ({url})"
+        result = run_scenario(
+            scenario,
+            url=url,
+            timeout_s=args.timeout,
+            api_key=api_key,
+            method=method,
+            progress=line,
+            workers=workers,
+            iterations=iterations,
+            duration_s=duration_s,
+            rate_per_s=rate_per_s,
+            max_in_flight=max_in_flight,
+        )
+        return result, target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit status (0 pass, 1 threshold failed, 2 run failed).
+
+    Args:
+        argv: the arguments without the program name; ``None`` reads ``sys.argv``.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_scenarios:
+        width = max(len(name) for name in SCENARIOS)
+        for name, preset in SCENARIOS.items():
+            print(f"{name.ljust(width)}  {preset.description}")
+        return EXIT_OK
+    try:
+        scenario = _scenario(args)
+        faults = _faults(args)
+        if faults is not None and args.url is not None:
+            raise ValueError("fault injection needs the embedded fake service (drop --url)")
+        thresholds = _thresholds(args, scenario)
+        if args.model is None:  # check the overrides fit the preset before starting anything
+            scale_model(
+                scenario.model,
+                workers=args.workers,
+                iterations=args.iterations,
+                duration_s=args.duration,
+                rate_per_s=args.rate,
+                max_in_flight=args.max_in_flight,
+            )
+        if args.plot and not args.plot.lower().endswith(".svg"):
+            raise ValueError("--plot writes SVG: give a file name ending in .svg")
+    except (ValueError, PgAnalyticsError) as exc:
+        parser.error(str(exc))  # exits with status 2 and a one-line message
+
+    line = _ProgressLine(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        result, target = _run(args, scenario, faults, line)
+    except (ValueError, PgAnalyticsError, RunFailedError) as exc:
+        line.clear()
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        line.clear()
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # the run failed: say why in one line, no traceback
+        line.clear()
+        print(f"{parser.prog}: error: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    line.clear()
+
+    verdicts = evaluate_thresholds(result, thresholds)
+    print(format_summary(result, verdicts, target=target))
+    try:
+        if args.json:
+            config = {
+                "scenario": scenario.name,
+                "workload": scenario.workload,
+                "target": target,
+                "fake_service": None
+                if args.url is not None or scenario.workload == "breaker"
+                else {
+                    "in_process": bool(args.fake_in_process or args.processes > 1),
+                    "faults": None if faults is None else _faults_dict(faults),
+                },
+                "processes": args.processes,
+                "percentile_method": result.percentile_method,
+                "timeout_s": args.timeout,
+            }
+            write_report(args.json, build_report(result, verdicts, config=config))
+        if args.plot:
+            write_svg(args.plot, result)
+        if args.samples:
+            write_samples(args.samples, result)
+    except (OSError, ValueError) as exc:
+        print(f"{parser.prog}: error: cannot write the output: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if result.total_requests == 0:
+        print(f"{parser.prog}: error: no request finished", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK if all(v.passed for v in verdicts) else EXIT_THRESHOLDS
+
+
+def _faults_dict(faults: Faults) -> dict[str, object]:
+    return {
+        "latency_s": faults.latency_s,
+        "jitter_s": faults.jitter_s,
+        "error_rate": faults.error_rate,
+        "error_status": faults.error_status,
+        "mode": faults.mode,
+        "endpoints": None if faults.endpoints is None else sorted(faults.endpoints),
+    }

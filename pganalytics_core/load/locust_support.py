@@ -1,0 +1,252 @@
+"""Beyond one machine: drive :class:`MLClient` from Locust and merge its samples exactly.
+
+Our runner scales to several processes of one machine (``--processes``). To spread load
+over many machines, use an existing distributed engine, not a home-made cluster. Locust
+(``pip install locust``; optional, not a dependency of this package) distributes users
+over worker processes and machines; this module lets its users call the ML service
+through :class:`~pganalytics_core.client.MLClient`, and records every request's exact
+latency in each Locust process, so that the results of all workers merge *exactly* into
+one :class:`~pganalytics_core.load.result.LoadTestResult` (Locust's own statistics round
+response times into buckets and cannot be merged exactly).
+
+A locustfile::
+
+    from locust import task
+    from pganalytics_core.load.locust_support import ml_user_class, record_samples
+
+    record_samples("locust-samples")        # every process writes samples-<pid>.zip there
+    MLUser = ml_user_class()
+
+    class Predictions(MLUser):
+        @task
+        def predict(self):
+            self.timed("predict", lambda: self.ml.predict(4001))
+
+Run it anywhere Locust runs (``locust -f file.py --headless -u 50 -r 10 -t 60s --host
+http://ml:8081``, with ``--processes N`` or ``--master``/``--worker`` on several machines),
+collect the ``samples-*.zip`` files of every worker into one directory, and merge (Locust's
+master listens on every interface by default: on one machine add ``--master-bind-host
+127.0.0.1 --master-port P --master-bind-port P``)::
+
+    result = merge_sample_files(Path("locust-samples").glob("samples-*.zip"))
+
+Locust's users wait for each answer, so this is the *closed* model: latency is measured
+from each request's actual start (coordinated omission applies). For constant-rate
+questions on one machine, prefer :func:`~pganalytics_core.load.runner.run_open`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, cast
+
+from pganalytics_core.client import MLClient
+from pganalytics_core.load.model import ClosedModel
+from pganalytics_core.load.recorder import Recorder, error_type
+from pganalytics_core.load.report import read_samples, write_samples
+from pganalytics_core.load.result import (
+    LoadTestResult,
+    RunSamples,
+    _sorted_counts,
+    build_result,
+    merge_results,
+    pack_samples,
+)
+from pganalytics_core.retry import RetryPolicy
+
+__all__ = ["LocustSampleRecorder", "merge_sample_files", "ml_user_class", "record_samples"]
+
+
+# The recorders of this process, told when a user of ml_user_class starts.
+_RECORDERS: list[LocustSampleRecorder] = []
+
+
+def _locust() -> Any:  # the locust module, imported only when used
+    try:
+        return importlib.import_module("locust")
+    except ImportError:
+        raise ImportError(
+            "the Locust integration needs locust: pip install locust (optional)"
+        ) from None
+
+
+class LocustSampleRecorder:
+    """Records every Locust request of one process exactly; writes them when the test stops.
+
+    Args:
+        directory: where ``samples-<pid>.zip`` is written at the end of the test.
+        name: the run's name in the result.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], name: str = "locust") -> None:
+        self.directory = Path(directory)
+        self.name = name
+        self.recorder = Recorder()
+        self._started_ns = time.perf_counter_ns()
+        self._started_unix_ns = time.time_ns()
+        self._users = 0
+        self._started_users = 0
+        self._environment: Any = None
+
+    def on_user_start(self) -> None:
+        """Called by every user of :func:`ml_user_class` when it starts (exact user count)."""
+        self._started_users += 1
+
+    def on_init(self, environment: object = None, **_: object) -> None:
+        """Locust ``init`` listener: keep the environment, to count this process's users."""
+        self._environment = environment
+
+    def on_test_start(self, environment: object = None, **_: object) -> None:
+        """Locust ``test_start`` listener: start the clock."""
+        self._started_unix_ns = time.time_ns()
+        self._started_ns = time.perf_counter_ns()
+
+    def on_request(
+        self,
+        request_type: str = "",
+        name: str = "",
+        response_time: float = 0.0,
+        response_length: int = 0,
+        exception: BaseException | None = None,
+        **_: object,
+    ) -> None:
+        """Locust ``request`` listener: ``response_time`` is in ms (exact from :meth:`timed`)."""
+        latency_ns = round(response_time * 1_000_000)
+        if exception is None:
+            self.recorder.record_success(latency_ns)
+        else:
+            self.recorder.record_failure(latency_ns, error_type(exception))
+
+    def on_spawning_complete(self, user_count: int = 0, **_: object) -> None:
+        """Locust ``spawning_complete`` listener: remember how many users this process runs.
+
+        ``user_count`` is the whole test's count; this process's own comes from its runner.
+        """
+        runner = getattr(self._environment, "runner", None)
+        local = getattr(runner, "user_count", None)
+        self._users = max(self._users, int(local if isinstance(local, int) else user_count))
+
+    def result(self) -> LoadTestResult:
+        """This process's result so far (a closed model of its users, timed)."""
+        duration_ns = max(time.perf_counter_ns() - self._started_ns, 1)
+        samples = RunSamples(
+            latencies_ns=pack_samples(self.recorder.latencies_ns),
+            failures_by_type=_sorted_counts(self.recorder.errors),
+            started_at_unix_ns=self._started_unix_ns,
+            duration_ns=duration_ns,
+        )
+        users = self._started_users or self._users
+        model = ClosedModel(workers=max(users, 1), duration_s=duration_ns / 1e9)
+        return build_result(self.name, model, samples)
+
+    def on_test_stop(self, environment: object = None, **_: object) -> None:
+        """Locust ``test_stop`` listener: write this process's samples (if it made requests)."""
+        if not len(self.recorder):
+            return  # a master, or a worker that sent nothing
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_samples(self.directory / f"samples-{os.getpid()}.zip", self.result())
+
+
+def record_samples(directory: str | os.PathLike[str], name: str = "locust") -> LocustSampleRecorder:
+    """Attach a :class:`LocustSampleRecorder` to Locust's events (call it in a locustfile).
+
+    Raises:
+        ImportError: Locust is not installed.
+    """
+    events = _locust().events
+    recorder = LocustSampleRecorder(directory, name)
+    _RECORDERS.append(recorder)
+    events.init.add_listener(recorder.on_init)
+    events.test_start.add_listener(recorder.on_test_start)
+    events.request.add_listener(recorder.on_request)
+    events.spawning_complete.add_listener(recorder.on_spawning_complete)
+    events.test_stop.add_listener(recorder.on_test_stop)
+    return recorder
+
+
+def ml_user_class(
+    *, timeout_s: float = 5.0, api_key_variable: str = "PGANALYTICS_ML_API_KEY"
+) -> type:
+    """Return an abstract Locust ``User`` whose ``self.ml`` is an :class:`MLClient`.
+
+    Subclass it and write tasks that call ``self.timed(name, fn)``: the call is timed with
+    ``perf_counter_ns`` and reported to Locust (and to :func:`record_samples`), an exception
+    counting as a failure. Retries are off: a load test measures single attempts.
+
+    Args:
+        timeout_s: each request's timeout, in seconds.
+        api_key_variable: environment variable holding the service's API key, if any.
+
+    Raises:
+        ImportError: Locust is not installed.
+    """
+    locust = _locust()
+    user_base = cast(type, locust.User)
+    no_retries = RetryPolicy(max_retries=0)
+
+    class MLServiceUser(user_base):  # type: ignore[misc,valid-type]
+        abstract = True
+        wait_time = locust.constant(0)
+
+        def on_start(self) -> None:
+            for recorder in _RECORDERS:
+                recorder.on_user_start()
+            self.ml = MLClient(
+                self.host,
+                timeout_s=timeout_s,
+                retry=no_retries,
+                api_key=os.environ.get(api_key_variable) or None,
+            )
+
+        def on_stop(self) -> None:
+            self.ml.close()
+
+        def timed(self, name: str, call: Callable[[], object]) -> None:
+            clock = time.perf_counter_ns
+            start = clock()
+            exception: BaseException | None = None
+            try:
+                call()
+            except Exception as exc:
+                exception = exc
+            elapsed_ns = clock() - start
+            self.environment.events.request.fire(
+                request_type="ml",
+                name=name,
+                response_time=elapsed_ns / 1_000_000,
+                response_length=0,
+                exception=exception,
+                context={},
+            )
+
+    return MLServiceUser
+
+
+def merge_sample_files(
+    paths: Iterable[str | os.PathLike[str]], *, name: str | None = None
+) -> LoadTestResult:
+    """Merge sample files (of Locust workers, or of ``pganalytics-load --samples``) exactly.
+
+    Raises:
+        ValueError: no files, or a file that is not a samples file.
+    """
+    results = [read_samples(path) for path in paths]
+    if not results:
+        raise ValueError("no sample files to merge")
+    if all(isinstance(r.model, ClosedModel) and r.model.duration_s is not None for r in results):
+        # Locust processes run for slightly different times: merge them as one timed run.
+        longest = max(r.model.duration_s or 0.0 for r in results)
+        results = [
+            _with_model(r, ClosedModel(workers=r.model.workers, duration_s=longest))
+            for r in results
+        ]
+    return merge_results(results, name=name)
+
+
+def _with_model(result: LoadTestResult, model: ClosedModel) -> LoadTestResult:
+    return dataclasses.replace(result, model=model)

@@ -1,0 +1,196 @@
+"""The two load models, as immutable configurations named in every result.
+
+* :class:`ClosedModel`: ``workers`` threads (or tasks) each send a request, wait for its
+  answer, and send the next: ``iterations`` times each, or until ``duration_s`` runs out.
+  The load adapts to the service: when it slows down, fewer requests are sent. Right for
+  "N concurrent callers" questions (the backend's contention tests).
+* :class:`OpenModel`: requests *arrive* at a fixed total ``rate_per_s`` for
+  ``duration_s``, whatever the service does, as real traffic does. Latency is measured
+  from each request's *intended* start (``t0 + i / rate``), so a stalled service shows up
+  in the percentiles instead of silently lowering the load (no coordinated omission, as
+  in wrk2). Right for capacity questions ("is p99 under 200 ms at 500 req/s?").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from pganalytics_core.errors import ConfigError
+
+__all__ = [
+    "ClosedModel",
+    "LoadModel",
+    "ModelName",
+    "OpenModel",
+    "model_from_dict",
+    "model_to_dict",
+]
+
+#: The name of a load model, as reported in results.
+ModelName = Literal["closed", "open"]
+
+
+def _check_int(field: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(field, f"must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ConfigError(field, f"must be >= {minimum}, got {value}")
+
+
+def _check_positive(field: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(field, f"must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(field, f"must be finite and > 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClosedModel:
+    """``workers`` concurrent callers, each calling back-to-back.
+
+    Exactly one of ``iterations`` and ``duration_s`` is set.
+
+    Attributes:
+        workers: concurrent workers (threads, or tasks in the asyncio runner).
+        iterations: requests per worker.
+        duration_s: how long each worker keeps sending, in seconds.
+
+    Raises:
+        ConfigError: a field is out of range, or both or neither of ``iterations`` and
+            ``duration_s`` are set.
+    """
+
+    workers: int = 10
+    iterations: int | None = None
+    duration_s: float | None = None
+
+    #: The model's name in results.
+    name: ClassVar[ModelName] = "closed"
+
+    def __post_init__(self) -> None:
+        _check_int("workers", self.workers, 1)
+        if (self.iterations is None) == (self.duration_s is None):
+            raise ConfigError("iterations", "set exactly one of iterations and duration_s")
+        if self.iterations is not None:
+            _check_int("iterations", self.iterations, 1)
+        if self.duration_s is not None:
+            _check_positive("duration_s", self.duration_s)
+
+    @property
+    def planned_requests(self) -> int | None:
+        """``workers * iterations``, or None for a timed run."""
+        return None if self.iterations is None else self.workers * self.iterations
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenModel:
+    """Requests arriving at a constant total rate, measured from their intended start.
+
+    Attributes:
+        rate_per_s: requests per second, in total.
+        duration_s: how long requests keep arriving, in seconds; ``round(rate_per_s *
+            duration_s)`` requests are scheduled.
+        workers: threads that send the requests (the asyncio runner uses one task per
+            request instead). A request waits in the queue while every worker is busy,
+            and that wait counts in its latency.
+        max_in_flight: the most requests outstanding at once (queued or being sent);
+            a request due while this many are outstanding is *dropped* (counted, never
+            sent) rather than queued without bound.
+        late_after_ms: a request that starts more than this after its intended start is
+            counted as *late*.
+        max_scheduler_lag_ms: the generator counts as *saturated* when the p99 of its
+            scheduling lag exceeds this.
+        min_achieved_ratio: the generator counts as saturated when it achieves less than
+            this fraction of ``rate_per_s``.
+
+    Raises:
+        ConfigError: a field is out of range.
+    """
+
+    rate_per_s: float
+    duration_s: float
+    workers: int = 10
+    max_in_flight: int = 1000
+    late_after_ms: float = 10.0
+    max_scheduler_lag_ms: float = 5.0
+    min_achieved_ratio: float = 0.99
+
+    #: The model's name in results.
+    name: ClassVar[ModelName] = "open"
+
+    def __post_init__(self) -> None:
+        _check_positive("rate_per_s", self.rate_per_s)
+        _check_positive("duration_s", self.duration_s)
+        _check_int("workers", self.workers, 1)
+        _check_int("max_in_flight", self.max_in_flight, 1)
+        if self.max_in_flight < self.workers:
+            raise ConfigError(
+                "max_in_flight", f"must be >= workers ({self.workers}), got {self.max_in_flight}"
+            )
+        _check_positive("late_after_ms", self.late_after_ms)
+        _check_positive("max_scheduler_lag_ms", self.max_scheduler_lag_ms)
+        _check_positive("min_achieved_ratio", self.min_achieved_ratio)
+        if self.min_achieved_ratio > 1:
+            raise ConfigError(
+                "min_achieved_ratio", f"must be <= 1, got {self.min_achieved_ratio!r}"
+            )
+        if self.planned_requests < 1:
+            raise ConfigError(
+                "duration_s",
+                f"rate_per_s * duration_s must schedule at least one request, "
+                f"got {self.rate_per_s!r} * {self.duration_s!r}",
+            )
+
+    @property
+    def planned_requests(self) -> int:
+        """How many requests the schedule holds: ``round(rate_per_s * duration_s)``."""
+        return round(self.rate_per_s * self.duration_s)
+
+    def intended_offset_ns(self, index: int) -> int:
+        """The intended start of request ``index`` (0-based), in ns after the start."""
+        return round(index * 1_000_000_000 / self.rate_per_s)
+
+
+#: Either load model.
+LoadModel = ClosedModel | OpenModel
+
+
+def model_to_dict(model: LoadModel) -> dict[str, object]:
+    """Return a model's parameters as plain data, with its ``"name"``."""
+    if isinstance(model, ClosedModel):
+        return {
+            "name": "closed",
+            "workers": model.workers,
+            "iterations": model.iterations,
+            "duration_s": model.duration_s,
+        }
+    return {
+        "name": "open",
+        "rate_per_s": model.rate_per_s,
+        "duration_s": model.duration_s,
+        "workers": model.workers,
+        "max_in_flight": model.max_in_flight,
+        "late_after_ms": model.late_after_ms,
+        "max_scheduler_lag_ms": model.max_scheduler_lag_ms,
+        "min_achieved_ratio": model.min_achieved_ratio,
+    }
+
+
+def model_from_dict(data: Mapping[str, object]) -> LoadModel:
+    """Inverse of :func:`model_to_dict`.
+
+    Raises:
+        ValueError: not a model's data (ConfigError for out-of-range parameters).
+    """
+    fields = {key: value for key, value in data.items() if key != "name"}
+    try:
+        if data.get("name") == "closed":
+            return ClosedModel(**fields)  # type: ignore[arg-type]
+        if data.get("name") == "open":
+            return OpenModel(**fields)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ValueError(f"not a load model: {exc}") from None
+    raise ValueError(f"not a load model: name is {data.get('name')!r}")

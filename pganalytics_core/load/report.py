@@ -1,0 +1,486 @@
+"""Reports of a load run: a text table, a versioned JSON document, an SVG plot, sample files.
+
+JSON report (``schema_version`` :data:`REPORT_SCHEMA_VERSION`)::
+
+    {
+      "schema": "pganalytics-load-report",
+      "schema_version": 1,
+      "generated_at": "2026-11-26T22:59:00Z",      # UTC
+      "passed": true,                              # every threshold passed
+      "config": {"scenario", "workload", "target", "fake_service", "processes",
+                 "percentile_method", "timeout_s"},
+      "model": {"name": "closed", "workers", "iterations", "duration_s"}
+             | {"name": "open", "rate_per_s", "duration_s", "workers", "max_in_flight",
+                "late_after_ms", "max_scheduler_lag_ms", "min_achieved_ratio"},
+      "environment": {"python", "implementation", "platform", "machine", "cpu_count",
+                      "load_average", "pganalytics_core", "httpx"},
+      "results": {"name", "model", "total_requests", "successful_requests",
+                  "failed_requests", "error_rate", "failures_by_type", "duration_s",
+                  "requests_per_second", "started_at_unix_s",
+                  "latency": {"count", "method", "min_ms", "avg_ms", "max_ms", "p50_ms",
+                              "p95_ms", "p99_ms", "p99_9_ms"},
+                  "open_model": null | {"target_rate_per_s", "achieved_rate_per_s",
+                                        "issued_requests", "dropped_requests",
+                                        "late_requests", "late_after_ms",
+                                        "service_time": {...}, "scheduler_lag": {...},
+                                        "saturated", "saturation_reasons"}},
+      "thresholds": [{"metric", "condition", "actual", "passed"}, ...]
+    }
+
+Latencies are in milliseconds; a value that does not exist (p99.9 below 1,000 samples)
+is ``null``. A new field may appear within a version; a field is only removed or changed
+in meaning with a new ``schema_version``.
+
+The plot is an SVG written with the standard library: latency by percentile on the
+HdrHistogram scale (x = ``log10(1 / (1 - q))``, so 90 %, 99 %, 99.9 % are evenly spaced),
+with the service time beside it for the open model.
+
+Sample files (``.zip`` of little-endian int64 arrays plus ``meta.json``) keep the raw
+samples of a run, so that runs on several machines can be merged exactly later.
+"""
+
+from __future__ import annotations
+
+import array
+import datetime
+import io
+import json
+import math
+import os
+import platform
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+from xml.sax.saxutils import escape
+
+import httpx
+
+from pganalytics_core.load.model import ClosedModel, model_from_dict, model_to_dict
+from pganalytics_core.load.result import (
+    LoadTestResult,
+    RunSamples,
+    build_result,
+    unpack_samples,
+)
+from pganalytics_core.load.runner import Progress
+from pganalytics_core.load.stats import PercentileMethod, select_ranks
+from pganalytics_core.load.thresholds import ThresholdResult
+
+__all__ = [
+    "REPORT_SCHEMA",
+    "REPORT_SCHEMA_VERSION",
+    "build_report",
+    "environment",
+    "format_progress",
+    "format_summary",
+    "read_report",
+    "read_samples",
+    "redact_url",
+    "render_svg",
+    "write_report",
+    "write_samples",
+    "write_svg",
+]
+
+#: The ``schema`` field of a JSON report.
+REPORT_SCHEMA: Final = "pganalytics-load-report"
+#: The ``schema_version`` written; :func:`read_report` accepts this version only.
+REPORT_SCHEMA_VERSION: Final = 1
+
+_SAMPLES_SCHEMA: Final = "pganalytics-load-samples"
+_SAMPLES_VERSION: Final = 1
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` without user, password, query or fragment (safe to show and store)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def environment() -> dict[str, object]:
+    """Describe the machine and software a run measured on (no host names, no secrets)."""
+    from pganalytics_core import __version__
+
+    try:
+        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average": load,
+        "pganalytics_core": __version__,
+        "httpx": httpx.__version__,
+    }
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1 or value == 0:
+        return f"{value:.3f}"
+    return f"{value:.3g}"  # microsecond operations keep three significant digits
+
+
+def _describe_model(result: LoadTestResult) -> str:
+    model = result.model
+    if isinstance(model, ClosedModel):
+        size = (
+            f"{model.iterations} iterations"
+            if model.iterations is not None
+            else f"{model.duration_s:g} s"
+        )
+        return f"closed model: {model.workers} workers x {size}"
+    return (
+        f"open model: {model.rate_per_s:g} req/s for {model.duration_s:g} s, "
+        f"{model.workers} workers, max {model.max_in_flight} in flight"
+    )
+
+
+def format_summary(
+    result: LoadTestResult,
+    verdicts: Sequence[ThresholdResult] = (),
+    *,
+    target: str | None = None,
+) -> str:
+    """Return a text summary table of a result and its threshold verdicts.
+
+    Args:
+        result: the run's result.
+        verdicts: threshold verdicts to list (none: no verdict section).
+        target: what was loaded, shown as given (pass it through :func:`redact_url`).
+
+    Returns:
+        Several lines of text, ending without a newline.
+    """
+    lines = [f"{result.name} ({_describe_model(result)})"]
+    if target:
+        lines.append(f"  target         {target}")
+    lines.append(
+        f"  requests       {result.total_requests} total, {result.successful_requests} ok, "
+        f"{result.failed_requests} failed ({result.error_rate:.2%})"
+    )
+    lines.append(
+        f"  duration       {result.duration_s:.2f} s, {result.requests_per_second:.1f} req/s"
+    )
+    lines.append(_latency_row("latency ms", result.latency.as_dict()))
+    lines.append(
+        f"                 ({result.percentile_method} percentiles of "
+        f"{result.sample_count} samples; p99.9 from 1000 samples on)"
+    )
+    stats = result.open_model
+    if stats is not None:
+        lines.append(
+            f"  arrival rate   target {stats.target_rate_per_s:g} req/s, achieved "
+            f"{stats.achieved_rate_per_s:.1f} req/s; dropped {stats.dropped_requests}, "
+            f"late {stats.late_requests} (> {stats.late_after_ms:g} ms)"
+        )
+        lines.append(_latency_row("service ms", stats.service_time.as_dict()))
+        lag = stats.scheduler_lag
+        lines.append(
+            f"  sched. lag ms  p50 {_fmt_ms(lag.p50_ms)}  p99 {_fmt_ms(lag.p99_ms)}  "
+            f"max {_fmt_ms(lag.max_ms)}"
+        )
+        if stats.saturated:
+            lines.append("  SATURATED      the generator did not hold the schedule:")
+            lines.extend(f"                 - {reason}" for reason in stats.saturation_reasons)
+    if result.failures_by_type:
+        kinds = ", ".join(f"{kind} x{count}" for kind, count in result.failures_by_type)
+        lines.append(f"  failures       {kinds}")
+    if verdicts:
+        lines.append("  thresholds")
+        width = max(len(f"{v.threshold.metric} {v.threshold.expression}") for v in verdicts)
+        for verdict in verdicts:
+            t = verdict.threshold
+            label = f"{t.metric} {t.expression}".ljust(width)
+            actual = "no value" if verdict.actual is None else f"{verdict.actual:.6g}"
+            mark = "ok" if verdict.passed else "FAILED"
+            lines.append(f"    {label}  {actual:>12}  {mark}")
+        failed = sum(1 for v in verdicts if not v.passed)
+        lines.append(
+            "  result         PASSED"
+            if not failed
+            else f"  result         FAILED ({failed} of {len(verdicts)} thresholds)"
+        )
+    return "\n".join(lines)
+
+
+def _latency_row(label: str, summary: Mapping[str, object]) -> str:
+    def cell(key: str) -> str:
+        value = summary.get(key)
+        return _fmt_ms(value if isinstance(value, float) else None)
+
+    return (
+        f"  {label:<13}  min {cell('min_ms')}  avg {cell('avg_ms')}  p50 {cell('p50_ms')}  "
+        f"p95 {cell('p95_ms')}  p99 {cell('p99_ms')}  p99.9 {cell('p99_9_ms')}  "
+        f"max {cell('max_ms')}"
+    )
+
+
+def format_progress(progress: Progress) -> str:
+    """Return a one-line live progress status (no newline)."""
+    done = (
+        f"{progress.finished}/{progress.planned}"
+        if progress.planned is not None
+        else str(progress.finished)
+    )
+    line = (
+        f"[{progress.model}] {progress.elapsed_s:6.1f} s  {done} requests  "
+        f"{progress.requests_per_second:8.1f} req/s  {progress.failed} failed"
+    )
+    if progress.dropped:
+        line += f"  {progress.dropped} dropped"
+    return line
+
+
+def build_report(
+    result: LoadTestResult,
+    verdicts: Sequence[ThresholdResult] = (),
+    *,
+    config: Mapping[str, object] | None = None,
+    generated_at: datetime.datetime | None = None,
+) -> dict[str, object]:
+    """Build the JSON report document (see the module docstring for the schema).
+
+    Args:
+        result: the run's result.
+        verdicts: the threshold verdicts.
+        config: how the run was configured (scenario, target, faults...); never put a
+            secret here.
+        generated_at: the report's time (default: now, UTC).
+
+    Returns:
+        A JSON-serializable dict.
+    """
+    when = generated_at or datetime.datetime.now(datetime.UTC)
+    return {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "generated_at": when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "passed": all(v.passed for v in verdicts),
+        "config": dict(config or {}),
+        "model": model_to_dict(result.model),
+        "environment": environment(),
+        "results": result.as_dict(),
+        "thresholds": [v.as_dict() for v in verdicts],
+    }
+
+
+def write_report(path: str | os.PathLike[str], report: Mapping[str, object]) -> None:
+    """Write a JSON report to ``path`` (UTF-8, indented, atomically replaced)."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", "utf-8")
+    temporary.replace(target)
+
+
+def read_report(path: str | os.PathLike[str]) -> dict[str, object]:
+    """Read a JSON report written by :func:`write_report`.
+
+    Raises:
+        ValueError: not a report, or a schema version this code does not know.
+    """
+    data = json.loads(Path(path).read_text("utf-8"))
+    if not isinstance(data, dict) or data.get("schema") != REPORT_SCHEMA:
+        raise ValueError(f"{os.fspath(path)!r} is not a {REPORT_SCHEMA} document")
+    if data.get("schema_version") != REPORT_SCHEMA_VERSION:
+        raise ValueError(
+            f"unsupported schema_version {data.get('schema_version')!r} "
+            f"(this version reads {REPORT_SCHEMA_VERSION})"
+        )
+    return data
+
+
+# -------------------------------------------------------------------------- sample files
+
+
+def write_samples(path: str | os.PathLike[str], result: LoadTestResult) -> None:
+    """Save a result's raw samples (exact) for a later :func:`read_samples` and merge.
+
+    Raises:
+        ValueError: the result has no samples (``keep_samples=False``).
+    """
+    samples = result.samples
+    if samples is None:
+        raise ValueError(f"result {result.name!r} has no samples (keep_samples=False)")
+    meta = {
+        "schema": _SAMPLES_SCHEMA,
+        "schema_version": _SAMPLES_VERSION,
+        "name": result.name,
+        "model": model_to_dict(result.model),
+        "percentile_method": result.percentile_method,
+        "failures_by_type": [list(pair) for pair in samples.failures_by_type],
+        "started_at_unix_ns": samples.started_at_unix_ns,
+        "duration_ns": samples.duration_ns,
+        "issued": samples.issued,
+        "dropped": samples.dropped,
+        "late": samples.late,
+        "schedule_ns": samples.schedule_ns,
+    }
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("meta.json", json.dumps(meta, indent=2))
+        archive.writestr("latencies_ns.bin", samples.latencies_ns)
+        archive.writestr("service_times_ns.bin", samples.service_times_ns)
+        archive.writestr("scheduler_lag_ns.bin", samples.scheduler_lag_ns)
+
+
+def read_samples(path: str | os.PathLike[str]) -> LoadTestResult:
+    """Load a result saved by :func:`write_samples`, with its samples (ready to merge).
+
+    Raises:
+        ValueError: not a samples file of a known version.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read("meta.json"))
+            blobs = {
+                name: archive.read(f"{name}.bin")
+                for name in ("latencies_ns", "service_times_ns", "scheduler_lag_ns")
+            }
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{os.fspath(path)!r} is not a samples file: {exc}") from None
+    if meta.get("schema") != _SAMPLES_SCHEMA or meta.get("schema_version") != _SAMPLES_VERSION:
+        raise ValueError(f"{os.fspath(path)!r} is not a samples file of version 1")
+    if any(len(blob) % 8 for blob in blobs.values()):
+        raise ValueError(f"{os.fspath(path)!r} has a truncated sample array")
+    samples = RunSamples(
+        latencies_ns=blobs["latencies_ns"],
+        failures_by_type=tuple((str(k), int(v)) for k, v in meta["failures_by_type"]),
+        started_at_unix_ns=int(meta["started_at_unix_ns"]),
+        duration_ns=int(meta["duration_ns"]),
+        service_times_ns=blobs["service_times_ns"],
+        scheduler_lag_ns=blobs["scheduler_lag_ns"],
+        issued=int(meta["issued"]),
+        dropped=int(meta["dropped"]),
+        late=int(meta["late"]),
+        schedule_ns=int(meta["schedule_ns"]),
+    )
+    method: PercentileMethod = (
+        "inclusive" if meta.get("percentile_method") == "inclusive" else "nearest-rank"
+    )
+    return build_result(str(meta["name"]), model_from_dict(meta["model"]), samples, method=method)
+
+
+# ----------------------------------------------------------------------------- the plot
+
+_WIDTH: Final = 760
+_HEIGHT: Final = 440
+_LEFT: Final = 70
+_RIGHT: Final = 170
+_TOP: Final = 50
+_BOTTOM: Final = 60
+_COLORS: Final = ("#1f77b4", "#ff7f0e")
+
+
+def _curve(samples: array.array[int], max_x: float) -> list[tuple[float, float]]:
+    """(x, latency ms) points of a percentile curve, x on the HdrHistogram scale."""
+    n = len(samples)
+    xs = [i * max_x / 120 for i in range(121)]
+    ranks = {x: min(max(math.ceil((1 - 10 ** (-x)) * n), 1), n) - 1 for x in xs}
+    values = select_ranks(samples, set(ranks.values()))
+    return [(x, values[ranks[x]] / 1e6) for x in xs]
+
+
+def _nice_ceiling(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    magnitude = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if value <= step * magnitude:
+            return step * magnitude
+    return 10.0 * magnitude
+
+
+def render_svg(result: LoadTestResult) -> str:
+    """Render the latency-by-percentile plot of a result as an SVG document.
+
+    Raises:
+        ValueError: the result has no samples or no finished request.
+    """
+    samples = result.samples
+    if samples is None or not samples.latencies_ns:
+        raise ValueError("the plot needs a result with samples and finished requests")
+    latencies = unpack_samples(samples.latencies_ns)
+    n = len(latencies)
+    max_x = max(min(4.0, math.log10(n)), 1.0)
+    series = [("latency", _curve(latencies, max_x))]
+    if result.open_model is not None and samples.service_times_ns:
+        series.append(("service time", _curve(unpack_samples(samples.service_times_ns), max_x)))
+    top_ms = _nice_ceiling(max(ms for _, points in series for _, ms in points))
+    plot_w = _WIDTH - _LEFT - _RIGHT
+    plot_h = _HEIGHT - _TOP - _BOTTOM
+
+    def px(x: float) -> float:
+        return _LEFT + x / max_x * plot_w
+
+    def py(ms: float) -> float:
+        return _TOP + plot_h - ms / top_ms * plot_h
+
+    out = io.StringIO()
+    out.write(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" '
+        f'viewBox="0 0 {_WIDTH} {_HEIGHT}" font-family="sans-serif" font-size="12">\n'
+        f'<rect width="{_WIDTH}" height="{_HEIGHT}" fill="white"/>\n'
+    )
+    title = (
+        f"{result.name}: {result.total_requests} requests, "
+        f"{result.requests_per_second:.0f} req/s ({result.model_name} model)"
+    )
+    out.write(
+        f'<text x="{_LEFT}" y="28" font-size="15" font-weight="bold">{escape(title)}</text>\n'
+    )
+    for i in range(6):  # horizontal grid and y labels
+        ms = top_ms * i / 5
+        y = py(ms)
+        out.write(
+            f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_w}" y2="{y:.1f}" '
+            'stroke="#ddd"/>\n'
+            f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{ms:g}</text>\n'
+        )
+    labels = {0: "0%", 1: "90%", 2: "99%", 3: "99.9%", 4: "99.99%"}
+    for tick in range(math.floor(max_x) + 1):
+        x = px(tick)
+        out.write(
+            f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_TOP + plot_h}" stroke="#ddd"/>\n'
+            f'<text x="{x:.1f}" y="{_TOP + plot_h + 18}" text-anchor="middle">'
+            f"{labels.get(tick, '')}</text>\n"
+        )
+    out.write(
+        f'<text x="{_LEFT + plot_w / 2:.1f}" y="{_HEIGHT - 14}" text-anchor="middle">'
+        f"percentile ({escape(result.percentile_method)})</text>\n"
+        f'<text x="18" y="{_TOP + plot_h / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 18 {_TOP + plot_h / 2:.1f})">latency (ms)</text>\n'
+        f'<rect x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="#333"/>\n'
+    )
+    for index, (label, points) in enumerate(series):
+        color = _COLORS[index % len(_COLORS)]
+        path = " ".join(f"{px(x):.1f},{py(ms):.1f}" for x, ms in points)
+        out.write(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>\n')
+        legend_y = _TOP + 16 + 20 * index
+        out.write(
+            f'<line x1="{_LEFT + plot_w + 14}" y1="{legend_y - 4}" '
+            f'x2="{_LEFT + plot_w + 38}" y2="{legend_y - 4}" stroke="{color}" '
+            'stroke-width="2"/>\n'
+            f'<text x="{_LEFT + plot_w + 44}" y="{legend_y}">{escape(label)}</text>\n'
+        )
+    out.write("</svg>\n")
+    return out.getvalue()
+
+
+def write_svg(path: str | os.PathLike[str], result: LoadTestResult) -> None:
+    """Write :func:`render_svg`'s plot to ``path``."""
+    Path(path).write_text(render_svg(result), "utf-8")

@@ -1,0 +1,414 @@
+"""Results of a load run, and their exact merge.
+
+A run's raw measurements are kept in a :class:`RunSamples` (immutable, picklable, 8 bytes
+per sample), from which :func:`build_result` computes the :class:`LoadTestResult`. Merging
+results (of several processes, or machines) concatenates their raw samples and computes
+the statistics again, so a merge is *exactly* the result of one run over the same
+samples: no histogram error, no averaging of percentiles.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
+from pganalytics_core.load.stats import LatencySummary, PercentileMethod, summarize
+
+__all__ = [
+    "LoadTestResult",
+    "OpenModelStats",
+    "RunSamples",
+    "build_result",
+    "merge_results",
+    "merge_samples",
+    "pack_samples",
+    "unpack_samples",
+]
+
+
+def pack_samples(samples: array.array[int]) -> bytes:
+    """Serialize int64 samples as little-endian bytes (portable between machines)."""
+    if sys.byteorder == "little":
+        return samples.tobytes()
+    swapped = array.array("q", samples)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def unpack_samples(data: bytes) -> array.array[int]:
+    """Inverse of :func:`pack_samples`: a new ``array('q')``."""
+    samples = array.array("q", data)
+    if sys.byteorder != "little":
+        samples.byteswap()
+    return samples
+
+
+def _sorted_counts(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(((k, v) for k, v in counts.items() if v), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSamples:
+    """Everything a run measured, raw. Byte fields hold little-endian int64 nanoseconds.
+
+    Attributes:
+        latencies_ns: one latency per finished request (from the intended start in the
+            open model).
+        failures_by_type: failed requests by error type, most frequent first.
+        started_at_unix_ns: wall-clock start (``time.time_ns``), to align merged runs.
+        duration_ns: from the start to the last finished request.
+        service_times_ns: open model: one service time per finished request.
+        scheduler_lag_ns: open model: one lag per scheduled request (dispatched or
+            dropped), from its intended start to the moment the scheduler handled it.
+        issued: open model: requests handed to a worker.
+        dropped: open model: requests not sent because ``max_in_flight`` were outstanding.
+        late: open model: requests that started later than ``late_after_ms``.
+        schedule_ns: open model: how long issuing the schedule took, at least
+            ``duration_s`` (longer when the scheduler fell behind).
+    """
+
+    latencies_ns: bytes
+    failures_by_type: tuple[tuple[str, int], ...] = ()
+    started_at_unix_ns: int = 0
+    duration_ns: int = 0
+    service_times_ns: bytes = b""
+    scheduler_lag_ns: bytes = b""
+    issued: int = 0
+    dropped: int = 0
+    late: int = 0
+    schedule_ns: int = 0
+
+    @property
+    def total_requests(self) -> int:
+        """Finished requests (successful or failed)."""
+        return len(self.latencies_ns) // 8
+
+    @property
+    def failed_requests(self) -> int:
+        """Failed requests."""
+        return sum(count for _, count in self.failures_by_type)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenModelStats:
+    """What only the open model measures.
+
+    Attributes:
+        target_rate_per_s: the rate asked for.
+        achieved_rate_per_s: requests issued per second of schedule.
+        issued_requests: requests handed to a worker.
+        dropped_requests: requests never sent because ``max_in_flight`` were outstanding.
+        late_requests: requests that started more than ``late_after_ms`` late.
+        late_after_ms: the late threshold in force.
+        service_time: time from each request's *actual* start to its end (what a
+            closed-model tool would report).
+        scheduler_lag: time from each request's intended start to the moment the
+            scheduler handed it over (the generator's own accuracy).
+        saturated: True when the generator could not hold the schedule; see
+            ``saturation_reasons``.
+        saturation_reasons: one sentence per reason, empty when not saturated.
+    """
+
+    target_rate_per_s: float
+    achieved_rate_per_s: float
+    issued_requests: int
+    dropped_requests: int
+    late_requests: int
+    late_after_ms: float
+    service_time: LatencySummary
+    scheduler_lag: LatencySummary
+    saturated: bool
+    saturation_reasons: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the stats as a plain dict (the JSON report's shape)."""
+        return {
+            "target_rate_per_s": self.target_rate_per_s,
+            "achieved_rate_per_s": self.achieved_rate_per_s,
+            "issued_requests": self.issued_requests,
+            "dropped_requests": self.dropped_requests,
+            "late_requests": self.late_requests,
+            "late_after_ms": self.late_after_ms,
+            "service_time": self.service_time.as_dict(),
+            "scheduler_lag": self.scheduler_lag.as_dict(),
+            "saturated": self.saturated,
+            "saturation_reasons": list(self.saturation_reasons),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadTestResult:
+    """The outcome of one load run (or of an exact merge of several). Immutable.
+
+    Attributes:
+        name: the scenario's (or caller's) name for the run.
+        model: the load model that ran, with its parameters.
+        total_requests: finished requests; always ``successful + failed``.
+        successful_requests: requests whose operation returned.
+        failed_requests: requests whose operation raised.
+        failures_by_type: failed requests by error type, most frequent first.
+        duration_s: from the start to the last finished request, in seconds.
+        requests_per_second: ``total_requests / duration_s``.
+        latency: latency of every finished request (failures included), in ms: from the
+            intended start in the open model, from the actual start in the closed one.
+        open_model: the open model's extra measurements; None for the closed model.
+        started_at_unix_s: wall-clock start, in seconds since the epoch.
+        samples: the raw samples (kept for exact merges; not compared, not shown).
+    """
+
+    name: str
+    model: LoadModel
+    total_requests: int
+    successful_requests: int
+    failed_requests: int
+    failures_by_type: tuple[tuple[str, int], ...]
+    duration_s: float
+    requests_per_second: float
+    latency: LatencySummary
+    open_model: OpenModelStats | None = None
+    started_at_unix_s: float = 0.0
+    samples: RunSamples | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def model_name(self) -> ModelName:
+        """``"closed"`` or ``"open"``."""
+        return self.model.name
+
+    @property
+    def error_rate(self) -> float:
+        """``failed / total`` (0.0 when nothing finished)."""
+        return self.failed_requests / self.total_requests if self.total_requests else 0.0
+
+    @property
+    def failures(self) -> dict[str, int]:
+        """Failures by error type, as a new dict."""
+        return dict(self.failures_by_type)
+
+    @property
+    def sample_count(self) -> int:
+        """How many latency samples the percentiles are computed from."""
+        return self.latency.count
+
+    @property
+    def percentile_method(self) -> PercentileMethod:
+        """How the percentiles were computed."""
+        return self.latency.method
+
+    @property
+    def min_ms(self) -> float | None:
+        """The fastest request, in ms."""
+        return self.latency.min_ms
+
+    @property
+    def avg_ms(self) -> float | None:
+        """The mean latency, in ms."""
+        return self.latency.avg_ms
+
+    @property
+    def max_ms(self) -> float | None:
+        """The slowest request, in ms."""
+        return self.latency.max_ms
+
+    @property
+    def p50_ms(self) -> float | None:
+        """The median latency, in ms."""
+        return self.latency.p50_ms
+
+    @property
+    def p95_ms(self) -> float | None:
+        """The 95th percentile latency, in ms."""
+        return self.latency.p95_ms
+
+    @property
+    def p99_ms(self) -> float | None:
+        """The 99th percentile latency, in ms."""
+        return self.latency.p99_ms
+
+    @property
+    def p99_9_ms(self) -> float | None:
+        """The 99.9th percentile latency in ms; None below 1,000 samples."""
+        return self.latency.p99_9_ms
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the result as plain data (the ``results`` part of the JSON report)."""
+        return {
+            "name": self.name,
+            "model": self.model_name,
+            "total_requests": self.total_requests,
+            "successful_requests": self.successful_requests,
+            "failed_requests": self.failed_requests,
+            "error_rate": self.error_rate,
+            "failures_by_type": dict(self.failures_by_type),
+            "duration_s": self.duration_s,
+            "requests_per_second": self.requests_per_second,
+            "started_at_unix_s": self.started_at_unix_s,
+            "latency": self.latency.as_dict(),
+            "open_model": None if self.open_model is None else self.open_model.as_dict(),
+        }
+
+
+def _open_stats(model: OpenModel, samples: RunSamples, method: PercentileMethod) -> OpenModelStats:
+    schedule_s = max(samples.schedule_ns, 1) / 1e9
+    achieved = samples.issued / schedule_s
+    lag = summarize(unpack_samples(samples.scheduler_lag_ns), method=method)
+    reasons: list[str] = []
+    if achieved < model.min_achieved_ratio * model.rate_per_s:
+        reasons.append(
+            f"achieved {achieved:.1f} req/s, below {model.min_achieved_ratio:.0%} "
+            f"of the target {model.rate_per_s:g} req/s"
+        )
+    if lag.p99_ms is not None and lag.p99_ms > model.max_scheduler_lag_ms:
+        reasons.append(
+            f"scheduler lag p99 {lag.p99_ms:.2f} ms exceeds {model.max_scheduler_lag_ms:g} ms"
+        )
+    if samples.dropped:
+        reasons.append(
+            f"{samples.dropped} requests dropped: {model.max_in_flight} were already "
+            "outstanding (max_in_flight)"
+        )
+    return OpenModelStats(
+        target_rate_per_s=float(model.rate_per_s),
+        achieved_rate_per_s=achieved,
+        issued_requests=samples.issued,
+        dropped_requests=samples.dropped,
+        late_requests=samples.late,
+        late_after_ms=float(model.late_after_ms),
+        service_time=summarize(unpack_samples(samples.service_times_ns), method=method),
+        scheduler_lag=lag,
+        saturated=bool(reasons),
+        saturation_reasons=tuple(reasons),
+    )
+
+
+def build_result(
+    name: str,
+    model: LoadModel,
+    samples: RunSamples,
+    *,
+    method: PercentileMethod = "nearest-rank",
+    keep_samples: bool = True,
+) -> LoadTestResult:
+    """Compute a :class:`LoadTestResult` from raw samples.
+
+    Args:
+        name: the run's name.
+        model: the model that produced the samples.
+        samples: the raw samples.
+        method: the percentile method.
+        keep_samples: keep ``samples`` on the result (needed to merge it later).
+
+    Returns:
+        The result.
+    """
+    total = samples.total_requests
+    failed = samples.failed_requests
+    duration_s = samples.duration_ns / 1e9
+    return LoadTestResult(
+        name=name,
+        model=model,
+        total_requests=total,
+        successful_requests=total - failed,
+        failed_requests=failed,
+        failures_by_type=samples.failures_by_type,
+        duration_s=duration_s,
+        requests_per_second=total / duration_s if duration_s > 0 else 0.0,
+        latency=summarize(unpack_samples(samples.latencies_ns), method=method),
+        open_model=_open_stats(model, samples, method) if isinstance(model, OpenModel) else None,
+        started_at_unix_s=samples.started_at_unix_ns / 1e9,
+        samples=samples if keep_samples else None,
+    )
+
+
+def merge_samples(parts: Sequence[RunSamples]) -> RunSamples:
+    """Concatenate the raw samples of runs that ran at the same time (exact).
+
+    The merged duration spans from the earliest start to the latest end on the
+    wall clock, so parts must have run concurrently (on machines with synchronized clocks).
+    """
+    if not parts:
+        raise ValueError("nothing to merge")
+    failures: Counter[str] = Counter()
+    for part in parts:
+        failures.update(dict(part.failures_by_type))
+    start = min(part.started_at_unix_ns for part in parts)
+    end = max(part.started_at_unix_ns + part.duration_ns for part in parts)
+    return RunSamples(
+        latencies_ns=b"".join(part.latencies_ns for part in parts),
+        failures_by_type=_sorted_counts(failures),
+        started_at_unix_ns=start,
+        duration_ns=end - start,
+        service_times_ns=b"".join(part.service_times_ns for part in parts),
+        scheduler_lag_ns=b"".join(part.scheduler_lag_ns for part in parts),
+        issued=sum(part.issued for part in parts),
+        dropped=sum(part.dropped for part in parts),
+        late=sum(part.late for part in parts),
+        schedule_ns=max(part.schedule_ns for part in parts),
+    )
+
+
+def _merge_models(models: Sequence[LoadModel]) -> LoadModel:
+    first = models[0]
+    if isinstance(first, ClosedModel):
+        closed = [m for m in models if isinstance(m, ClosedModel)]
+        if len(closed) != len(models) or len({(m.iterations, m.duration_s) for m in closed}) != 1:
+            raise ValueError("closed runs merge only when they share iterations or duration_s")
+        return ClosedModel(
+            workers=sum(m.workers for m in closed),
+            iterations=first.iterations,
+            duration_s=first.duration_s,
+        )
+    opened = [m for m in models if isinstance(m, OpenModel)]
+    if len(opened) != len(models):
+        raise ValueError("cannot merge closed-model and open-model runs")
+    return OpenModel(
+        rate_per_s=sum(m.rate_per_s for m in opened),
+        duration_s=max(m.duration_s for m in opened),
+        workers=sum(m.workers for m in opened),
+        max_in_flight=sum(m.max_in_flight for m in opened),
+        late_after_ms=first.late_after_ms,
+        max_scheduler_lag_ms=first.max_scheduler_lag_ms,
+        min_achieved_ratio=first.min_achieved_ratio,
+    )
+
+
+def merge_results(
+    results: Iterable[LoadTestResult],
+    *,
+    name: str | None = None,
+    method: PercentileMethod | None = None,
+) -> LoadTestResult:
+    """Merge results of runs that ran at the same time into one, exactly.
+
+    The statistics are computed again over the concatenated raw samples, so the merge
+    equals one run over the same samples. Models are combined: rates, workers and
+    ``max_in_flight`` add up.
+
+    Args:
+        results: the results; each must carry its ``samples`` (``keep_samples=True``).
+        name: the merged run's name (default: the first result's).
+        method: the percentile method (default: the first result's).
+
+    Returns:
+        The merged result.
+
+    Raises:
+        ValueError: no results, a result without samples, or models that do not merge.
+    """
+    items = list(results)
+    if not items:
+        raise ValueError("nothing to merge")
+    parts: list[RunSamples] = []
+    for item in items:
+        if item.samples is None:
+            raise ValueError(f"result {item.name!r} has no samples (keep_samples=False)")
+        parts.append(item.samples)
+    return build_result(
+        items[0].name if name is None else name,
+        _merge_models([item.model for item in items]),
+        merge_samples(parts),
+        method=items[0].percentile_method if method is None else method,
+    )

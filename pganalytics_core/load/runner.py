@@ -1,0 +1,1002 @@
+"""Run a load model: worker threads (or asyncio tasks) calling an operation, measured exactly.
+
+An *operation* is any callable that makes one request: ``lambda: client.predict(4001)``.
+It succeeds when it returns and fails when it raises an ``Exception`` (classified by
+:func:`~pganalytics_core.load.recorder.error_type`). Give either one ``operation`` shared
+by every worker, or an ``operation_factory(worker_index)`` that builds one per worker (a
+client per worker, say). Factories run *before* the clock starts, so building clients is
+never measured.
+
+Closed model (:func:`run_closed`): every worker waits at a barrier, the clock starts when
+the last one arrives, and each then calls its operation back to back, timing each call
+with ``time.perf_counter_ns`` into its own :class:`~pganalytics_core.load.recorder.Recorder`
+(no lock, no shared counter on the hot path).
+
+Open model (:func:`run_open`): a scheduler thread walks the schedule ``t0 + i / rate``,
+sleeping (``Event.wait``, never spinning) until each intended start, and hands the
+intended start to a pool of worker threads through a queue. A worker records
+``latency = end - intended_start`` and ``service_time = end - actual_start``: when the
+service stalls, requests wait in the queue and the wait counts, as in wrk2. The scheduler
+records its own lag (``handed_over - intended_start``); a request due while
+``max_in_flight`` requests are outstanding is dropped and counted.
+
+The asyncio twins (:func:`run_closed_async`, :func:`run_open_async`) do the same with tasks
+on the running loop, for :class:`~pganalytics_core.client.AsyncMLClient`. Their open model
+sleeps with ``asyncio.sleep``, whose timer has a resolution of about 1 ms.
+
+Every runner joins every thread it starts (also when interrupted) and returns a
+:class:`~pganalytics_core.load.result.LoadTestResult`.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import itertools
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
+from pganalytics_core.load.recorder import Recorder, error_type
+from pganalytics_core.load.result import (
+    LoadTestResult,
+    RunSamples,
+    _sorted_counts,
+    build_result,
+    pack_samples,
+)
+from pganalytics_core.load.stats import PercentileMethod
+
+__all__ = [
+    "AsyncOperation",
+    "ErrorClassifier",
+    "Operation",
+    "OperationFactory",
+    "Progress",
+    "ProgressCallback",
+    "run_closed",
+    "run_closed_async",
+    "run_model",
+    "run_model_async",
+    "run_open",
+    "run_open_async",
+]
+
+#: One request: returns on success, raises on failure.
+Operation = Callable[[], object]
+#: One request of the asyncio runners.
+AsyncOperation = Callable[[], Awaitable[object]]
+#: Builds the operation of worker ``index`` (0-based), before the clock starts.
+OperationFactory = Callable[[int], Operation]
+#: Names the kind of a failure.
+ErrorClassifier = Callable[[BaseException], str]
+
+_Op = TypeVar("_Op", Operation, AsyncOperation)
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """A live snapshot of a running load test, for a progress line.
+
+    Attributes:
+        model: ``"closed"`` or ``"open"``.
+        elapsed_s: seconds since the clock started.
+        finished: requests finished so far.
+        failed: requests failed so far.
+        planned: requests the run will make, when known in advance.
+        dropped: open model: requests dropped so far.
+    """
+
+    model: ModelName
+    elapsed_s: float
+    finished: int
+    failed: int
+    planned: int | None
+    dropped: int = 0
+
+    @property
+    def requests_per_second(self) -> float:
+        """Finished requests per second so far."""
+        return self.finished / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+#: Receives a :class:`Progress` about every ``progress_interval_s``, from the caller's thread.
+ProgressCallback = Callable[[Progress], object]
+
+
+class _WorkerCrashed(RuntimeError):
+    """The runner's own bookkeeping failed in a worker (never an operation's exception)."""
+
+
+class _Control:
+    """Shared state of one run. ``stop`` is a plain attribute: reading it costs ~10 ns."""
+
+    __slots__ = (
+        "all_done",
+        "crashes",
+        "last_end_ns",
+        "lock",
+        "remaining",
+        "start_ns",
+        "start_unix_ns",
+        "stop",
+        "stop_event",
+    )
+
+    def __init__(self, parties: int) -> None:
+        self.stop = False
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.remaining = parties
+        self.all_done = threading.Event()
+        self.start_ns = 0
+        self.start_unix_ns = 0
+        self.last_end_ns = 0
+        self.crashes: list[BaseException] = []
+
+    def start_clock(self) -> None:
+        self.start_unix_ns = time.time_ns()
+        self.start_ns = time.perf_counter_ns()
+
+    def request_stop(self) -> None:
+        self.stop = True
+        self.stop_event.set()
+
+    def party_done(self, last_end_ns: int, crash: BaseException | None = None) -> None:
+        with self.lock:
+            self.last_end_ns = max(self.last_end_ns, last_end_ns)
+            if crash is not None:
+                self.crashes.append(crash)
+                self.stop = True
+                self.stop_event.set()
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.all_done.set()
+
+
+def _check_operations(
+    operation: _Op | None, operation_factory: Callable[[int], _Op] | None, count: int
+) -> list[_Op]:
+    if (operation is None) == (operation_factory is None):
+        raise TypeError("give exactly one of operation and operation_factory")
+    if operation is not None:
+        if not callable(operation):
+            raise TypeError(f"operation must be callable, got {type(operation).__name__}")
+        return [operation] * count
+    if not callable(operation_factory):
+        raise TypeError(
+            f"operation_factory must be callable, got {type(operation_factory).__name__}"
+        )
+    operations = [operation_factory(index) for index in range(count)]
+    for index, built in enumerate(operations):
+        if not callable(built):
+            raise TypeError(f"operation_factory({index}) returned a non-callable")
+    return operations
+
+
+def _check_interval(progress_interval_s: float) -> None:
+    if not progress_interval_s > 0:
+        raise ValueError(f"progress_interval_s must be > 0, got {progress_interval_s!r}")
+
+
+def _supervise(
+    control: _Control,
+    threads: Sequence[threading.Thread],
+    snapshot: Callable[[], Progress],
+    progress: ProgressCallback | None,
+    interval_s: float,
+) -> None:
+    """Wait for the run (calling ``progress``), then join every thread, whatever happens."""
+    try:
+        if progress is None:
+            control.all_done.wait()
+        else:
+            while not control.all_done.wait(interval_s):
+                progress(snapshot())
+    except BaseException:
+        control.request_stop()
+        raise
+    finally:
+        for thread in threads:
+            thread.join()
+    if control.crashes:
+        raise _WorkerCrashed("a load worker failed") from control.crashes[0]
+
+
+# ------------------------------------------------------------------------- closed model
+
+
+def _closed_worker(
+    operation: Operation,
+    model: ClosedModel,
+    recorder: Recorder,
+    classify: ErrorClassifier,
+    control: _Control,
+    barrier: threading.Barrier,
+) -> None:
+    clock = time.perf_counter_ns
+    append = recorder.latencies_ns.append
+    errors = recorder.errors
+    end = 0
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        control.party_done(0)
+        return
+    try:
+        if model.iterations is not None:
+            for _ in itertools.repeat(None, model.iterations):
+                if control.stop:
+                    break
+                start = clock()
+                try:
+                    operation()
+                except Exception as exc:
+                    end = clock()
+                    append(end - start)
+                    errors[classify(exc)] += 1
+                    recorder.failures += 1
+                else:
+                    end = clock()
+                    append(end - start)
+        else:
+            assert model.duration_s is not None
+            deadline = control.start_ns + round(model.duration_s * 1e9)
+            while not control.stop:
+                start = clock()
+                if start >= deadline:
+                    break
+                try:
+                    operation()
+                except Exception as exc:
+                    end = clock()
+                    append(end - start)
+                    errors[classify(exc)] += 1
+                    recorder.failures += 1
+                else:
+                    end = clock()
+                    append(end - start)
+    except BaseException as exc:  # the runner's own failure (a classify bug, ...)
+        control.party_done(end, exc)
+        return
+    control.party_done(end)
+
+
+def _collect(
+    recorders: Sequence[Recorder], *, open_model: bool
+) -> tuple[bytes, bytes, tuple[tuple[str, int], ...], int]:
+    failures: Counter[str] = Counter()
+    for recorder in recorders:
+        failures.update(recorder.errors)
+    latencies = b"".join(pack_samples(r.latencies_ns) for r in recorders)
+    service = b"".join(pack_samples(r.service_times_ns) for r in recorders) if open_model else b""
+    late = sum(r.late for r in recorders)
+    return latencies, service, _sorted_counts(failures), late
+
+
+def _closed_snapshot(
+    model: ClosedModel, control: _Control, recorders: Sequence[Recorder]
+) -> Callable[[], Progress]:
+    def snapshot() -> Progress:
+        return Progress(
+            model="closed",
+            elapsed_s=(time.perf_counter_ns() - control.start_ns) / 1e9,
+            finished=sum(len(r) for r in recorders),
+            failed=sum(r.failures for r in recorders),
+            planned=model.planned_requests,
+        )
+
+    return snapshot
+
+
+def run_closed(
+    operation: Operation | None = None,
+    *,
+    workers: int = 10,
+    iterations: int | None = None,
+    duration_s: float | None = None,
+    operation_factory: OperationFactory | None = None,
+    name: str = "closed",
+    method: PercentileMethod = "nearest-rank",
+    classify: ErrorClassifier = error_type,
+    progress: ProgressCallback | None = None,
+    progress_interval_s: float = 0.5,
+    keep_samples: bool = True,
+) -> LoadTestResult:
+    """Run the closed model: ``workers`` threads calling back to back.
+
+    Args:
+        operation: one request, shared by every worker (thread-safe, like ``MLClient``).
+        workers: worker threads.
+        iterations: requests per worker (give this or ``duration_s``).
+        duration_s: how long each worker keeps calling, in seconds.
+        operation_factory: instead of ``operation``: builds worker ``i``'s operation.
+        name: the run's name in the result.
+        method: the percentile method.
+        classify: names a failure's kind (default: the class name and HTTP status).
+        progress: called with a :class:`Progress` every ``progress_interval_s`` seconds
+            from the calling thread.
+        progress_interval_s: seconds between progress calls.
+        keep_samples: keep raw samples on the result (needed by ``merge_results``).
+
+    Returns:
+        The result.
+
+    Raises:
+        ConfigError: a model parameter is out of range.
+        TypeError: not exactly one of ``operation`` and ``operation_factory``.
+    """
+    model = ClosedModel(workers=workers, iterations=iterations, duration_s=duration_s)
+    return run_model(
+        model,
+        operation,
+        operation_factory=operation_factory,
+        name=name,
+        method=method,
+        classify=classify,
+        progress=progress,
+        progress_interval_s=progress_interval_s,
+        keep_samples=keep_samples,
+    )
+
+
+def _run_closed_threads(
+    model: ClosedModel,
+    operations: Sequence[Operation],
+    classify: ErrorClassifier,
+    progress: ProgressCallback | None,
+    progress_interval_s: float,
+) -> RunSamples:
+    recorders = [Recorder() for _ in operations]
+    control = _Control(len(operations))
+    barrier = threading.Barrier(len(operations) + 1, action=control.start_clock)
+    threads = [
+        threading.Thread(
+            target=_closed_worker,
+            args=(operation, model, recorder, classify, control, barrier),
+            name=f"pganalytics-load-worker-{index}",
+            daemon=True,
+        )
+        for index, (operation, recorder) in enumerate(zip(operations, recorders, strict=True))
+    ]
+    started: list[threading.Thread] = []
+    try:
+        for thread in threads:
+            thread.start()
+            started.append(thread)
+        barrier.wait()
+    except BaseException:
+        barrier.abort()
+        control.request_stop()
+        for thread in started:
+            thread.join()
+        raise
+    _supervise(
+        control,
+        threads,
+        _closed_snapshot(model, control, recorders),
+        progress,
+        progress_interval_s,
+    )
+    latencies, _, failures, _ = _collect(recorders, open_model=False)
+    return RunSamples(
+        latencies_ns=latencies,
+        failures_by_type=failures,
+        started_at_unix_ns=control.start_unix_ns,
+        duration_ns=max(control.last_end_ns - control.start_ns, 0),
+    )
+
+
+# --------------------------------------------------------------------------- open model
+
+
+class _Schedule:
+    """The open model's scheduler state (written by the scheduler thread only)."""
+
+    __slots__ = ("dropped", "end_ns", "issued", "lag_ns")
+
+    def __init__(self) -> None:
+        self.lag_ns: array.array[int] = array.array("q")
+        self.issued = 0
+        self.dropped = 0
+        self.end_ns = 0
+
+
+_STOP_WORKER = -1  # an intended start is never negative
+
+
+def _open_scheduler(
+    model: OpenModel,
+    schedule: _Schedule,
+    control: _Control,
+    handoff: queue.SimpleQueue[int],
+    slots: threading.Semaphore,
+    workers: int,
+    barrier: threading.Barrier,
+) -> None:
+    clock = time.perf_counter_ns
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        for _ in range(workers):
+            handoff.put(_STOP_WORKER)
+        control.party_done(0)
+        return
+    crash: BaseException | None = None
+    try:
+        lag_append = schedule.lag_ns.append
+        put = handoff.put
+        acquire = slots.acquire
+        wait = control.stop_event.wait
+        start = control.start_ns
+        period_ns = 1e9 / model.rate_per_s
+        for index in range(model.planned_requests):
+            intended = start + round(index * period_ns)
+            now = clock()
+            while now < intended and not control.stop:
+                wait((intended - now) / 1e9)
+                now = clock()
+            if control.stop:
+                break
+            lag_append(now - intended)
+            if acquire(False):
+                put(intended)
+                schedule.issued += 1
+            else:
+                schedule.dropped += 1
+    except BaseException as exc:
+        crash = exc
+    finally:
+        schedule.end_ns = clock()
+        for _ in range(workers):
+            handoff.put(_STOP_WORKER)
+    control.party_done(0, crash)
+
+
+def _open_worker(
+    operation: Operation,
+    recorder: Recorder,
+    classify: ErrorClassifier,
+    control: _Control,
+    handoff: queue.SimpleQueue[int],
+    slots: threading.Semaphore,
+    late_ns: int,
+) -> None:
+    clock = time.perf_counter_ns
+    get = handoff.get
+    release = slots.release
+    append = recorder.latencies_ns.append
+    append_service = recorder.service_times_ns.append
+    errors = recorder.errors
+    end = 0
+    try:
+        while True:
+            intended = get()
+            if intended == _STOP_WORKER:
+                break
+            if control.stop:
+                release()
+                continue
+            start = clock()
+            try:
+                operation()
+            except Exception as exc:
+                end = clock()
+                errors[classify(exc)] += 1
+                recorder.failures += 1
+            else:
+                end = clock()
+            append(end - intended)
+            append_service(end - start)
+            if start - intended > late_ns:
+                recorder.late += 1
+            release()
+    except BaseException as exc:
+        control.party_done(end, exc)
+        return
+    control.party_done(end)
+
+
+def run_open(
+    operation: Operation | None = None,
+    *,
+    rate_per_s: float,
+    duration_s: float,
+    workers: int = 10,
+    max_in_flight: int = 1000,
+    late_after_ms: float = 10.0,
+    max_scheduler_lag_ms: float = 5.0,
+    operation_factory: OperationFactory | None = None,
+    name: str = "open",
+    method: PercentileMethod = "nearest-rank",
+    classify: ErrorClassifier = error_type,
+    progress: ProgressCallback | None = None,
+    progress_interval_s: float = 0.5,
+    keep_samples: bool = True,
+) -> LoadTestResult:
+    """Run the open model: a constant arrival rate, latency from the intended start.
+
+    Args:
+        operation: one request, shared by every worker.
+        rate_per_s: requests per second, in total.
+        duration_s: how long requests keep arriving, in seconds.
+        workers: worker threads sending the requests.
+        max_in_flight: outstanding requests (queued or running) beyond which a due request
+            is dropped.
+        late_after_ms: a request starting more than this after its intended time is late.
+        max_scheduler_lag_ms: scheduler-lag p99 beyond which the generator is saturated.
+        operation_factory: instead of ``operation``: builds worker ``i``'s operation.
+        name, method, classify, progress, progress_interval_s, keep_samples: as for
+            :func:`run_closed`.
+
+    Returns:
+        The result, with :attr:`LoadTestResult.open_model` set.
+
+    Raises:
+        ConfigError: a model parameter is out of range.
+        TypeError: not exactly one of ``operation`` and ``operation_factory``.
+    """
+    model = OpenModel(
+        rate_per_s=rate_per_s,
+        duration_s=duration_s,
+        workers=workers,
+        max_in_flight=max_in_flight,
+        late_after_ms=late_after_ms,
+        max_scheduler_lag_ms=max_scheduler_lag_ms,
+    )
+    return run_model(
+        model,
+        operation,
+        operation_factory=operation_factory,
+        name=name,
+        method=method,
+        classify=classify,
+        progress=progress,
+        progress_interval_s=progress_interval_s,
+        keep_samples=keep_samples,
+    )
+
+
+def _run_open_threads(
+    model: OpenModel,
+    operations: Sequence[Operation],
+    classify: ErrorClassifier,
+    progress: ProgressCallback | None,
+    progress_interval_s: float,
+) -> RunSamples:
+    recorders = [Recorder() for _ in operations]
+    schedule = _Schedule()
+    control = _Control(len(operations) + 1)
+    handoff: queue.SimpleQueue[int] = queue.SimpleQueue()
+    slots = threading.Semaphore(model.max_in_flight)
+    late_ns = round(model.late_after_ms * 1e6)
+    barrier = threading.Barrier(2, action=control.start_clock)
+    threads = [
+        threading.Thread(
+            target=_open_worker,
+            args=(operation, recorder, classify, control, handoff, slots, late_ns),
+            name=f"pganalytics-load-worker-{index}",
+            daemon=True,
+        )
+        for index, (operation, recorder) in enumerate(zip(operations, recorders, strict=True))
+    ]
+    threads.append(
+        threading.Thread(
+            target=_open_scheduler,
+            args=(model, schedule, control, handoff, slots, len(operations), barrier),
+            name="pganalytics-load-scheduler",
+            daemon=True,
+        )
+    )
+    started: list[threading.Thread] = []
+    try:
+        for thread in threads:
+            thread.start()
+            started.append(thread)
+        barrier.wait()
+    except BaseException:
+        barrier.abort()
+        control.request_stop()
+        for _ in operations:
+            handoff.put(_STOP_WORKER)
+        for thread in started:
+            thread.join()
+        raise
+
+    def snapshot() -> Progress:
+        return Progress(
+            model="open",
+            elapsed_s=(time.perf_counter_ns() - control.start_ns) / 1e9,
+            finished=sum(len(r) for r in recorders),
+            failed=sum(r.failures for r in recorders),
+            planned=model.planned_requests,
+            dropped=schedule.dropped,
+        )
+
+    _supervise(control, threads, snapshot, progress, progress_interval_s)
+    latencies, service, failures, late = _collect(recorders, open_model=True)
+    end_ns = max(control.last_end_ns, schedule.end_ns)
+    return RunSamples(
+        latencies_ns=latencies,
+        failures_by_type=failures,
+        started_at_unix_ns=control.start_unix_ns,
+        duration_ns=max(end_ns - control.start_ns, 0),
+        service_times_ns=service,
+        scheduler_lag_ns=pack_samples(schedule.lag_ns),
+        issued=schedule.issued,
+        dropped=schedule.dropped,
+        late=late,
+        schedule_ns=_schedule_ns(model, schedule, control.start_ns),
+    )
+
+
+def _schedule_ns(model: OpenModel, schedule: _Schedule, start_ns: int) -> int:
+    """How long the schedule took: its nominal length, or longer when the scheduler lagged.
+
+    The schedule of n requests nominally spans ``n / rate`` (the last request is due one
+    period before the end), so an on-time scheduler achieves exactly the target rate.
+    """
+    period_ns = 1e9 / model.rate_per_s
+    nominal = round(model.planned_requests * period_ns)
+    if not schedule.lag_ns:
+        return nominal
+    last_index = len(schedule.lag_ns) - 1
+    last_handled = start_ns + round(last_index * period_ns) + schedule.lag_ns[-1]
+    return max(nominal, last_handled - start_ns + round(period_ns))
+
+
+def run_model(
+    model: LoadModel,
+    operation: Operation | None = None,
+    *,
+    operation_factory: OperationFactory | None = None,
+    name: str | None = None,
+    method: PercentileMethod = "nearest-rank",
+    classify: ErrorClassifier = error_type,
+    progress: ProgressCallback | None = None,
+    progress_interval_s: float = 0.5,
+    keep_samples: bool = True,
+) -> LoadTestResult:
+    """Run either model with worker threads; see :func:`run_closed` and :func:`run_open`.
+
+    Args:
+        model: a :class:`ClosedModel` or an :class:`OpenModel`.
+        operation, operation_factory, method, classify, progress, progress_interval_s,
+            keep_samples: as for :func:`run_closed`.
+        name: the run's name (default: the model's name).
+
+    Returns:
+        The result.
+    """
+    if not isinstance(model, ClosedModel | OpenModel):
+        raise TypeError(f"model must be a ClosedModel or an OpenModel, got {type(model).__name__}")
+    _check_interval(progress_interval_s)
+    operations = _check_operations(operation, operation_factory, model.workers)
+    if isinstance(model, ClosedModel):
+        samples = _run_closed_threads(model, operations, classify, progress, progress_interval_s)
+    else:
+        samples = _run_open_threads(model, operations, classify, progress, progress_interval_s)
+    return build_result(
+        model.name if name is None else name,
+        model,
+        samples,
+        method=method,
+        keep_samples=keep_samples,
+    )
+
+
+# ------------------------------------------------------------------------------ asyncio
+
+
+async def _closed_task(
+    operation: AsyncOperation,
+    model: ClosedModel,
+    recorder: Recorder,
+    classify: ErrorClassifier,
+    control: _Control,
+    go: asyncio.Event,
+) -> int:
+    clock = time.perf_counter_ns
+    append = recorder.latencies_ns.append
+    errors = recorder.errors
+    end = 0
+    await go.wait()
+    if model.iterations is not None:
+        counter: itertools.repeat[None] | itertools.count[int] = itertools.repeat(
+            None, model.iterations
+        )
+        deadline = None
+    else:
+        assert model.duration_s is not None
+        counter = itertools.count()
+        deadline = control.start_ns + round(model.duration_s * 1e9)
+    for _ in counter:
+        start = clock()
+        if control.stop or (deadline is not None and start >= deadline):
+            break
+        try:
+            await operation()
+        except Exception as exc:
+            end = clock()
+            append(end - start)
+            errors[classify(exc)] += 1
+            recorder.failures += 1
+        else:
+            end = clock()
+            append(end - start)
+    return end
+
+
+async def _watch(
+    tasks: Sequence[asyncio.Task[_T]],
+    snapshot: Callable[[], Progress],
+    progress: ProgressCallback | None,
+    interval_s: float,
+    control: _Control,
+) -> None:
+    pending = set(tasks)
+    try:
+        while pending:
+            _, pending = await asyncio.wait(
+                pending, timeout=interval_s if progress is not None else None
+            )
+            if pending and progress is not None:
+                progress(snapshot())
+    except BaseException:
+        control.request_stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def run_closed_async(
+    operation: AsyncOperation | None = None,
+    *,
+    workers: int = 10,
+    iterations: int | None = None,
+    duration_s: float | None = None,
+    operation_factory: Callable[[int], AsyncOperation] | None = None,
+    name: str = "closed",
+    method: PercentileMethod = "nearest-rank",
+    classify: ErrorClassifier = error_type,
+    progress: ProgressCallback | None = None,
+    progress_interval_s: float = 0.5,
+    keep_samples: bool = True,
+) -> LoadTestResult:
+    """The closed model with asyncio tasks on the running loop; see :func:`run_closed`.
+
+    ``operation`` is a coroutine function (``lambda: client.predict(4001)`` with an
+    ``AsyncMLClient``).
+    """
+    model = ClosedModel(workers=workers, iterations=iterations, duration_s=duration_s)
+    return await run_model_async(
+        model,
+        operation,
+        operation_factory=operation_factory,
+        name=name,
+        method=method,
+        classify=classify,
+        progress=progress,
+        progress_interval_s=progress_interval_s,
+        keep_samples=keep_samples,
+    )
+
+
+async def run_open_async(
+    operation: AsyncOperation | None = None,
+    *,
+    rate_per_s: float,
+    duration_s: float,
+    max_in_flight: int = 1000,
+    late_after_ms: float = 10.0,
+    max_scheduler_lag_ms: float = 5.0,
+    operation_factory: Callable[[int], AsyncOperation] | None = None,
+    name: str = "open",
+    method: PercentileMethod = "nearest-rank",
+    classify: ErrorClassifier = error_type,
+    progress: ProgressCallback | None = None,
+    progress_interval_s: float = 0.5,
+    keep_samples: bool = True,
+) -> LoadTestResult:
+    """The open model with one asyncio task per request; see :func:`run_open`.
+
+    Up to ``max_in_flight`` requests run at once; a request due beyond that is dropped.
+    (``operation_factory(0)`` builds the one shared operation when given.)
+    """
+    model = OpenModel(
+        rate_per_s=rate_per_s,
+        duration_s=duration_s,
+        workers=1,
+        max_in_flight=max_in_flight,
+        late_after_ms=late_after_ms,
+        max_scheduler_lag_ms=max_scheduler_lag_ms,
+    )
+    return await run_model_async(
+        model,
+        operation,
+        operation_factory=operation_factory,
+        name=name,
+        method=method,
+        classify=classify,
+        progress=progress,
+        progress_interval_s=progress_interval_s,
+        keep_samples=keep_samples,
+    )
+
+
+async def run_model_async(
+    model: LoadModel,
+    operation: AsyncOperation | None = None,
+    *,
+    operation_factory: Callable[[int], AsyncOperation] | None = None,
+    name: str | None = None,
+    method: PercentileMethod = "nearest-rank",
+    classify: ErrorClassifier = error_type,
+    progress: ProgressCallback | None = None,
+    progress_interval_s: float = 0.5,
+    keep_samples: bool = True,
+) -> LoadTestResult:
+    """Run either model with asyncio tasks; see :func:`run_model`.
+
+    In the open model, ``model.workers`` is ignored: each request is its own task.
+    """
+    if not isinstance(model, ClosedModel | OpenModel):
+        raise TypeError(f"model must be a ClosedModel or an OpenModel, got {type(model).__name__}")
+    _check_interval(progress_interval_s)
+    count = model.workers if isinstance(model, ClosedModel) else 1
+    operations = _check_operations(operation, operation_factory, count)
+    if isinstance(model, ClosedModel):
+        samples = await _run_closed_tasks(
+            model,
+            operations,
+            classify,
+            progress,
+            progress_interval_s,
+        )
+    else:
+        samples = await _run_open_tasks(
+            model,
+            operations[0],
+            classify,
+            progress,
+            progress_interval_s,
+        )
+    return build_result(
+        model.name if name is None else name,
+        model,
+        samples,
+        method=method,
+        keep_samples=keep_samples,
+    )
+
+
+async def _run_closed_tasks(
+    model: ClosedModel,
+    operations: Sequence[AsyncOperation],
+    classify: ErrorClassifier,
+    progress: ProgressCallback | None,
+    progress_interval_s: float,
+) -> RunSamples:
+    recorders = [Recorder() for _ in operations]
+    control = _Control(len(operations))
+    go = asyncio.Event()
+    tasks = [
+        asyncio.create_task(_closed_task(operation, model, recorder, classify, control, go))
+        for operation, recorder in zip(operations, recorders, strict=True)
+    ]
+    await asyncio.sleep(0)  # let every task reach the start line
+    control.start_clock()
+    go.set()
+    await _watch(
+        tasks,
+        _closed_snapshot(model, control, recorders),
+        progress,
+        progress_interval_s,
+        control,
+    )
+    control.last_end_ns = max(task.result() for task in tasks)
+    latencies, _, failures, _ = _collect(recorders, open_model=False)
+    return RunSamples(
+        latencies_ns=latencies,
+        failures_by_type=failures,
+        started_at_unix_ns=control.start_unix_ns,
+        duration_ns=max(control.last_end_ns - control.start_ns, 0),
+    )
+
+
+async def _run_open_tasks(
+    model: OpenModel,
+    operation: AsyncOperation,
+    classify: ErrorClassifier,
+    progress: ProgressCallback | None,
+    progress_interval_s: float,
+) -> RunSamples:
+    recorder = Recorder()
+    schedule = _Schedule()
+    control = _Control(1)
+    clock = time.perf_counter_ns
+    late_ns = round(model.late_after_ms * 1e6)
+    in_flight: set[asyncio.Task[None]] = set()
+    append = recorder.latencies_ns.append
+    append_service = recorder.service_times_ns.append
+
+    async def one(intended: int) -> None:
+        start = clock()
+        try:
+            await operation()
+        except Exception as exc:
+            end = clock()
+            recorder.errors[classify(exc)] += 1
+            recorder.failures += 1
+        else:
+            end = clock()
+        append(end - intended)
+        append_service(end - start)
+        if start - intended > late_ns:
+            recorder.late += 1
+        control.last_end_ns = max(control.last_end_ns, end)
+
+    async def scheduler() -> None:
+        period_ns = 1e9 / model.rate_per_s
+        start = control.start_ns
+        for index in range(model.planned_requests):
+            intended = start + round(index * period_ns)
+            now = clock()
+            if now < intended:
+                await asyncio.sleep((intended - now) / 1e9)
+                now = clock()
+            if control.stop:
+                break
+            schedule.lag_ns.append(now - intended)
+            if len(in_flight) < model.max_in_flight:
+                task = asyncio.create_task(one(intended))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                schedule.issued += 1
+            else:
+                schedule.dropped += 1
+        schedule.end_ns = clock()
+        if in_flight:
+            await asyncio.gather(*list(in_flight))
+
+    def snapshot() -> Progress:
+        return Progress(
+            model="open",
+            elapsed_s=(clock() - control.start_ns) / 1e9,
+            finished=len(recorder),
+            failed=recorder.failures,
+            planned=model.planned_requests,
+            dropped=schedule.dropped,
+        )
+
+    control.start_clock()
+    main = asyncio.create_task(scheduler())
+    try:
+        await _watch([main], snapshot, progress, progress_interval_s, control)
+    finally:
+        for task in list(in_flight):
+            task.cancel()
+        if in_flight:
+            await asyncio.gather(*list(in_flight), return_exceptions=True)
+    main.result()
+    latencies, service, failures, late = _collect([recorder], open_model=True)
+    end_ns = max(control.last_end_ns, schedule.end_ns)
+    return RunSamples(
+        latencies_ns=latencies,
+        failures_by_type=failures,
+        started_at_unix_ns=control.start_unix_ns,
+        duration_ns=max(end_ns - control.start_ns, 0),
+        service_times_ns=service,
+        scheduler_lag_ns=pack_samples(schedule.lag_ns),
+        issued=schedule.issued,
+        dropped=schedule.dropped,
+        late=late,
+        schedule_ns=_schedule_ns(model, schedule, control.start_ns),
+    )

@@ -1,0 +1,442 @@
+"""The backend's load scenarios as named presets, runnable against the fake service or a URL.
+
+=========================  =====================================  ==============================
+name                       model                                  each operation
+=========================  =====================================  ==============================
+``sustained-predictions``  closed, 10 workers x 100                ``predict`` (client per worker)
+``breaker-stress``         closed, 20 workers x 500                one ``CircuitBreaker.call`` on a
+                                                                   breaker shared by all workers,
+                                                                   in process; every 10th fails
+``concurrent-training``    closed, 5 workers x 20                  ``train`` then poll the job
+                                                                   until it completes
+``high-contention``        closed, 50 workers x 200                ``predict`` through ONE shared
+                                                                   client (pool and breaker)
+``sustained-load``         closed, 10 workers for 5 s              ``predict``
+``constant-rate``          open, 200 req/s for 5 s, 10 workers     ``predict``
+=========================  =====================================  ==============================
+
+:func:`run_scenario` starts an embedded :class:`~pganalytics_core.testing.FakeMLService`
+(optionally with :class:`~pganalytics_core.testing.Faults`) unless a ``url`` is given, builds
+every client before the clock starts, disables retries (a load test measures single
+attempts) and closes everything afterwards. Each preset carries default thresholds; sizes
+can be scaled down for tests (``iterations=5``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import itertools
+import ssl
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, Literal
+
+import httpx
+
+from pganalytics_core.breaker import BreakerConfig, CircuitBreaker
+from pganalytics_core.client import MLClient
+from pganalytics_core.errors import ConfigError
+from pganalytics_core.load.model import ClosedModel, LoadModel, OpenModel
+from pganalytics_core.load.recorder import error_type
+from pganalytics_core.load.result import LoadTestResult
+from pganalytics_core.load.runner import (
+    ErrorClassifier,
+    Operation,
+    OperationFactory,
+    ProgressCallback,
+    run_model,
+)
+from pganalytics_core.load.stats import PercentileMethod
+from pganalytics_core.retry import RetryPolicy
+from pganalytics_core.testing.fake_service import FakeMLService, Faults
+
+__all__ = [
+    "InjectedFailure",
+    "SCENARIOS",
+    "Scenario",
+    "Workload",
+    "WorkloadKind",
+    "build_workload",
+    "get_scenario",
+    "run_scenario",
+    "scale_model",
+]
+
+#: What one operation of a scenario does.
+WorkloadKind = Literal["predict", "predict-shared-client", "breaker", "train"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """A named load test: a model, a workload and default pass/fail thresholds.
+
+    Attributes:
+        name: the preset's name.
+        description: one sentence for ``--list-scenarios``.
+        model: the load model at full size.
+        workload: what each operation does (see the module table).
+        thresholds: default k6-style thresholds, metric -> condition.
+        breaker_fail_every: ``breaker`` workload: every n-th guarded call of a worker fails.
+    """
+
+    name: str
+    description: str
+    model: LoadModel
+    workload: WorkloadKind
+    thresholds: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    breaker_fail_every: int = 10
+
+    def __post_init__(self) -> None:
+        # A read-only view, so that a preset cannot be changed through its thresholds.
+        object.__setattr__(self, "thresholds", MappingProxyType(dict(self.thresholds)))
+
+    def __reduce__(self) -> tuple[Callable[..., Scenario], tuple[object, ...]]:
+        # A mappingproxy does not pickle; multi-process runs send scenarios to children.
+        return (
+            _make_scenario,
+            (
+                self.name,
+                self.description,
+                self.model,
+                self.workload,
+                dict(self.thresholds),
+                self.breaker_fail_every,
+            ),
+        )
+
+
+def _make_scenario(
+    name: str,
+    description: str,
+    model: LoadModel,
+    workload: WorkloadKind,
+    thresholds: dict[str, str],
+    breaker_fail_every: int,
+) -> Scenario:
+    return Scenario(
+        name=name,
+        description=description,
+        model=model,
+        workload=workload,
+        thresholds=thresholds,
+        breaker_fail_every=breaker_fail_every,
+    )
+
+
+#: The presets, by name.
+SCENARIOS: Final[Mapping[str, Scenario]] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Scenario(
+                name="sustained-predictions",
+                description="10 workers x 100 predictions, a client per worker",
+                model=ClosedModel(workers=10, iterations=100),
+                workload="predict",
+                thresholds={"error_rate": "<0.01", "p95_ms": "<200"},
+            ),
+            Scenario(
+                name="breaker-stress",
+                description="20 workers x 500 calls through one shared circuit breaker "
+                "(in process, every 10th call fails)",
+                model=ClosedModel(workers=20, iterations=500),
+                workload="breaker",
+                thresholds={"p99_ms": "<50"},
+            ),
+            Scenario(
+                name="concurrent-training",
+                description="5 workers x 20 training jobs, each polled until it completes",
+                model=ClosedModel(workers=5, iterations=20),
+                workload="train",
+                thresholds={"error_rate": "<0.01"},
+            ),
+            Scenario(
+                name="high-contention",
+                description="50 workers x 200 predictions through one shared client",
+                model=ClosedModel(workers=50, iterations=200),
+                workload="predict-shared-client",
+                thresholds={"error_rate": "<0.01", "p99_ms": "<1000"},
+            ),
+            Scenario(
+                name="sustained-load",
+                description="10 workers sending predictions back to back for 5 s",
+                model=ClosedModel(workers=10, duration_s=5.0),
+                workload="predict",
+                thresholds={"error_rate": "<0.01", "p95_ms": "<200"},
+            ),
+            Scenario(
+                name="constant-rate",
+                description="200 predictions/s for 5 s (open model, latency from the "
+                "intended start)",
+                model=OpenModel(rate_per_s=200.0, duration_s=5.0, workers=10),
+                workload="predict",
+                thresholds={"error_rate": "<0.01", "p99_ms": "<200", "achieved_ratio": ">0.99"},
+            ),
+        )
+    }
+)
+
+
+def get_scenario(name: str) -> Scenario:
+    """Return the preset called ``name``.
+
+    Raises:
+        ConfigError: no such preset (the message lists them).
+    """
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ConfigError(
+            "scenario", f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}"
+        ) from None
+
+
+def scale_model(
+    model: LoadModel,
+    *,
+    workers: int | None = None,
+    iterations: int | None = None,
+    duration_s: float | None = None,
+    rate_per_s: float | None = None,
+    max_in_flight: int | None = None,
+) -> LoadModel:
+    """Return ``model`` with some parameters changed (None keeps a parameter).
+
+    For the closed model, ``iterations`` or ``duration_s`` replaces the other; for the open
+    model ``iterations`` is meaningless and rejected.
+
+    Raises:
+        ConfigError: a parameter does not apply to the model or is out of range.
+    """
+    if isinstance(model, ClosedModel):
+        if rate_per_s is not None or max_in_flight is not None:
+            raise ConfigError("rate_per_s", "applies to the open model only")
+        if iterations is not None and duration_s is not None:
+            raise ConfigError("iterations", "set iterations or duration_s, not both")
+        closed = model
+        if iterations is not None:
+            closed = dataclasses.replace(closed, iterations=iterations, duration_s=None)
+        if duration_s is not None:
+            closed = dataclasses.replace(closed, iterations=None, duration_s=duration_s)
+        if workers is not None:
+            closed = dataclasses.replace(closed, workers=workers)
+        return closed
+    if iterations is not None:
+        raise ConfigError("iterations", "applies to the closed model only; use duration_s")
+    changes: dict[str, float | int] = {}
+    if workers is not None:
+        changes["workers"] = workers
+        if max_in_flight is None and model.max_in_flight < workers:
+            changes["max_in_flight"] = workers
+    if duration_s is not None:
+        changes["duration_s"] = duration_s
+    if rate_per_s is not None:
+        changes["rate_per_s"] = rate_per_s
+    if max_in_flight is not None:
+        changes["max_in_flight"] = max_in_flight
+    return dataclasses.replace(model, **changes)  # type: ignore[arg-type]
+
+
+class InjectedFailure(Exception):
+    """The failure the ``breaker`` workload's guarded function raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    """The operations of a scenario, built before the clock starts.
+
+    Attributes:
+        operation_factory: builds worker ``i``'s operation.
+        breaker: the shared breaker of the ``breaker`` workload (to check its counts).
+    """
+
+    operation_factory: OperationFactory
+    breaker: CircuitBreaker | None = None
+
+
+_NO_RETRIES: Final = RetryPolicy(max_retries=0)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs 0.1-0.3 s per httpx client: build it once for all.
+    return ssl.create_default_context()
+
+
+def _client(url: str, *, pool: int, timeout_s: float, api_key: str | None) -> MLClient:
+    transport = httpx.HTTPTransport(
+        verify=_tls_context(),
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+    )
+    return MLClient(
+        url, timeout_s=timeout_s, retry=_NO_RETRIES, api_key=api_key, transport=transport
+    )
+
+
+def _predictor(client: MLClient, worker: int) -> Operation:
+    # Cycle through 1,000 query hashes so the service sees varied but bounded requests.
+    hashes = itertools.cycle(range(4001, 5001))
+    predict = client.predict
+
+    def operation() -> object:
+        return predict(next(hashes))
+
+    return operation
+
+
+def _trainer(client: MLClient, timeout_s: float) -> Operation:
+    def operation() -> object:
+        job = client.train(database_name="pganalytics", lookback_days=30)
+        return client.wait_for_training(job.job_id, poll_interval_s=0.01, timeout_s=timeout_s)
+
+    return operation
+
+
+def _breaker_caller(breaker: CircuitBreaker, fail_every: int) -> Operation:
+    calls = itertools.count(1)
+
+    def guarded() -> None:
+        if next(calls) % fail_every == 0:
+            raise InjectedFailure("injected")
+
+    call = breaker.call
+
+    def operation() -> object:
+        return call(guarded)
+
+    return operation
+
+
+@contextlib.contextmanager
+def build_workload(
+    scenario: Scenario,
+    url: str,
+    *,
+    workers: int,
+    timeout_s: float = 5.0,
+    api_key: str | None = None,
+) -> Iterator[Workload]:
+    """Build a scenario's operations for ``workers`` workers; close them on exit.
+
+    Args:
+        scenario: the scenario.
+        url: the ML service's base URL (unused by the in-process ``breaker`` workload).
+        workers: how many workers will call the operations.
+        timeout_s: the clients' timeout per request, in seconds.
+        api_key: sent as a Bearer token when set.
+
+    Yields:
+        The workload.
+    """
+    with contextlib.ExitStack() as stack:
+        kind = scenario.workload
+        if kind == "breaker":
+            breaker = CircuitBreaker(
+                BreakerConfig(failure_threshold=5, success_threshold=1, open_timeout_s=0.005),
+                name=f"load-{scenario.name}",
+            )
+            callers = [
+                _breaker_caller(breaker, scenario.breaker_fail_every) for _ in range(workers)
+            ]
+            yield Workload(operation_factory=callers.__getitem__, breaker=breaker)
+            return
+        if kind == "predict-shared-client":
+            shared = stack.enter_context(
+                _client(url, pool=workers, timeout_s=timeout_s, api_key=api_key)
+            )
+            predictors = [_predictor(shared, index) for index in range(workers)]
+            yield Workload(operation_factory=predictors.__getitem__)
+            return
+        clients = [
+            stack.enter_context(_client(url, pool=1, timeout_s=timeout_s, api_key=api_key))
+            for _ in range(workers)
+        ]
+        if kind == "train":
+            trainers = [_trainer(client, timeout_s=max(timeout_s, 10.0)) for client in clients]
+            yield Workload(operation_factory=trainers.__getitem__)
+            return
+        predictors = [_predictor(client, index) for index, client in enumerate(clients)]
+        yield Workload(operation_factory=predictors.__getitem__)
+
+
+def run_scenario(
+    scenario: Scenario | str,
+    *,
+    url: str | None = None,
+    faults: Faults | None = None,
+    workers: int | None = None,
+    iterations: int | None = None,
+    duration_s: float | None = None,
+    rate_per_s: float | None = None,
+    max_in_flight: int | None = None,
+    timeout_s: float = 5.0,
+    api_key: str | None = None,
+    method: PercentileMethod = "nearest-rank",
+    classify: ErrorClassifier = error_type,
+    progress: ProgressCallback | None = None,
+    progress_interval_s: float = 0.5,
+    keep_samples: bool = True,
+    before_start: Callable[[], object] | None = None,
+    on_workload: Callable[[Workload], object] | None = None,
+) -> LoadTestResult:
+    """Run a scenario and return its result (thresholds are checked by the caller).
+
+    Args:
+        scenario: a :class:`Scenario` or a preset's name.
+        url: the ML service to load; None starts an embedded fake service on 127.0.0.1
+            for the duration of the run.
+        faults: faults for the embedded fake service (only without ``url``).
+        workers, iterations, duration_s, rate_per_s, max_in_flight: override the
+            scenario's model (see :func:`scale_model`).
+        timeout_s: each request's timeout, in seconds.
+        api_key: the service's API key, if it needs one.
+        method, classify, progress, progress_interval_s, keep_samples: as for
+            :func:`~pganalytics_core.load.runner.run_model`.
+        before_start: called after the clients are built, right before the clock starts
+            (multi-process runs use it to start together).
+        on_workload: called with the built :class:`Workload` (to inspect its breaker).
+
+    Returns:
+        The result, named after the scenario.
+
+    Raises:
+        ConfigError: an unknown scenario, parameters that do not fit its model, or faults
+            together with a ``url``.
+    """
+    chosen = get_scenario(scenario) if isinstance(scenario, str) else scenario
+    model = scale_model(
+        chosen.model,
+        workers=workers,
+        iterations=iterations,
+        duration_s=duration_s,
+        rate_per_s=rate_per_s,
+        max_in_flight=max_in_flight,
+    )
+    if url is not None and faults is not None:
+        raise ConfigError("faults", "can only be injected into the embedded fake service")
+    with contextlib.ExitStack() as stack:
+        if url is None:
+            service = stack.enter_context(
+                FakeMLService(seed=0, faults=faults if faults is not None else Faults())
+            )
+            url = service.url
+        workload = stack.enter_context(
+            build_workload(chosen, url, workers=model.workers, timeout_s=timeout_s, api_key=api_key)
+        )
+        if on_workload is not None:
+            on_workload(workload)
+        if before_start is not None:
+            before_start()
+        return run_model(
+            model,
+            operation_factory=workload.operation_factory,
+            name=chosen.name,
+            method=method,
+            classify=classify,
+            progress=progress,
+            progress_interval_s=progress_interval_s,
+            keep_samples=keep_samples,
+        )

@@ -1,0 +1,213 @@
+"""Pass/fail thresholds in the style of k6: ``{"p95_ms": "<200", "error_rate": "<0.05"}``.
+
+Each key is a metric of a :class:`~pganalytics_core.load.result.LoadTestResult` (see
+:data:`METRICS`), each value one condition (``"<200"``) or a list of them
+(``["<200", "<=250"]``). A condition is an operator (``<``, ``<=``, ``>``, ``>=``, ``==``,
+``!=``) and a number. A metric without a value (a percentile of a run with no samples, an
+open-model metric of a closed run) fails its threshold: absence is never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from pganalytics_core.errors import ConfigError
+from pganalytics_core.load.result import LoadTestResult
+
+__all__ = [
+    "METRICS",
+    "Threshold",
+    "ThresholdResult",
+    "ThresholdSpec",
+    "evaluate_thresholds",
+    "parse_thresholds",
+]
+
+#: What :func:`parse_thresholds` accepts: metric -> condition or conditions.
+ThresholdSpec = Mapping[str, str | Iterable[str]]
+
+
+def _open(
+    read: Callable[[LoadTestResult], float | None],
+) -> Callable[[LoadTestResult], float | None]:
+    def metric(result: LoadTestResult) -> float | None:
+        return None if result.open_model is None else read(result)
+
+    return metric
+
+
+def _achieved_ratio(result: LoadTestResult) -> float | None:
+    stats = result.open_model
+    if stats is None or not stats.target_rate_per_s:
+        return None
+    return stats.achieved_rate_per_s / stats.target_rate_per_s
+
+
+#: Every metric a threshold can name, with how to read it from a result.
+METRICS: Final[Mapping[str, Callable[[LoadTestResult], float | None]]] = {
+    "total_requests": lambda r: r.total_requests,
+    "successful_requests": lambda r: r.successful_requests,
+    "failed_requests": lambda r: r.failed_requests,
+    "error_rate": lambda r: r.error_rate if r.total_requests else None,
+    "rps": lambda r: r.requests_per_second,
+    "duration_s": lambda r: r.duration_s,
+    "min_ms": lambda r: r.min_ms,
+    "avg_ms": lambda r: r.avg_ms,
+    "max_ms": lambda r: r.max_ms,
+    "p50_ms": lambda r: r.p50_ms,
+    "p95_ms": lambda r: r.p95_ms,
+    "p99_ms": lambda r: r.p99_ms,
+    "p99_9_ms": lambda r: r.p99_9_ms,
+    "achieved_rate": _open(lambda r: r.open_model.achieved_rate_per_s if r.open_model else None),
+    "achieved_ratio": _achieved_ratio,
+    "dropped_requests": _open(lambda r: r.open_model.dropped_requests if r.open_model else None),
+    "late_requests": _open(lambda r: r.open_model.late_requests if r.open_model else None),
+    "service_p50_ms": _open(lambda r: r.open_model.service_time.p50_ms if r.open_model else None),
+    "service_p95_ms": _open(lambda r: r.open_model.service_time.p95_ms if r.open_model else None),
+    "service_p99_ms": _open(lambda r: r.open_model.service_time.p99_ms if r.open_model else None),
+    "lag_p50_ms": _open(lambda r: r.open_model.scheduler_lag.p50_ms if r.open_model else None),
+    "lag_p99_ms": _open(lambda r: r.open_model.scheduler_lag.p99_ms if r.open_model else None),
+}
+
+_OPERATORS: Final[Mapping[str, Callable[[float, float], bool]]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_CONDITION: Final = re.compile(
+    r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Threshold:
+    """One condition on one metric, e.g. ``p95_ms < 200``.
+
+    Attributes:
+        metric: a name from :data:`METRICS`.
+        op: the comparison operator.
+        limit: the number compared against.
+    """
+
+    metric: str
+    op: str
+    limit: float
+
+    @property
+    def expression(self) -> str:
+        """The condition as written, normalized: ``"<200"``."""
+        return f"{self.op}{self.limit:g}"
+
+    def check(self, value: float | None) -> bool:
+        """Return whether ``value`` satisfies the condition (None never does)."""
+        return value is not None and _OPERATORS[self.op](value, self.limit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThresholdResult:
+    """The verdict on one threshold.
+
+    Attributes:
+        threshold: the condition.
+        actual: the metric's value, or None when the run has no such value.
+        passed: whether the condition holds.
+    """
+
+    threshold: Threshold
+    actual: float | None
+    passed: bool
+
+    def describe(self) -> str:
+        """One line for a person: ``"p95_ms < 200: 12.3 ok"``."""
+        value = "no value" if self.actual is None else f"{self.actual:.6g}"
+        verdict = "ok" if self.passed else "FAILED"
+        t = self.threshold
+        return f"{t.metric} {t.op} {t.limit:g}: {value} {verdict}"
+
+    def as_dict(self) -> dict[str, object]:
+        """The verdict as plain data (the JSON report's shape)."""
+        return {
+            "metric": self.threshold.metric,
+            "condition": self.threshold.expression,
+            "actual": self.actual,
+            "passed": self.passed,
+        }
+
+
+def _parse_condition(metric: str, text: object) -> Threshold:
+    if not isinstance(text, str):
+        raise ConfigError(
+            f"thresholds[{metric!r}]", f"a condition must be a string like '<200', got {text!r}"
+        )
+    match = _CONDITION.match(text)
+    if match is None:
+        raise ConfigError(
+            f"thresholds[{metric!r}]",
+            f"cannot read condition {text!r}: write an operator (<, <=, >, >=, ==, !=) "
+            "and a number, e.g. '<200'",
+        )
+    limit = float(match.group(2))
+    if not math.isfinite(limit):
+        raise ConfigError(f"thresholds[{metric!r}]", f"the limit must be finite, got {text!r}")
+    return Threshold(metric=metric, op=match.group(1), limit=limit)
+
+
+def parse_thresholds(spec: ThresholdSpec) -> tuple[Threshold, ...]:
+    """Read a k6-style threshold mapping.
+
+    Args:
+        spec: metric name -> condition (``"<200"``) or an iterable of conditions.
+
+    Returns:
+        One :class:`Threshold` per condition, in the order given.
+
+    Raises:
+        ConfigError: an unknown metric (the message lists the known ones) or a condition
+            that cannot be read.
+    """
+    parsed: list[Threshold] = []
+    for metric, conditions in spec.items():
+        if metric not in METRICS:
+            raise ConfigError(
+                "thresholds",
+                f"unknown metric {metric!r}; known metrics: {', '.join(sorted(METRICS))}",
+            )
+        items = [conditions] if isinstance(conditions, str) else list(conditions)
+        if not items:
+            raise ConfigError(f"thresholds[{metric!r}]", "needs at least one condition")
+        parsed.extend(_parse_condition(metric, item) for item in items)
+    return tuple(parsed)
+
+
+def evaluate_thresholds(
+    result: LoadTestResult, thresholds: ThresholdSpec | Iterable[Threshold]
+) -> tuple[ThresholdResult, ...]:
+    """Check thresholds against a result.
+
+    Args:
+        result: the run's result.
+        thresholds: a k6-style mapping, or thresholds from :func:`parse_thresholds`.
+
+    Returns:
+        One verdict per condition, in order.
+
+    Raises:
+        ConfigError: the mapping cannot be read (see :func:`parse_thresholds`).
+    """
+    parsed = parse_thresholds(thresholds) if isinstance(thresholds, Mapping) else tuple(thresholds)
+    verdicts: list[ThresholdResult] = []
+    for threshold in parsed:
+        value = METRICS[threshold.metric](result)
+        actual = None if value is None else float(value)
+        verdicts.append(
+            ThresholdResult(threshold=threshold, actual=actual, passed=threshold.check(actual))
+        )
+    return tuple(verdicts)

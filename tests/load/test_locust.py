@@ -1,0 +1,88 @@
+"""The optional Locust integration: MLClient users, exact samples from every Locust process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pganalytics_core.load.locust_support import LocustSampleRecorder, merge_sample_files
+from pganalytics_core.testing import FakeMLService
+
+pytestmark = pytest.mark.load
+
+LOCUSTFILE = Path(__file__).with_name("locustfile_ml.py")
+
+
+def test_sample_recorder_counts_requests_exactly(tmp_path: Path) -> None:
+    recorder = LocustSampleRecorder(tmp_path, name="unit")
+    recorder.on_test_start()
+    recorder.on_request(response_time=1.5)
+    recorder.on_request(response_time=2.25, exception=ValueError("x"))
+    recorder.on_spawning_complete(user_count=3)
+    recorder.on_test_stop()
+    (path,) = tmp_path.glob("samples-*.zip")
+    result = merge_sample_files([path])
+    assert result.total_requests == 2
+    assert result.failures == {"ValueError": 1}
+    assert result.max_ms == 2.25
+    assert result.model.workers == 3
+
+
+def test_locust_processes_merge_into_one_exact_result(fake: FakeMLService, tmp_path: Path) -> None:
+    env = {**os.environ, "PGANALYTICS_SAMPLES_DIR": str(tmp_path)}
+    with socket.socket() as probe:  # a free port for Locust's master, on loopback only
+        probe.bind(("127.0.0.1", 0))
+        master_port = probe.getsockname()[1]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--processes",
+            "2",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(master_port),
+            "--master-port",
+            str(master_port),
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "4s",
+            "--host",
+            fake.url,
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    files = sorted(tmp_path.glob("samples-*.zip"))
+    # one per Locust worker process that sent a request (on a starved machine a worker
+    # may get its users too late to send any)
+    assert 1 <= len(files) <= 2
+    result = merge_sample_files(files)
+    assert result.name == "locust-predictions"
+    # Stopping the test kills each user's greenlet, possibly in the middle of a request
+    # that reached the service but was never reported: at most one per user.
+    arrived = fake.request_counts()["predict"]
+    assert arrived - 4 <= result.total_requests <= arrived
+    assert result.total_requests > 0
+    assert result.model.workers <= 4
+    assert result.failed_requests == 0
