@@ -17,7 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-from .common import ml_handler, prediction_requests, require, run_in_threads
+from .common import (
+    ml_handler,
+    ml_handler_database,
+    prediction_requests,
+    require,
+    run_in_threads,
+)
 
 
 def _client_api():  # type: ignore[no-untyped-def]
@@ -181,7 +187,8 @@ class RawHttpxMock:
 
 
 class CachedPrediction:
-    """A cache hit: no HTTP, no JSON."""
+    """A cache hit: no HTTP, no JSON (a prediction from the service's database; answers
+    marked ``"source": "mock"`` are not cached)."""
 
     def setup(self) -> None:
         httpx = _httpx()
@@ -189,7 +196,7 @@ class CachedPrediction:
         PredictionCache = require("pganalytics_core.cache", "PredictionCache")
         self.client = MLClient(
             "http://ml.test",
-            transport=httpx.MockTransport(ml_handler),
+            transport=httpx.MockTransport(ml_handler_database),
             retry=_no_retry(),
             cache=PredictionCache(),
         )

@@ -139,3 +139,18 @@ def prediction_requests(n: int, distinct: int) -> list[tuple[int, str]]:
     rng = random.Random(SEED)
     scenarios = ("current", "optimized")
     return [(rng.randrange(1, distinct + 1), scenarios[rng.randrange(2)]) for _ in range(n)]
+
+
+#: The prediction body as the service sends it when its database answers; the client
+#: caches only these (``"source": "mock"`` answers are never cached).
+PREDICTION_BODY_DATABASE = PREDICTION_BODY.replace(b'"source":"mock"', b'"source":"database"')
+
+
+def ml_handler_database(request: Any) -> Any:
+    """Like :func:`ml_handler`, but predictions come from the service's database."""
+    response = ml_handler(request)
+    if request.url.path == "/api/predict/query-execution" and response.status_code == 200:
+        import httpx
+
+        return httpx.Response(200, headers=_JSON, content=PREDICTION_BODY_DATABASE)
+    return response

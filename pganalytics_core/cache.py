@@ -50,6 +50,10 @@ class CacheStats:
 class PredictionCache:
     """A thread-safe LRU cache of predictions with a time-to-live.
 
+    The clients put only successful predictions from the service's database here:
+    errors and answers marked ``"source": "mock"`` (the service's stand-in while its
+    database is down) are never cached, so they cannot outlive an outage.
+
     Args:
         max_entries: the most entries held; putting one more evicts the least recently
             used.

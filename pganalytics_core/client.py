@@ -19,14 +19,36 @@ slot without counting as an outcome). Breaker accounting:
   as successes rather than ignored so that, while HALF_OPEN, such an answer frees its
   probe slot and counts towards closing the circuit: it proves the service is up.
 
+A 4xx answer other than 408 and 429 keeps its typed status error whatever its body (too
+long, undecodable, an unsupported encoding): only the excerpt suffers.
+
 Retries follow the client's :class:`RetryPolicy`; ``train`` creates a job and is retried
 only when the request certainly never reached the service. A :class:`CircuitOpenError` is
-never retried. Successful predictions are cached when a :class:`PredictionCache` is given.
+never retried. With ``RetryPolicy.deadline_s`` (and in ``wait_for_training``) each attempt
+gets at most the time left: its connect, write, read and pool timeouts are cut to it, and
+no attempt starts once nothing is left (httpx times each phase, each read, not a whole
+attempt: a server trickling bytes can still stretch one). Successful predictions are cached when a
+:class:`PredictionCache` is given, except those the service answered from its mock data
+(``source == "mock"``, its database being down): they would outlive the outage.
 
-Speed: the hot path builds an ``httpx.Request`` by hand from pre-bound URLs and pre-built
-headers (skipping ``Client.build_request``'s merging), streams the body to enforce
-``max_response_bytes``, parses with ``json.loads`` on the bytes and hand-written
-dataclass parsing, and logs nothing.
+Response bodies and memory: the client asks for ``Accept-Encoding: identity`` and reads
+the raw bytes (``iter_raw``), so ``max_response_bytes`` bounds what is held, never a body
+inflated behind its back. A server that compresses anyway is served for ``gzip`` and
+``deflate`` (RFC 9110's zlib format), inflated chunk by chunk with a bounded output, so a
+compression bomb costs at most about ``max_response_bytes``; any other encoding (``br``,
+``zstd``, stacked encodings) is refused with :class:`MalformedResponseError`, as
+``brotli`` has no bounded-output API in the standard library. An error body's excerpt is
+read the same way and never raises: an undecodable one is cut short. A response built in
+memory (``httpx.MockTransport``, respx) was already read, and decoded, by httpx.
+
+Secrets (the API key, the URL password and its Basic token) are scrubbed from excerpts,
+and on an httpx exception the ``Authorization`` header of the request it carries is
+replaced by ``[redacted]`` before the client's error is chained to it.
+
+Speed: the hot path builds an ``httpx.Request`` by hand from pre-bound URLs, pre-built
+headers and a pre-built timeout (skipping ``Client.build_request``'s merging and
+``send``'s timeout building), reads the body with a size limit, parses with
+``json.loads`` on the bytes and hand-written dataclass parsing, and logs nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +60,7 @@ import math
 import random
 import re
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,8 +123,27 @@ BREAKER_NAME: Final = "ml-service"
 #: The default cap on a success body, in bytes (the service's answers are a few hundred).
 DEFAULT_MAX_RESPONSE_BYTES: Final = 1 << 20
 
-#: How much of an error body is read (errors keep a 200-character excerpt of it).
+#: How much of an error body is read (errors keep a 200-character excerpt of it); the
+#: client reads the length of its longest secret more, to scrub a secret straddling it.
 _ERROR_BODY_BYTES: Final = 4096
+
+#: The shortest trailing fragment of a secret that is dropped from an excerpt.
+_MIN_SECRET_FRAGMENT: Final = 4
+
+_REDACTED: Final = "[redacted]"
+
+#: The ``source`` of a prediction the service made from its mock data (database down).
+_MOCK_SOURCE: Final = "mock"
+
+#: The most a single ``decompress`` call of a compressed body may produce, in bytes.
+_INFLATE_STEP_BYTES: Final = 1 << 16
+
+#: zlib ``wbits`` of the content encodings the client inflates (with a bounded output).
+_WBITS_BY_ENCODING: Final = {
+    "gzip": zlib.MAX_WBITS | 16,
+    "x-gzip": zlib.MAX_WBITS | 16,
+    "deflate": zlib.MAX_WBITS,
+}
 
 _USER_AGENT: Final = "pganalytics-core"
 
@@ -197,12 +239,141 @@ def _check_declared_length(headers: httpx.Headers, limit: int, operation: str) -
         raise ResponseTooLargeError(limit, operation=operation)
 
 
+def _redact_authorization(exc: httpx.HTTPError, request: httpx.Request) -> None:
+    """Blank the Authorization header of the requests an httpx exception can reach.
+
+    The request has been sent by now; the exception, chained as ``__cause__`` of the
+    client's error, may be logged with its request or kept by an error tracker.
+    """
+    request.headers["Authorization"] = _REDACTED
+    try:
+        attached = exc.request
+    except RuntimeError:  # no request attached
+        return
+    if attached is not request and "authorization" in attached.headers:
+        attached.headers["Authorization"] = _REDACTED
+
+
+def _content_encoding(headers: httpx.Headers) -> str | None:
+    """Return the body's content encoding, lowercased, or None for identity."""
+    encoding = headers.get("content-encoding")
+    if encoding is None:
+        return None
+    name = encoding.strip().lower()
+    return None if not name or name == "identity" else name
+
+
+class _Inflater:
+    """Inflates a gzip or deflate body chunk by chunk into at most ``max_bytes`` bytes.
+
+    Every ``decompress`` call gets an output bound (the room left plus one byte, in steps
+    of at most 64 KiB), so a compression bomb stops one byte past the limit whatever its
+    ratio; the raw (compressed) bytes are held to the same limit.
+    """
+
+    __slots__ = ("_chunks", "_decompressor", "_max_bytes", "_raw_bytes", "_total")
+
+    def __init__(self, wbits: int, max_bytes: int) -> None:
+        self._decompressor = zlib.decompressobj(wbits)
+        self._max_bytes = max_bytes
+        self._chunks: list[bytes | memoryview] = []
+        self._raw_bytes = 0
+        self._total = 0
+
+    def feed(self, data: bytes) -> bool:
+        """Inflate ``data``; return False once the raw or inflated size passed the bound.
+
+        Raises:
+            zlib.error: the data does not decode.
+        """
+        self._raw_bytes += len(data)
+        decompressor = self._decompressor
+        while True:
+            room = self._max_bytes - self._total
+            # Bounded steps: at most one step beyond the limit is ever held. max_length is
+            # never 0 (which would mean "unbounded").
+            out = decompressor.decompress(data, min(room + 1, _INFLATE_STEP_BYTES))
+            self._total += len(out)
+            if len(out) > room:
+                self._chunks.append(memoryview(out)[:room])
+                return False
+            self._chunks.append(out)
+            # Input is left over only when the step's output was full: progress is made.
+            data = decompressor.unconsumed_tail
+            if not data:
+                return self._raw_bytes <= self._max_bytes
+
+    @property
+    def complete(self) -> bool:
+        """True once the end of the compressed stream was seen."""
+        return self._decompressor.eof
+
+    def output(self) -> bytes:
+        """The inflated bytes so far, at most ``max_bytes``."""
+        return b"".join(self._chunks)
+
+
+def _body_inflater(headers: httpx.Headers, limit: int, operation: str) -> _Inflater | None:
+    """Return an inflater for a compressed success body (None for identity), or refuse."""
+    encoding = _content_encoding(headers)
+    if encoding is None:
+        return None
+    wbits = _WBITS_BY_ENCODING.get(encoding)
+    if wbits is None:
+        raise MalformedResponseError(
+            f"{operation}: unsupported content encoding {trim_body(encoding, 40)!r} "
+            "(the client asks for identity and inflates only gzip and deflate)",
+            operation=operation,
+        )
+    return _Inflater(wbits, limit)
+
+
+def _inflated_body(inflater: _Inflater, operation: str) -> bytes:
+    if not inflater.complete:
+        raise MalformedResponseError(
+            f"{operation}: the compressed body ends before its end of stream",
+            operation=operation,
+        )
+    return inflater.output()
+
+
+def _undecodable(operation: str) -> MalformedResponseError:
+    return MalformedResponseError(
+        f"{operation}: the body does not decode as its content encoding", operation=operation
+    )
+
+
+def _held_body(response: httpx.Response, limit: int, operation: str) -> bytes:
+    # Built in memory (httpx.MockTransport, respx): httpx has read and decoded it already.
+    body = response.content
+    if len(body) > limit:
+        raise ResponseTooLargeError(limit, operation=operation)
+    return body
+
+
 def _read_body(response: httpx.Response, limit: int, operation: str) -> bytes:
-    """Read a whole body of at most ``limit`` bytes, refusing a longer one early."""
-    _check_declared_length(response.headers, limit, operation)
+    """Read a whole success body of at most ``limit`` bytes, refusing a longer one early.
+
+    Raises:
+        ResponseTooLargeError: the body, raw or inflated, is longer than ``limit``.
+        MalformedResponseError: an unsupported or broken content encoding.
+    """
+    headers = response.headers
+    _check_declared_length(headers, limit, operation)
+    if response.is_stream_consumed:
+        return _held_body(response, limit, operation)
+    inflater = _body_inflater(headers, limit, operation)
+    if inflater is not None:
+        try:
+            for chunk in response.iter_raw():
+                if not inflater.feed(chunk):
+                    raise ResponseTooLargeError(limit, operation=operation)
+        except zlib.error:
+            raise _undecodable(operation) from None
+        return _inflated_body(inflater, operation)
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
         total += len(chunk)
         if total > limit:
             raise ResponseTooLargeError(limit, operation=operation)
@@ -212,10 +383,22 @@ def _read_body(response: httpx.Response, limit: int, operation: str) -> bytes:
 
 async def _aread_body(response: httpx.Response, limit: int, operation: str) -> bytes:
     """Async twin of :func:`_read_body`."""
-    _check_declared_length(response.headers, limit, operation)
+    headers = response.headers
+    _check_declared_length(headers, limit, operation)
+    if response.is_stream_consumed:
+        return _held_body(response, limit, operation)
+    inflater = _body_inflater(headers, limit, operation)
+    if inflater is not None:
+        try:
+            async for chunk in response.aiter_raw():
+                if not inflater.feed(chunk):
+                    raise ResponseTooLargeError(limit, operation=operation)
+        except zlib.error:
+            raise _undecodable(operation) from None
+        return _inflated_body(inflater, operation)
     chunks: list[bytes] = []
     total = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         total += len(chunk)
         if total > limit:
             raise ResponseTooLargeError(limit, operation=operation)
@@ -223,32 +406,90 @@ async def _aread_body(response: httpx.Response, limit: int, operation: str) -> b
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _read_excerpt(response: httpx.Response) -> bytes:
-    """Read the start of an error body; the rest is dropped with the connection."""
+def _excerpt_inflater(headers: httpx.Headers, limit: int) -> _Inflater | bytes | None:
+    """Return an inflater for a compressed error body, None for identity, or a stand-in."""
+    encoding = _content_encoding(headers)
+    if encoding is None:
+        return None
+    wbits = _WBITS_BY_ENCODING.get(encoding)
+    if wbits is None:
+        return f"[a {trim_body(encoding, 40)}-encoded body]".encode()
+    return _Inflater(wbits, limit)
+
+
+def _read_excerpt(response: httpx.Response, limit: int) -> bytes:
+    """Read at most ``limit`` bytes of a non-2xx body; never raises for its content.
+
+    A compressed body is inflated up to ``limit`` bytes and cut where it stops decoding;
+    an unsupported encoding gives a stand-in text. The rest is dropped with the connection.
+    """
+    if response.is_stream_consumed:
+        return response.content[:limit]
+    inflater = _excerpt_inflater(response.headers, limit)
+    if inflater is not None:
+        if isinstance(inflater, bytes):
+            return inflater
+        try:
+            for chunk in response.iter_raw():
+                if not inflater.feed(chunk):
+                    break
+        except zlib.error:
+            pass
+        return inflater.output()
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
         chunks.append(chunk)
         total += len(chunk)
-        if total >= _ERROR_BODY_BYTES:
+        if total >= limit:
             break
-    return b"".join(chunks)[:_ERROR_BODY_BYTES]
+    return b"".join(chunks)[:limit]
 
 
-async def _aread_excerpt(response: httpx.Response) -> bytes:
+async def _aread_excerpt(response: httpx.Response, limit: int) -> bytes:
     """Async twin of :func:`_read_excerpt`."""
+    if response.is_stream_consumed:
+        return response.content[:limit]
+    inflater = _excerpt_inflater(response.headers, limit)
+    if inflater is not None:
+        if isinstance(inflater, bytes):
+            return inflater
+        try:
+            async for chunk in response.aiter_raw():
+                if not inflater.feed(chunk):
+                    break
+        except zlib.error:
+            pass
+        return inflater.output()
     chunks: list[bytes] = []
     total = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         chunks.append(chunk)
         total += len(chunk)
-        if total >= _ERROR_BODY_BYTES:
+        if total >= limit:
             break
-    return b"".join(chunks)[:_ERROR_BODY_BYTES]
+    return b"".join(chunks)[:limit]
 
 
-def _reads_whole_body(op: _Op[T], status: int) -> bool:
-    return 200 <= status < 300 or (status == 400 and op.accept_400 is not None)
+def _without_secret_tail(text: str, secrets: tuple[str, ...]) -> str:
+    """Drop a trailing fragment of a secret (4 characters or more) left by a cut.
+
+    Whole secrets are scrubbed before; only a secret cut by the end of the bytes read,
+    or by the excerpt's trimming, can survive in part, and only at the end of the text.
+    """
+    suffix = ""
+    if text.endswith("..."):
+        text, suffix = text[:-3], "..."
+    stripped = text.rstrip("\ufffd")  # a character cut in the middle of its bytes
+    cut = 0
+    for secret in secrets:
+        for n in range(min(len(secret), len(stripped)), max(cut, _MIN_SECRET_FRAGMENT - 1), -1):
+            if stripped.endswith(secret[:n]):
+                cut = n
+                break
+    if not cut:
+        return text + suffix
+    return stripped[:-cut].rstrip() + suffix
 
 
 def _check_number(name: str, value: object) -> None:
@@ -373,8 +614,20 @@ class _ClientBase:
         elif basic is not None:
             authorization = basic
         # Scrubbed from error excerpts: a proxy or a debug page may echo request headers.
-        self._secrets = tuple(secret for secret in (api_key, password) if secret)
-        self._timeout = httpx.Timeout(float(timeout_s))
+        # Longest first, so "Basic <token>" goes as a whole before its token would.
+        secrets = {api_key or "", password}
+        if basic is not None:
+            secrets.update((basic, basic.removeprefix("Basic ")))
+        self._secrets = tuple(sorted(filter(None, secrets), key=len, reverse=True))
+        # A cut "Basic <token>" is caught by its token; "Basic" alone is no secret.
+        self._fragment_secrets = tuple(secret for secret in self._secrets if secret != basic)
+        longest = max((len(secret.encode()) for secret in self._secrets), default=0)
+        self._excerpt_bytes = _ERROR_BODY_BYTES + longest
+        self._authorized = authorization is not None
+        self._timeout_s = float(timeout_s)
+        self._timeout = httpx.Timeout(self._timeout_s)
+        # Passed to every request, so httpx.Client.send does not build a Timeout per call.
+        self._extensions: dict[str, object] = {"timeout": self._timeout.as_dict()}
         self._retry = retry
         self._breaker = breaker
         self._cache = cache
@@ -382,7 +635,12 @@ class _ClientBase:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
 
-        common = [("Accept", "application/json"), ("User-Agent", _USER_AGENT)]
+        common = [
+            ("Accept", "application/json"),
+            # Compressed bodies would be inflated before max_response_bytes is checked.
+            ("Accept-Encoding", "identity"),
+            ("User-Agent", _USER_AGENT),
+        ]
         if authorization is not None:
             common.append(("Authorization", authorization))
         self._get_headers = httpx.Headers(common)
@@ -424,10 +682,48 @@ class _ClientBase:
 
     # ------------------------------------------------------------------ request building
 
-    def _build(self, op: _Op[T], url: httpx.URL, content: bytes | None) -> httpx.Request:
+    def _build(
+        self,
+        op: _Op[T],
+        url: httpx.URL,
+        content: bytes | None,
+        extensions: dict[str, object],
+    ) -> httpx.Request:
         if content is None:
-            return httpx.Request(op.method, url, headers=self._get_headers)
-        return httpx.Request(op.method, url, headers=self._post_headers, content=content)
+            return httpx.Request(op.method, url, headers=self._get_headers, extensions=extensions)
+        return httpx.Request(
+            op.method, url, headers=self._post_headers, content=content, extensions=extensions
+        )
+
+    def _end_of_call(self, started: float, deadline: float | None) -> float | None:
+        """The clock reading by which the call's attempts must end, or None."""
+        budget_s = self._retry.deadline_s
+        if budget_s is None:
+            return deadline
+        end = started + budget_s
+        return end if deadline is None or end < deadline else deadline
+
+    def _bounded_extensions(
+        self, op: _Op[T], end: float, error: MLServiceError | None
+    ) -> dict[str, object]:
+        """The request extensions of an attempt that must end by ``end``.
+
+        Raises:
+            MLServiceError: nothing is left: the last attempt's error, or a
+                :class:`ServiceTimeoutError` when there was none.
+        """
+        remaining = end - self._clock()
+        if remaining <= 0:
+            if error is not None:
+                raise error
+            raise ServiceTimeoutError(
+                f"{op.operation}: no time left for an attempt",
+                operation=op.operation,
+                request_sent=False,
+            )
+        if remaining >= self._timeout_s:
+            return self._extensions
+        return {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), remaining)}
 
     @staticmethod
     def _train_body(
@@ -501,7 +797,11 @@ class _ClientBase:
         if 200 <= status < 300:
             content_type = headers.get("content-type")
             try:
-                if content_type is not None and "json" not in content_type:
+                if (
+                    content_type is not None
+                    and "json" not in content_type
+                    and "json" not in content_type.lower()
+                ):
                     raise MalformedResponseError(
                         f"{op.operation}: expected JSON, got content type "
                         f"{trim_body(content_type, 60)!r}"
@@ -526,10 +826,14 @@ class _ClientBase:
         return error
 
     def _excerpt(self, body: bytes) -> str:
-        text = body[:_ERROR_BODY_BYTES].decode("utf-8", "replace")
-        for secret in self._secrets:
+        # Scrub before trimming, and drop what a cut left of a secret at the end.
+        text = body[: self._excerpt_bytes].decode("utf-8", "replace")
+        secrets = self._secrets
+        if not secrets:
+            return trim_body(text)
+        for secret in secrets:
             text = text.replace(secret, "***")
-        return trim_body(text)
+        return _without_secret_tail(trim_body(text), self._fragment_secrets)
 
     def _status_error(
         self, operation: str, status: int, headers: httpx.Headers, body: bytes
@@ -552,19 +856,29 @@ class _ClientBase:
             cls = ServiceStatusError
         return cls(status, excerpt, retry_after_s=retry_after, operation=operation)
 
+    def _predicted(self, request: PredictionRequest, prediction: Prediction) -> PredictionOutcome:
+        cache = self._cache
+        if cache is not None and prediction.source != _MOCK_SOURCE:
+            cache.put(request, prediction)
+        return PredictionOutcome(request, prediction)
+
     def _retry_delay(
-        self, op: _Op[T], error: MLServiceError, attempt: int, started: float
+        self, op: _Op[T], error: MLServiceError, attempt: int, started: float, end: float | None
     ) -> float | None:
         error.attempts = attempt
         if not op.retryable:
             return None
-        return self._retry.retry_delay_s(
+        now = self._clock()
+        delay = self._retry.retry_delay_s(
             error,
             attempt,
             idempotent=op.idempotent,
-            elapsed_s=self._clock() - started,
+            elapsed_s=now - started,
             rng=self._rng,
         )
+        if delay is not None and end is not None and now + delay >= end:
+            return None  # the next attempt would have no time left
+        return delay
 
 
 def _check_wait(poll_interval_s: float, timeout_s: float) -> None:
@@ -584,6 +898,19 @@ def _check_batch(
         if not isinstance(item, PredictionRequest):
             raise TypeError(f"requests must be PredictionRequest values, got {type(item).__name__}")
     return batch
+
+
+def _batch_outcomes(
+    batch: list[PredictionRequest],
+    outcomes: dict[PredictionRequest, PredictionOutcome],
+    results: list[PredictionOutcome | Exception],
+) -> list[PredictionOutcome]:
+    """Merge a batch's sent results into ``outcomes``; raise the first unexpected error."""
+    for result in results:
+        if not isinstance(result, PredictionOutcome):
+            raise result
+        outcomes[result.request] = result
+    return [outcomes[request] for request in batch]
 
 
 def _sync_transport(
@@ -625,17 +952,20 @@ class MLClient(_ClientBase):
         base_url: the service's root, e.g. ``http://127.0.0.1:8081``. Credentials in it
             (``http://user:pass@host``) are moved to a Basic ``Authorization`` header and
             never shown.
-        timeout_s: the connect, read, write and pool timeout of each attempt, in seconds.
+        timeout_s: the connect, read, write and pool timeout of each attempt, in seconds
+            (cut to what is left of ``retry.deadline_s`` or of a training wait).
         retry: when and how long to retry.
         breaker: the circuit breaker every attempt goes through; None makes one named
             ``ml-service`` with the default config.
-        cache: a cache for successful predictions; None disables caching.
+        cache: a cache for successful predictions, except those the service made from
+            its mock data (``source == "mock"``); None disables caching.
         api_key: sent as ``Authorization: Bearer <key>``; never shown in a repr, an error
             or a log line.
         limits: connection-pool limits (ignored when ``transport`` is given).
         transport: an httpx transport (e.g. ``httpx.MockTransport``) or a respx router,
             for tests.
-        max_response_bytes: the largest success body accepted, in bytes.
+        max_response_bytes: the largest success body accepted, in bytes, raw and (when a
+            server compresses it anyway) inflated.
         sleep: how to wait between retries and polls (inject a fake one in tests).
         clock: a monotonic clock in seconds, for the retry deadline and training waits.
         rng: the source of retry jitter.
@@ -700,30 +1030,55 @@ class MLClient(_ClientBase):
 
     # ------------------------------------------------------------------ the loop
 
-    def _attempt(self, op: _Op[T], url: httpx.URL, content: bytes | None) -> T | ServiceStatusError:
-        request = self._build(op, url, content)
+    def _attempt(
+        self,
+        op: _Op[T],
+        url: httpx.URL,
+        content: bytes | None,
+        extensions: dict[str, object],
+    ) -> T | ServiceStatusError:
+        request = self._build(op, url, content, extensions)
         try:
             response = self._http.send(request, stream=True)
             try:
                 status = response.status_code
-                if _reads_whole_body(op, status):
+                if 200 <= status < 300:
                     body = _read_body(response, self._max_response_bytes, op.operation)
+                elif status == 400 and op.accept_400 is not None:
+                    # Maybe a failed job's body; unreadable, it is a plain bad request.
+                    body = _read_excerpt(response, self._max_response_bytes)
                 else:
-                    body = _read_excerpt(response)
+                    body = _read_excerpt(response, self._excerpt_bytes)
             finally:
                 response.close()
         except httpx.HTTPError as exc:
+            if self._authorized:
+                _redact_authorization(exc, request)
             raise _translate_httpx_error(exc, op.operation) from exc
         return self._interpret(op, status, response.headers, body)
 
-    def _call(self, op: _Op[T], url: httpx.URL, content: bytes | None = None) -> T:
+    def _call(
+        self,
+        op: _Op[T],
+        url: httpx.URL,
+        content: bytes | None = None,
+        deadline: float | None = None,
+    ) -> T:
         breaker = self._breaker
         started = self._clock()
+        end = (
+            None
+            if deadline is None and self._retry.deadline_s is None
+            else self._end_of_call(started, deadline)
+        )
+        extensions = self._extensions
         attempt = 1
         error: MLServiceError | None = None
         while True:
+            if end is not None:
+                extensions = self._bounded_extensions(op, end, error)
             try:
-                result = breaker.call(self._attempt, op, url, content)
+                result = breaker.call(self._attempt, op, url, content, extensions)
             except MLServiceError as exc:
                 error = exc
             except CircuitOpenError as exc:
@@ -734,7 +1089,7 @@ class MLClient(_ClientBase):
                 if not isinstance(result, ServiceStatusError):
                     return result
                 error = result
-            delay = self._retry_delay(op, error, attempt, started)
+            delay = self._retry_delay(op, error, attempt, started, end)
             if delay is None:
                 raise error
             self._sleep(delay)
@@ -766,7 +1121,9 @@ class MLClient(_ClientBase):
     ) -> Prediction:
         """Predict a query's execution time (``POST /api/predict/query-execution``).
 
-        Served from the cache when it holds the same request.
+        Served from the cache when it holds the same request. A prediction the service
+        made from its mock data (``source == "mock"``: its database was down) is returned
+        but never cached, so the cache does not serve it after the outage.
 
         Args:
             query_hash: the query's hash, an int > 0.
@@ -788,18 +1145,19 @@ class MLClient(_ClientBase):
             if hit is not None:
                 return hit
             prediction = self._call(_PREDICT, self._predict_url, request.body())
-            cache.put(request, prediction)
+            if prediction.source != _MOCK_SOURCE:
+                cache.put(request, prediction)
             return prediction
         return self._call(_PREDICT, self._predict_url, request.body())
 
-    def _predict_outcome(self, request: PredictionRequest) -> PredictionOutcome:
+    def _predict_outcome(self, request: PredictionRequest) -> PredictionOutcome | Exception:
         try:
             prediction = self._call(_PREDICT, self._predict_url, request.body())
         except PgAnalyticsError as exc:
             return PredictionOutcome(request, error=exc)
-        if self._cache is not None:
-            self._cache.put(request, prediction)
-        return PredictionOutcome(request, prediction)
+        except Exception as exc:  # raised by predict_many once the others are done
+            return exc
+        return self._predicted(request, prediction)
 
     def predict_many(
         self, requests: Iterable[PredictionRequest], *, max_concurrency: int = 8
@@ -809,7 +1167,10 @@ class MLClient(_ClientBase):
         Identical requests are sent once and share one outcome; cached ones are not sent;
         the rest go out concurrently over the client's pool, from at most
         ``max_concurrency`` worker threads that end before this method returns. One
-        request failing does not affect the others.
+        request failing does not affect the others: its outcome holds the error. An
+        unexpected exception (not a :class:`PgAnalyticsError`: a bug, a broken transport)
+        is not wrapped; it propagates, but only once every other request of the batch has
+        finished (their successes are cached) and no worker is left.
 
         Args:
             requests: the requests (build them with ``PredictionRequest.create``).
@@ -821,6 +1182,7 @@ class MLClient(_ClientBase):
 
         Raises:
             TypeError, ValueError: a bad argument; no request was made.
+            Exception: the first unexpected exception of a request, in input order.
         """
         batch = _check_batch(requests, max_concurrency)
         outcomes: dict[PredictionRequest, PredictionOutcome] = {}
@@ -834,13 +1196,11 @@ class MLClient(_ClientBase):
                 todo.append(request)
         workers = min(max_concurrency, len(todo))
         if workers <= 1:
-            for request in todo:
-                outcomes[request] = self._predict_outcome(request)
+            results = [self._predict_outcome(request) for request in todo]
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="mlclient-batch") as pool:
-                for outcome in pool.map(self._predict_outcome, todo):
-                    outcomes[outcome.request] = outcome
-        return [outcomes[request] for request in batch]
+                results = list(pool.map(self._predict_outcome, todo))
+        return _batch_outcomes(batch, outcomes, results)
 
     def train(
         self,
@@ -896,6 +1256,10 @@ class MLClient(_ClientBase):
     ) -> TrainingStatus:
         """Poll a training job until it completes.
 
+        Each poll, retries included, runs within the wait: its attempts' timeouts are cut
+        to the time left, and no poll or retry starts once none is left (so the last poll
+        is the last one that starts before ``timeout_s`` has passed).
+
         Args:
             job_id: the job's id.
             poll_interval_s: seconds between polls.
@@ -908,16 +1272,28 @@ class MLClient(_ClientBase):
 
         Raises:
             TrainingJobFailedError: the job failed.
-            TrainingTimeoutError: the job was still running after ``timeout_s``.
+            TrainingTimeoutError: the job was still running after ``timeout_s``, or the
+                wait ran out during a poll (``last_status`` is ``"unknown"`` when no poll
+                answered).
             ValueError, TypeError, CircuitOpenError, MLServiceError: as for
                 :meth:`training_status`.
         """
-        _check_job_id(job_id)
+        url = self._status_url(job_id)
         _check_wait(poll_interval_s, timeout_s)
         started = self._clock()
         deadline = started + timeout_s
+        last_status = "unknown"
         while True:
-            status = self.training_status(job_id)
+            try:
+                status = self._call(_TRAINING_STATUS, url, deadline=deadline)
+            except ServiceTimeoutError as exc:
+                now = self._clock()
+                if now < deadline:
+                    raise
+                raise TrainingTimeoutError(
+                    job_id, now - started, last_status, operation="wait_for_training"
+                ) from exc
+            last_status = status.status.value
             if status.status is TrainingState.COMPLETED:
                 return status
             if status.status is TrainingState.FAILED:
@@ -927,14 +1303,14 @@ class MLClient(_ClientBase):
                     operation="wait_for_training",
                 )
             remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise TrainingTimeoutError(
-                    job_id,
-                    self._clock() - started,
-                    status.status.value,
-                    operation="wait_for_training",
-                )
-            self._sleep(min(poll_interval_s, remaining))
+            if remaining > 0:
+                self._sleep(min(poll_interval_s, remaining))
+                if self._clock() < deadline:
+                    continue
+            # No poll starts at the deadline: it would have no time for its request.
+            raise TrainingTimeoutError(
+                job_id, self._clock() - started, last_status, operation="wait_for_training"
+            )
 
     def validate(
         self,
@@ -1062,31 +1438,54 @@ class AsyncMLClient(_ClientBase):
     # ------------------------------------------------------------------ the loop
 
     async def _attempt(
-        self, op: _Op[T], url: httpx.URL, content: bytes | None
+        self,
+        op: _Op[T],
+        url: httpx.URL,
+        content: bytes | None,
+        extensions: dict[str, object],
     ) -> T | ServiceStatusError:
-        request = self._build(op, url, content)
+        request = self._build(op, url, content, extensions)
         try:
             response = await self._http.send(request, stream=True)
             try:
                 status = response.status_code
-                if _reads_whole_body(op, status):
+                if 200 <= status < 300:
                     body = await _aread_body(response, self._max_response_bytes, op.operation)
+                elif status == 400 and op.accept_400 is not None:
+                    # Maybe a failed job's body; unreadable, it is a plain bad request.
+                    body = await _aread_excerpt(response, self._max_response_bytes)
                 else:
-                    body = await _aread_excerpt(response)
+                    body = await _aread_excerpt(response, self._excerpt_bytes)
             finally:
                 await response.aclose()
         except httpx.HTTPError as exc:
+            if self._authorized:
+                _redact_authorization(exc, request)
             raise _translate_httpx_error(exc, op.operation) from exc
         return self._interpret(op, status, response.headers, body)
 
-    async def _call(self, op: _Op[T], url: httpx.URL, content: bytes | None = None) -> T:
+    async def _call(
+        self,
+        op: _Op[T],
+        url: httpx.URL,
+        content: bytes | None = None,
+        deadline: float | None = None,
+    ) -> T:
         breaker = self._breaker
         started = self._clock()
+        end = (
+            None
+            if deadline is None and self._retry.deadline_s is None
+            else self._end_of_call(started, deadline)
+        )
+        extensions = self._extensions
         attempt = 1
         error: MLServiceError | None = None
         while True:
+            if end is not None:
+                extensions = self._bounded_extensions(op, end, error)
             try:
-                result = await breaker.call_async(self._attempt, op, url, content)
+                result = await breaker.call_async(self._attempt, op, url, content, extensions)
             except MLServiceError as exc:
                 error = exc
             except CircuitOpenError as exc:
@@ -1097,7 +1496,7 @@ class AsyncMLClient(_ClientBase):
                 if not isinstance(result, ServiceStatusError):
                     return result
                 error = result
-            delay = self._retry_delay(op, error, attempt, started)
+            delay = self._retry_delay(op, error, attempt, started, end)
             if delay is None:
                 raise error
             await self._sleep(delay)
@@ -1127,26 +1526,32 @@ class AsyncMLClient(_ClientBase):
             if hit is not None:
                 return hit
             prediction = await self._call(_PREDICT, self._predict_url, request.body())
-            cache.put(request, prediction)
+            if prediction.source != _MOCK_SOURCE:
+                cache.put(request, prediction)
             return prediction
         return await self._call(_PREDICT, self._predict_url, request.body())
 
     async def _predict_outcome(
         self, request: PredictionRequest, semaphore: asyncio.Semaphore
-    ) -> PredictionOutcome:
+    ) -> PredictionOutcome | Exception:
         async with semaphore:
             try:
                 prediction = await self._call(_PREDICT, self._predict_url, request.body())
             except PgAnalyticsError as exc:
                 return PredictionOutcome(request, error=exc)
-        if self._cache is not None:
-            self._cache.put(request, prediction)
-        return PredictionOutcome(request, prediction)
+            except Exception as exc:  # raised by predict_many once the others are done
+                return exc
+        return self._predicted(request, prediction)
 
     async def predict_many(
         self, requests: Iterable[PredictionRequest], *, max_concurrency: int = 8
     ) -> list[PredictionOutcome]:
-        """Async :meth:`MLClient.predict_many` (tasks bounded by a semaphore, not threads)."""
+        """Async :meth:`MLClient.predict_many` (tasks bounded by a semaphore, not threads).
+
+        The tasks run in an :class:`asyncio.TaskGroup`: none outlives the call, even when
+        it is cancelled. As in the sync client, an unexpected exception propagates only
+        once every other request has finished.
+        """
         batch = _check_batch(requests, max_concurrency)
         outcomes: dict[PredictionRequest, PredictionOutcome] = {}
         todo: list[PredictionRequest] = []
@@ -1158,11 +1563,9 @@ class AsyncMLClient(_ClientBase):
             else:
                 todo.append(request)
         semaphore = asyncio.Semaphore(max_concurrency)
-        for outcome in await asyncio.gather(
-            *(self._predict_outcome(request, semaphore) for request in todo)
-        ):
-            outcomes[outcome.request] = outcome
-        return [outcomes[request] for request in batch]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._predict_outcome(r, semaphore)) for r in todo]
+        return _batch_outcomes(batch, outcomes, [task.result() for task in tasks])
 
     async def train(
         self,
@@ -1184,12 +1587,22 @@ class AsyncMLClient(_ClientBase):
         self, job_id: str, *, poll_interval_s: float = 1.0, timeout_s: float = 300.0
     ) -> TrainingStatus:
         """Async :meth:`MLClient.wait_for_training`."""
-        _check_job_id(job_id)
+        url = self._status_url(job_id)
         _check_wait(poll_interval_s, timeout_s)
         started = self._clock()
         deadline = started + timeout_s
+        last_status = "unknown"
         while True:
-            status = await self.training_status(job_id)
+            try:
+                status = await self._call(_TRAINING_STATUS, url, deadline=deadline)
+            except ServiceTimeoutError as exc:
+                now = self._clock()
+                if now < deadline:
+                    raise
+                raise TrainingTimeoutError(
+                    job_id, now - started, last_status, operation="wait_for_training"
+                ) from exc
+            last_status = status.status.value
             if status.status is TrainingState.COMPLETED:
                 return status
             if status.status is TrainingState.FAILED:
@@ -1199,14 +1612,14 @@ class AsyncMLClient(_ClientBase):
                     operation="wait_for_training",
                 )
             remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise TrainingTimeoutError(
-                    job_id,
-                    self._clock() - started,
-                    status.status.value,
-                    operation="wait_for_training",
-                )
-            await self._sleep(min(poll_interval_s, remaining))
+            if remaining > 0:
+                await self._sleep(min(poll_interval_s, remaining))
+                if self._clock() < deadline:
+                    continue
+            # No poll starts at the deadline: it would have no time for its request.
+            raise TrainingTimeoutError(
+                job_id, self._clock() - started, last_status, operation="wait_for_training"
+            )
 
     async def validate(
         self,

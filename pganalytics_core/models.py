@@ -122,12 +122,32 @@ def _check_query_hash(query_hash: object) -> None:
         raise ValueError(f"query_hash must be > 0, got {query_hash}")
 
 
+def _is_canonical_object(text: str) -> bool:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    if type(value) is not dict:
+        return False
+    try:
+        return canonical_parameters(value) == text
+    except (TypeError, ValueError):  # NaN or an infinity, which json.loads accepts
+        return False
+
+
+# Sets a field of a frozen dataclass (what the generated __init__ does).
+_set_field: Final = object.__setattr__
+
+
 @dataclass(frozen=True, slots=True)
 class PredictionRequest:
     """One prediction to ask for; hashable, so usable as a cache key and for de-duplication.
 
     Build it with :meth:`create`, which canonicalises the parameters; two requests are
-    equal exactly when the service would be asked the same question.
+    equal exactly when the service would be asked the same question. The constructor
+    refuses a ``parameters_json`` that is not canonical: :meth:`body` pastes it into the
+    request verbatim, so anything else could add or override fields of the body (and two
+    spellings of the same parameters would be different cache keys).
 
     Attributes:
         query_hash: the query's hash, an int > 0.
@@ -136,7 +156,8 @@ class PredictionRequest:
 
     Raises:
         TypeError: a field has the wrong type.
-        ValueError: ``query_hash <= 0`` or an unknown scenario.
+        ValueError: ``query_hash <= 0``, an unknown scenario, or a ``parameters_json`` that
+            is not the canonical JSON text of an object.
     """
 
     query_hash: int
@@ -147,8 +168,14 @@ class PredictionRequest:
         _check_query_hash(self.query_hash)
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {sorted(SCENARIOS)}, got {self.scenario!r}")
-        if type(self.parameters_json) is not str:
+        parameters_json = self.parameters_json
+        if type(parameters_json) is not str:
             raise TypeError("parameters_json must be a str; use PredictionRequest.create")
+        if parameters_json != _EMPTY_PARAMETERS and not _is_canonical_object(parameters_json):
+            raise ValueError(
+                "parameters_json must be canonical JSON of an object "
+                "(canonical_parameters(json.loads(text)) == text); use PredictionRequest.create"
+            )
 
     @classmethod
     def create(
@@ -169,7 +196,17 @@ class PredictionRequest:
             TypeError: a wrong type, or parameters JSON cannot encode.
             ValueError: ``query_hash <= 0``, an unknown scenario, or non-finite numbers.
         """
-        return cls(query_hash, scenario, canonical_parameters(parameters))
+        _check_query_hash(query_hash)
+        if scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {sorted(SCENARIOS)}, got {scenario!r}")
+        parameters_json = canonical_parameters(parameters)
+        # The text is canonical by construction: skip __post_init__, which would parse it
+        # again to prove it (this is the hot path of every prediction).
+        request = object.__new__(cls)
+        _set_field(request, "query_hash", query_hash)
+        _set_field(request, "scenario", scenario)
+        _set_field(request, "parameters_json", parameters_json)
+        return request
 
     @property
     def parameters(self) -> dict[str, object]:

@@ -21,7 +21,9 @@ anything else (4xx, malformed, ...)    never        never
 A retry waits ``Retry-After`` when the service sent one (up to ``max_retry_after_s``:
 beyond it the call gives up at once and the caller sees the error with its
 ``retry_after_s``), otherwise exponential backoff with jitter, capped at
-``backoff_max_s``. No retry starts after ``deadline_s`` would be exceeded.
+``backoff_max_s``. No retry starts after ``deadline_s`` would be exceeded, and the client
+cuts each attempt's timeouts to what is left of ``deadline_s`` (so a call lasts about
+``deadline_s`` at most, not ``deadline_s`` plus a whole timeout).
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ class RetryPolicy:
         max_retry_after_s: the longest ``Retry-After`` the client waits, in seconds; a
             longer one ends the call with the error (which carries ``retry_after_s``).
         deadline_s: optional budget for the whole call including retries, in seconds: no
-            retry starts when its delay would end past it. None means no budget.
+            retry starts when its delay would end past it, and the client gives each
+            attempt at most the time left (its connect, write, read and pool timeouts
+            are cut to it). None means no budget.
 
     Raises:
         ConfigError: a field is out of range (the error names it).

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -274,7 +278,8 @@ def test_waiting_for_a_job_that_never_ends_times_out(
     with pytest.raises(TrainingTimeoutError, match="still queued") as info:
         client.wait_for_training(job.job_id, poll_interval_s=0.25, timeout_s=0.75)
     assert info.value.last_status == "queued"
-    assert svc.request_counts()["training_status"] == 4
+    # Polls at 0, 0.25 and 0.5 s; none at 0.75 s, where it would have no time left.
+    assert svc.request_counts()["training_status"] == 3
 
 
 def test_the_api_key_is_sent_and_required(clock: FakeClock) -> None:
@@ -542,9 +547,14 @@ def test_predict_many_dedups_and_sends_the_rest_concurrently(
     assert all(o.ok for o in outcomes)
     assert [o.unwrap().query_hash for o in outcomes] == [r.query_hash for r in requests]
     assert svc.request_counts()["predict"] == 30
+    # The service answers about a quarter of the queries from its mock data: not cached.
+    mock = {o.request for o in outcomes if o.unwrap().source == "mock"}
+    assert 0 < len(mock) < 30
     again = client.predict_many(requests[:40])
-    assert svc.request_counts()["predict"] == 30  # all cache hits
-    assert [o.prediction for o in again] == [o.prediction for o in outcomes[:40]]
+    resent = {r for r in requests[:40] if r in mock}
+    assert svc.request_counts()["predict"] == 30 + len(resent)  # the rest are cache hits
+    for first, second in zip(outcomes[:40], again, strict=True):
+        assert (second.prediction is first.prediction) is (first.request not in mock)
 
 
 def test_predict_many_keeps_going_past_failures(
@@ -619,3 +629,171 @@ async def test_many_tasks_share_one_async_client_with_exact_server_counts(
     assert [r.query_hash for r in results] == list(range(1, 51))
     assert svc.request_counts()["predict"] == 54
     assert client.breaker.metrics().total_successes - breaker_before == 50
+
+
+# --------------------------------------------------------------------------- compressed bodies
+# FakeMLService never compresses: a one-shot raw server plays a misbehaving proxy that
+# sends Content-Encoding although the client asked for identity.
+
+BOMB_DECODED_BYTES = 64 << 20
+BOMB_LIMIT_BYTES = 1 << 20
+
+
+def _gzip_bomb() -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    parts = [compressor.compress(zeros) for _ in range(BOMB_DECODED_BYTES >> 20)]
+    return b"".join([*parts, compressor.flush()])
+
+
+class _RawServer:
+    """Answers each of ``connections`` connections on 127.0.0.1 with one canned response.
+
+    The body goes out chunked, 64 KiB at a time, without a Content-Length; a client that
+    hangs up early is expected.
+    """
+
+    def __init__(self, status_line: bytes, encoding: bytes, body: bytes, connections: int = 1):
+        self.head = (
+            status_line + b"\r\nContent-Type: application/json\r\nContent-Encoding: " + encoding
+        ) + b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        self.body = body
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(10.0)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, args=(connections,), name="raw-srv")
+        self.thread.start()
+
+    def _serve(self, connections: int) -> None:
+        for _ in range(connections):
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    self.requests.append(conn.recv(65536))
+                    conn.sendall(self.head)
+                    for i in range(0, len(self.body), 1 << 16):
+                        part = self.body[i : i + (1 << 16)]
+                        conn.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+                    conn.sendall(b"0\r\n\r\n")
+                except OSError:
+                    pass  # the client stopped reading
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(10.0)
+
+
+@pytest.fixture
+def raw_servers() -> Iterator[Callable[..., _RawServer]]:
+    servers: list[_RawServer] = []
+
+    def start(status_line: bytes, encoding: bytes, body: bytes, connections: int = 1) -> _RawServer:
+        server = _RawServer(status_line, encoding, body, connections)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _peak_bytes_of(call: Callable[[], object]) -> tuple[int, BaseException | None]:
+    tracemalloc.start()
+    error: BaseException | None = None
+    try:
+        call()
+    except MLServiceError as exc:
+        error = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, error
+
+
+def test_a_gzip_bomb_over_http_is_refused_with_bounded_memory(
+    make: Callable[..., MLClient], raw_servers: Callable[..., _RawServer]
+) -> None:
+    server = raw_servers(b"HTTP/1.1 200 OK", b"gzip", _gzip_bomb())
+    client = make(url=server.url, max_response_bytes=BOMB_LIMIT_BYTES, retry=RetryPolicy.none())
+    peak, error = _peak_bytes_of(lambda: client.predict(4001))
+    assert isinstance(error, ResponseTooLargeError)
+    # Before the fix httpx inflated whole network chunks: 140+ MiB for this 64 KiB body.
+    assert peak < 3 * BOMB_LIMIT_BYTES, f"peak {peak} bytes for a {BOMB_LIMIT_BYTES}-byte limit"
+    assert b"accept-encoding: identity" in server.requests[0].lower()
+
+
+async def test_a_gzip_bomb_over_http_is_refused_with_bounded_memory_async(
+    amake: Callable[..., AsyncMLClient], raw_servers: Callable[..., _RawServer]
+) -> None:
+    server = raw_servers(b"HTTP/1.1 200 OK", b"gzip", _gzip_bomb())
+    client = amake(url=server.url, max_response_bytes=BOMB_LIMIT_BYTES, retry=RetryPolicy.none())
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResponseTooLargeError):
+            await client.predict(4001)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 3 * BOMB_LIMIT_BYTES, f"peak {peak} bytes for a {BOMB_LIMIT_BYTES}-byte limit"
+
+
+@pytest.mark.parametrize(
+    ("status_line", "error", "breaker_failures"),
+    [
+        (b"HTTP/1.1 400 Bad Request", BadRequestError, 0),
+        (b"HTTP/1.1 404 Not Found", NotFoundError, 0),
+        (b"HTTP/1.1 503 Service Unavailable", ServerError, 1),
+    ],
+    ids=["400", "404", "503"],
+)
+def test_a_status_with_an_undecodable_body_keeps_its_error_over_http(
+    make: Callable[..., MLClient],
+    raw_servers: Callable[..., _RawServer],
+    status_line: bytes,
+    error: type[ServiceStatusError],
+    breaker_failures: int,
+) -> None:
+    server = raw_servers(status_line, b"gzip", b"this is not gzip")
+    client = make(url=server.url, retry=RetryPolicy.none())
+    with pytest.raises(error) as info:
+        client.training_status("training-1")
+    assert type(info.value) is error
+    assert info.value.status_code == int(status_line.split()[1])
+    assert client.breaker.metrics().total_failures == breaker_failures
+
+
+def test_an_unsupported_encoding_over_http_is_malformed(
+    make: Callable[..., MLClient], raw_servers: Callable[..., _RawServer]
+) -> None:
+    server = raw_servers(b"HTTP/1.1 200 OK", b"br", b"\x0b\x02\x80{}\x03")
+    with pytest.raises(MalformedResponseError, match="unsupported content encoding 'br'"):
+        make(url=server.url, retry=RetryPolicy.none()).predict(4001)
+
+
+# --------------------------------------------------------------------------- deadline
+
+
+def test_the_deadline_cuts_the_timeout_of_the_last_attempt_over_http(
+    make: Callable[..., MLClient], svc: FakeMLService
+) -> None:
+    """Real socket timeouts: a retry gets only what is left of the deadline."""
+    svc.set_faults(Faults(latency_s=3.0, endpoints=frozenset({"predict"})))
+    timeout_s, deadline_s = 0.3, 0.35
+    retry = RetryPolicy(max_retries=1, backoff_base_s=0.0, backoff_max_s=0.0, jitter=0.0)
+    durations: dict[str, float] = {}
+    attempts: dict[str, int] = {}
+    for name, policy in (("free", retry), ("deadline", replace(retry, deadline_s=deadline_s))):
+        client = make(timeout_s=timeout_s, retry=policy, clock=time.monotonic)
+        started = time.monotonic()
+        with pytest.raises(ServiceTimeoutError) as info:
+            client.predict(4001)
+        durations[name] = time.monotonic() - started
+        attempts[name] = info.value.attempts
+    assert attempts == {"free": 2, "deadline": 2}
+    # Two full timeouts (0.6 s) against a full one and one cut to 0.05 s (0.35 s): the
+    # retry used to get the full 0.3 s. A ratio of two durations, not an absolute time.
+    assert durations["deadline"] < 0.8 * durations["free"], durations

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
+import traceback
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -691,3 +695,270 @@ async def test_many_tasks_share_one_client_with_exact_counts(
     assert [r.query_hash for r in results] == list(range(1, 201))
     assert sorted(seen) == list(range(1, 201))
     assert client.breaker.metrics().total_successes == 200
+
+
+# --------------------------------------------------------------------------- encodings
+
+BOMB_DECODED_BYTES = 64 << 20
+BOMB_LIMIT_BYTES = 1 << 20
+
+
+def _gzip(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
+
+
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """BOMB_DECODED_BYTES of zeros, gzipped (~64 KiB), built without holding them."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    parts = [compressor.compress(zeros) for _ in range(BOMB_DECODED_BYTES >> 20)]
+    return b"".join([*parts, compressor.flush()])
+
+
+class _AsyncParts(httpx.AsyncByteStream):
+    """A body delivered in chunks, not read when the response is built (like the network)."""
+
+    def __init__(self, body: bytes, chunk_bytes: int = 1 << 14) -> None:
+        self.parts = [body[i : i + chunk_bytes] for i in range(0, len(body), chunk_bytes)]
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for part in self.parts:
+            yield part
+
+
+def _streamed(
+    status: int, body: bytes, encoding: str | None = None
+) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        if encoding is not None:
+            headers["content-encoding"] = encoding
+        return httpx.Response(status, headers=headers, stream=_AsyncParts(body))
+
+    return handler
+
+
+async def _traced_peak_bytes(call: Callable[[], Awaitable[object]]) -> int:
+    tracemalloc.start()
+    try:
+        await call()
+    except MLServiceError:
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+async def test_the_async_client_asks_for_an_identity_encoding(
+    make: Callable[..., AsyncMLClient], router: respx.Router
+) -> None:
+    route = router.post(PREDICT_PATH).respond(200, json=prediction_body())
+    await make().predict(4001)
+    assert route.calls.last.request.headers["accept-encoding"] == "identity"
+
+
+async def test_a_compression_bomb_is_refused_within_a_small_multiple_of_the_limit(
+    make: Callable[..., AsyncMLClient],
+) -> None:
+    client = make(
+        transport=httpx.MockTransport(_streamed(200, _gzip_bomb(), "gzip")),
+        max_response_bytes=BOMB_LIMIT_BYTES,
+        retry=RetryPolicy.none(),
+    )
+    errors: list[Exception] = []
+
+    async def call() -> None:
+        try:
+            await client.predict(4001)
+        except ResponseTooLargeError as exc:
+            errors.append(exc)
+
+    peak = await _traced_peak_bytes(call)
+    assert [type(e) for e in errors] == [ResponseTooLargeError]
+    assert peak < 3 * BOMB_LIMIT_BYTES, f"peak {peak} bytes for a {BOMB_LIMIT_BYTES}-byte limit"
+
+
+async def test_a_compression_bomb_as_an_error_body_costs_only_its_excerpt(
+    make: Callable[..., AsyncMLClient],
+) -> None:
+    client = make(
+        transport=httpx.MockTransport(_streamed(503, _gzip_bomb(), "gzip")),
+        retry=RetryPolicy.none(),
+    )
+    errors: list[ServerError] = []
+
+    async def call() -> None:
+        try:
+            await client.predict(4001)
+        except ServerError as exc:
+            errors.append(exc)
+
+    peak = await _traced_peak_bytes(call)
+    assert [e.status_code for e in errors] == [503]
+    assert peak < 512 * 1024, f"peak {peak} bytes for a 4 KiB excerpt"
+
+
+async def test_compressed_and_undecodable_bodies(make: Callable[..., AsyncMLClient]) -> None:
+    good = _gzip(json.dumps(prediction_body()).encode())
+    assert (
+        await make(transport=httpx.MockTransport(_streamed(200, good, "gzip"))).predict(4001)
+    ).query_hash == 4001
+    bad = make(transport=httpx.MockTransport(_streamed(200, b"not gzip", "gzip")))
+    with pytest.raises(MalformedResponseError, match="does not decode"):
+        await bad.predict(4001)
+    brotli = make(transport=httpx.MockTransport(_streamed(200, b"\x0b\x02\x80{}\x03", "br")))
+    with pytest.raises(MalformedResponseError, match="unsupported content encoding 'br'"):
+        await brotli.predict(4001)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(400, BadRequestError), (404, NotFoundError), (422, ServiceStatusError)]
+)
+async def test_a_4xx_with_an_undecodable_body_keeps_its_status_error(
+    make: Callable[..., AsyncMLClient], status: int, error: type[ServiceStatusError]
+) -> None:
+    client = make(transport=httpx.MockTransport(_streamed(status, b"not gzip", "gzip")))
+    with pytest.raises(error) as info:
+        await client.training_status(JOB_ID)
+    assert type(info.value) is error
+    assert info.value.status_code == status
+    metrics = client.breaker.metrics()
+    assert (metrics.total_successes, metrics.total_failures) == (1, 0)
+
+
+async def test_the_content_type_is_matched_case_insensitively(
+    make: Callable[..., AsyncMLClient], router: respx.Router
+) -> None:
+    content = json.dumps(prediction_body()).encode()
+    router.post(PREDICT_PATH).respond(200, content=content, content_type="Application/JSON")
+    assert (await make().predict(4001)).query_hash == 4001
+
+
+# --------------------------------------------------------------------------- more secrets
+
+LONG_KEY = "sk-live-0123456789abcdef0123456789abcdef"
+
+
+async def test_the_basic_token_and_cut_secrets_are_scrubbed(
+    make: Callable[..., AsyncMLClient],
+) -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        authorization = request.headers["authorization"]
+        return httpx.Response(502, text=f"authorization={authorization}")
+
+    client = make(
+        base_url="http://alice:S3cr3t-pw@127.0.0.1:8081",
+        transport=httpx.MockTransport(echo),
+        retry=RetryPolicy.none(),
+    )
+    with pytest.raises(ServerError) as info:
+        await client.predict(4001)
+    assert info.value.body == "authorization=***"
+
+    def padded(request: httpx.Request) -> httpx.Response:
+        padding = b" " * (4096 - 20)
+        return httpx.Response(500, content=padding + request.headers["authorization"].encode())
+
+    keyed = make(api_key=LONG_KEY, transport=httpx.MockTransport(padded), retry=RetryPolicy.none())
+    with pytest.raises(ServerError) as cut:
+        await keyed.predict(4001)
+    assert LONG_KEY[:4] not in str(cut.value)
+
+
+async def test_the_exception_chain_exposes_no_api_key(make: Callable[..., AsyncMLClient]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    client = make(api_key=LONG_KEY, transport=httpx.MockTransport(handler))
+    with pytest.raises(ServiceConnectionError) as info:
+        await client.predict(4001)
+    cause = info.value.__cause__
+    assert isinstance(cause, httpx.ConnectError)
+    assert cause.request.headers["authorization"] == "[redacted]"
+    assert LONG_KEY not in "".join(traceback.format_exception(info.value))
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+async def test_each_attempt_gets_at_most_the_time_left_of_the_deadline(
+    make: Callable[..., AsyncMLClient], clock: FakeClock
+) -> None:
+    timeouts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        clock.advance(request.extensions["timeout"]["read"])
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    policy = RetryPolicy(deadline_s=1.0, backoff_base_s=0.05, jitter=0.0, max_retries=5)
+    client = make(transport=httpx.MockTransport(handler), timeout_s=0.8, retry=policy)
+    with pytest.raises(ServiceTimeoutError) as info:
+        await client.predict(1)
+    assert timeouts == pytest.approx([0.8, 0.15])
+    assert info.value.attempts == 2
+
+
+async def test_wait_for_training_bounds_each_poll_by_the_time_left(
+    make: Callable[..., AsyncMLClient], clock: FakeClock
+) -> None:
+    timeouts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        return httpx.Response(200, json=status_body("queued"))
+
+    client = make(transport=httpx.MockTransport(handler), timeout_s=5.0)
+    with pytest.raises(TrainingTimeoutError, match="still queued"):
+        await client.wait_for_training(JOB_ID, poll_interval_s=2.0, timeout_s=6.0)
+    assert timeouts == [5.0, 4.0, 2.0]
+
+
+# --------------------------------------------------------------------------- batches, mock
+
+
+async def test_predict_many_leaves_no_task_behind_an_unexpected_error(
+    make: Callable[..., AsyncMLClient],
+) -> None:
+    finished: list[int] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        query_hash = json.loads(request.content)["query_hash"]
+        if query_hash == 1:
+            raise RuntimeError("a bug in the transport")
+        for _ in range(5):  # still in flight when the first request fails
+            await asyncio.sleep(0)
+        finished.append(query_hash)
+        return httpx.Response(200, json=prediction_body(query_hash))
+
+    cache = PredictionCache()
+    client = make(transport=httpx.MockTransport(handler), cache=cache)
+    requests = [PredictionRequest.create(h) for h in range(1, 6)]
+    with pytest.raises(RuntimeError, match="a bug in the transport"):
+        await client.predict_many(requests, max_concurrency=8)
+    assert sorted(finished) == [2, 3, 4, 5]
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert [r.query_hash for r in requests if r in cache] == [2, 3, 4, 5]
+
+
+async def test_predictions_from_the_services_mock_data_are_not_cached(
+    make: Callable[..., AsyncMLClient],
+) -> None:
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query_hash = json.loads(request.content)["query_hash"]
+        seen.append(query_hash)
+        return httpx.Response(200, json={**prediction_body(query_hash), "source": "mock"})
+
+    cache = PredictionCache()
+    client = make(transport=httpx.MockTransport(handler), cache=cache)
+    assert (await client.predict(4001)).source == "mock"
+    await client.predict(4001)
+    outcomes = await client.predict_many([PredictionRequest.create(4001)])
+    assert outcomes[0].unwrap().source == "mock"
+    assert seen == [4001, 4001, 4001]
+    assert len(cache) == 0

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import functools
 import json
 import logging
 import random
 import threading
 import time
+import traceback
+import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -1217,7 +1222,8 @@ def test_wait_for_training_gives_up_at_its_deadline(
         make().wait_for_training(JOB_ID, poll_interval_s=0.5, timeout_s=1.2)
     assert isinstance(info.value, ServiceTimeoutError)
     assert clock.sleeps == pytest.approx([0.5, 0.5, 0.2])
-    assert route.call_count == 4
+    # Polls at 0, 0.5 and 1.0 s; none at 1.2 s, where it would have no time left.
+    assert route.call_count == 3
     assert info.value.job_id == JOB_ID
     assert info.value.last_status == "training"
     assert info.value.waited_s == pytest.approx(1.2)
@@ -1415,3 +1421,503 @@ def test_context_manager_closes_the_pool(router: respx.Router) -> None:
 def test_every_error_of_the_client_is_a_pganalytics_error() -> None:
     for cls in (CircuitOpenError, MLServiceError, TrainingTimeoutError, ResponseTooLargeError):
         assert issubclass(cls, PgAnalyticsError)
+
+
+# --------------------------------------------------------------------------- encodings
+# httpx decodes a body while it is read (iter_bytes) and would inflate a compression bomb
+# before any size check: the client asks for identity and inflates with a bounded output.
+
+BOMB_DECODED_BYTES = 64 << 20
+BOMB_LIMIT_BYTES = 1 << 20
+
+
+def _compress(data: bytes, encoding: str) -> bytes:
+    wbits = {"gzip": 31, "x-gzip": 31, "deflate": 15}[encoding.lower()]
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return compressor.compress(data) + compressor.flush()
+
+
+@functools.cache
+def _bomb(encoding: str) -> bytes:
+    """BOMB_DECODED_BYTES of zeros, compressed (~64 KiB), built without holding them."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+    zeros = bytes(1 << 20)
+    parts = [compressor.compress(zeros) for _ in range(BOMB_DECODED_BYTES >> 20)]
+    return b"".join([*parts, compressor.flush()])
+
+
+class _Parts(httpx.SyncByteStream):
+    """A body delivered in chunks, not read when the response is built (like the network)."""
+
+    def __init__(self, body: bytes, chunk_bytes: int = 1 << 14) -> None:
+        self.parts = [body[i : i + chunk_bytes] for i in range(0, len(body), chunk_bytes)]
+        self.read = 0
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for part in self.parts:
+            self.read += 1
+            yield part
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _streamed(
+    status: int, body: bytes, encoding: str | None = None, content_type: str = "application/json"
+) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": content_type}
+        if encoding is not None:
+            headers["content-encoding"] = encoding
+        return httpx.Response(status, headers=headers, stream=_Parts(body))
+
+    return handler
+
+
+def _traced_peak_bytes(call: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        call()
+    except PgAnalyticsError:
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_the_client_asks_for_an_identity_encoding(
+    make: Callable[..., MLClient], router: respx.Router
+) -> None:
+    route = router.post(PREDICT_PATH).respond(200, json=prediction_body())
+    make().predict(4001)
+    assert route.calls.last.request.headers["accept-encoding"] == "identity"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compression_bomb_is_refused_within_a_small_multiple_of_the_limit(
+    make: Callable[..., MLClient], encoding: str
+) -> None:
+    bomb = _bomb(encoding)
+    client = make(
+        transport=httpx.MockTransport(_streamed(200, bomb, encoding)),
+        max_response_bytes=BOMB_LIMIT_BYTES,
+        retry=RetryPolicy.none(),
+    )
+    errors: list[Exception] = []
+
+    def call() -> None:
+        try:
+            client.predict(4001)
+        except ResponseTooLargeError as exc:
+            errors.append(exc)
+
+    peak = _traced_peak_bytes(call)
+    assert [type(e) for e in errors] == [ResponseTooLargeError]
+    # httpx's own decoding held the 64 MiB (one 16 KiB chunk inflates to 16 MiB).
+    assert peak < 3 * BOMB_LIMIT_BYTES, f"peak {peak} bytes for a {BOMB_LIMIT_BYTES}-byte limit"
+    assert client.breaker.metrics().total_failures == 1
+
+
+def test_a_compression_bomb_as_an_error_body_costs_only_its_excerpt(
+    make: Callable[..., MLClient],
+) -> None:
+    client = make(
+        transport=httpx.MockTransport(_streamed(500, _bomb("gzip"), "gzip")),
+        retry=RetryPolicy.none(),
+    )
+    errors: list[ServerError] = []
+
+    def call() -> None:
+        try:
+            client.predict(4001)
+        except ServerError as exc:
+            errors.append(exc)
+
+    peak = _traced_peak_bytes(call)
+    assert [e.status_code for e in errors] == [500]
+    assert peak < 512 * 1024, f"peak {peak} bytes for a 4 KiB excerpt"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "GZIP", " gzip "])
+def test_a_compressed_success_body_is_inflated(
+    make: Callable[..., MLClient], encoding: str
+) -> None:
+    body = _compress(json.dumps(prediction_body()).encode(), encoding.strip())
+    client = make(transport=httpx.MockTransport(_streamed(200, body, encoding)))
+    assert client.predict(4001).query_hash == 4001
+
+
+def test_the_limit_applies_to_the_inflated_body(make: Callable[..., MLClient]) -> None:
+    content = json.dumps(prediction_body()).encode()
+    handler = _streamed(200, _compress(content, "gzip"), "gzip")
+    exact = make(transport=httpx.MockTransport(handler), max_response_bytes=len(content))
+    assert exact.predict(4001).query_hash == 4001
+    tight = make(transport=httpx.MockTransport(handler), max_response_bytes=len(content) - 1)
+    with pytest.raises(ResponseTooLargeError):
+        tight.predict(4001)
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "match"),
+    [
+        (b"\x1f\x8b not gzip at all", "gzip", "does not decode as its content encoding"),
+        (b"not zlib", "deflate", "does not decode as its content encoding"),
+        (_compress(b'{"query_hash": 4001}', "gzip")[:-8], "gzip", "ends before its end"),
+        (b"\x0b\x02\x80{}\x03", "br", "unsupported content encoding 'br'"),
+        (b"{}", "gzip, gzip", "unsupported content encoding 'gzip, gzip'"),
+    ],
+    ids=["bad-gzip", "bad-deflate", "truncated-gzip", "br", "stacked"],
+)
+def test_an_undecodable_success_body_is_malformed_and_a_breaker_failure(
+    make: Callable[..., MLClient], body: bytes, encoding: str, match: str
+) -> None:
+    client = make(transport=httpx.MockTransport(_streamed(200, body, encoding)))
+    with pytest.raises(MalformedResponseError, match=match) as info:
+        client.predict(4001)
+    assert not isinstance(info.value, ResponseTooLargeError)
+    assert info.value.operation == "predict"
+    assert client.breaker.metrics().total_failures == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "encoding", "error", "excerpt"),
+    [
+        (400, b"not gzip", "gzip", BadRequestError, ""),
+        (404, b"not gzip", "gzip", NotFoundError, ""),
+        (409, b"\x0b\x02\x80{}\x03", "br", ServiceStatusError, "[a br-encoded body]"),
+        (404, _compress(b'{"error": "Job not found"}', "gzip"), "gzip", NotFoundError, None),
+    ],
+    ids=["400-bad-gzip", "404-bad-gzip", "409-br", "404-good-gzip"],
+)
+def test_a_4xx_keeps_its_status_error_whatever_its_body_encoding(
+    make: Callable[..., MLClient],
+    status: int,
+    body: bytes,
+    encoding: str,
+    error: type[ServiceStatusError],
+    excerpt: str | None,
+) -> None:
+    client = make(transport=httpx.MockTransport(_streamed(status, body, encoding)))
+    with pytest.raises(error) as info:
+        client.training_status(JOB_ID)
+    assert type(info.value) is error
+    assert info.value.status_code == status
+    assert info.value.body == (excerpt if excerpt is not None else '{"error": "Job not found"}')
+    metrics = client.breaker.metrics()
+    assert (metrics.total_successes, metrics.total_failures) == (1, 0)
+
+
+def test_a_failed_job_in_a_compressed_400_is_still_a_result(
+    make: Callable[..., MLClient],
+) -> None:
+    body = _compress(json.dumps(status_body("failed")).encode(), "gzip")
+    client = make(transport=httpx.MockTransport(_streamed(400, body, "gzip")))
+    assert client.training_status(JOB_ID).status is TrainingState.FAILED
+
+
+# --------------------------------------------------------------------------- content type
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/problem+JSON"],
+)
+def test_the_content_type_is_matched_case_insensitively(
+    make: Callable[..., MLClient], router: respx.Router, content_type: str
+) -> None:
+    content = json.dumps(prediction_body()).encode()
+    router.post(PREDICT_PATH).respond(200, content=content, content_type=content_type)
+    client = make()
+    assert client.predict(4001).query_hash == 4001
+    assert client.breaker.metrics().total_failures == 0
+
+
+# --------------------------------------------------------------------------- more secrets
+
+LONG_KEY = "sk-live-0123456789abcdef0123456789abcdef"
+BASIC_TOKEN = base64.b64encode(b"alice:S3cr3t-pw").decode()
+
+
+def test_the_basic_token_of_url_credentials_is_scrubbed(make: Callable[..., MLClient]) -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        authorization = request.headers["authorization"]
+        token = authorization.removeprefix("Basic ")
+        return httpx.Response(502, text=f"bad gateway: authorization={authorization} t={token}")
+
+    client = make(
+        base_url="http://alice:S3cr3t-pw@127.0.0.1:8081",
+        transport=httpx.MockTransport(echo),
+        retry=RetryPolicy.none(),
+    )
+    with pytest.raises(ServerError) as info:
+        client.predict(4001)
+    assert info.value.body == "bad gateway: authorization=*** t=***"
+    assert BASIC_TOKEN[:4] not in str(info.value)
+
+
+def test_a_body_ending_with_the_basic_scheme_keeps_it(make: Callable[..., MLClient]) -> None:
+    def challenge(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, text="credentials refused; use the scheme Basic")
+
+    client = make(
+        base_url="http://alice:S3cr3t-pw@127.0.0.1:8081", transport=httpx.MockTransport(challenge)
+    )
+    with pytest.raises(ServiceStatusError) as info:
+        client.predict(4001)
+    assert info.value.body == "credentials refused; use the scheme Basic"
+
+
+@pytest.mark.parametrize("offset", range(4096 - 70, 4096 + 70, 3))
+def test_a_secret_cut_by_the_end_of_the_excerpt_leaves_no_fragment(
+    make: Callable[..., MLClient], offset: int
+) -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        padding = b" " * offset
+        return httpx.Response(500, content=padding + request.headers["authorization"].encode())
+
+    client = make(api_key=LONG_KEY, transport=httpx.MockTransport(echo), retry=RetryPolicy.none())
+    with pytest.raises(ServerError) as info:
+        client.predict(4001)
+    fragments = {LONG_KEY[i : i + 4] for i in range(len(LONG_KEY) - 3)}
+    assert not any(fragment in str(info.value) for fragment in fragments), str(info.value)
+
+
+def _requests_in_chain(error: BaseException) -> list[httpx.Request]:
+    """Every httpx request reachable through the exception chain of ``error``."""
+    requests: list[httpx.Request] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        exc = todo.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        request = getattr(exc, "_request", None)
+        if isinstance(request, httpx.Request):
+            requests.append(request)
+        todo += [exc.__cause__, exc.__context__]
+    return requests
+
+
+class _BrokenBody(httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'{"query_'
+        raise httpx.ReadError("connection reset")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    ["connect", "read-timeout", "protocol", "read-error-in-body"],
+)
+@pytest.mark.parametrize(
+    ("base_url", "api_key", "secret"),
+    [
+        (BASE, LONG_KEY, LONG_KEY),
+        ("http://alice:S3cr3t-pw@127.0.0.1:8081", None, BASIC_TOKEN),
+    ],
+    ids=["api-key", "url-credentials"],
+)
+def test_the_exception_chain_exposes_no_credentials(
+    make: Callable[..., MLClient],
+    failure: str,
+    base_url: str,
+    api_key: str | None,
+    secret: str,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if failure == "connect":
+            raise httpx.ConnectError("refused", request=request)
+        if failure == "read-timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        if failure == "protocol":
+            raise httpx.RemoteProtocolError("bad", request=request)
+        return httpx.Response(200, stream=_BrokenBody())
+
+    client = make(
+        base_url=base_url,
+        api_key=api_key,
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy.none(),
+    )
+    with pytest.raises(MLServiceError) as info:
+        client.predict(4001)
+    requests = _requests_in_chain(info.value)
+    assert requests, "the chain should keep the request, redacted"
+    for request in requests:
+        assert request.headers["authorization"] == "[redacted]"
+        assert all(secret not in value for value in request.headers.values())
+    formatted = "".join(traceback.format_exception(info.value))
+    assert secret not in formatted
+
+
+def test_requests_are_not_redacted_without_credentials(make: Callable[..., MLClient]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    client = make(transport=httpx.MockTransport(handler), retry=RetryPolicy.none())
+    with pytest.raises(ServiceConnectionError) as info:
+        client.predict(4001)
+    assert [("authorization" in r.headers) for r in _requests_in_chain(info.value)] == [False]
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+def _timing_out_handler(
+    clock: FakeClock, took_s: float | None = None
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[float]]:
+    """A handler that times out after its read timeout (or ``took_s``) on the fake clock."""
+    timeouts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions["timeout"]
+        assert len(set(timeout.values())) == 1  # connect, read, write and pool alike
+        timeouts.append(timeout["read"])
+        clock.advance(timeout["read"] if took_s is None else took_s)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    return handler, timeouts
+
+
+def test_every_attempt_gets_the_full_timeout_without_a_deadline(
+    make: Callable[..., MLClient], clock: FakeClock
+) -> None:
+    handler, timeouts = _timing_out_handler(clock)
+    client = make(transport=httpx.MockTransport(handler), timeout_s=0.8)
+    with pytest.raises(ServiceTimeoutError):
+        client.predict(1)
+    assert timeouts == [0.8, 0.8, 0.8]
+
+
+def test_each_attempt_gets_at_most_the_time_left_of_the_deadline(
+    make: Callable[..., MLClient], clock: FakeClock
+) -> None:
+    handler, timeouts = _timing_out_handler(clock)
+    policy = RetryPolicy(deadline_s=1.0, backoff_base_s=0.05, jitter=0.0, max_retries=5)
+    client = make(transport=httpx.MockTransport(handler), timeout_s=0.8, retry=policy)
+    started = clock()
+    with pytest.raises(ServiceTimeoutError) as info:
+        client.predict(1)
+    # 0.8 s, a 0.05 s backoff, then only 0.15 s are left of the second attempt's budget.
+    assert timeouts == pytest.approx([0.8, 0.15])
+    assert clock() - started == pytest.approx(1.0)
+    assert info.value.attempts == 2
+
+
+def test_no_attempt_starts_once_the_deadline_has_passed(
+    make: Callable[..., MLClient], clock: FakeClock
+) -> None:
+    handler, timeouts = _timing_out_handler(clock, took_s=0.5)
+    oversleeping: list[float] = []
+
+    def sleep(seconds: float) -> None:  # a real sleep may overshoot: here by 0.5 s
+        oversleeping.append(seconds)
+        clock.advance(seconds + 0.5)
+
+    policy = RetryPolicy(deadline_s=1.0, backoff_base_s=0.25, jitter=0.0, max_retries=5)
+    client = make(transport=httpx.MockTransport(handler), retry=policy, sleep=sleep)
+    with pytest.raises(ServiceTimeoutError, match="ReadTimeout") as info:
+        client.predict(1)
+    assert timeouts == [1.0]
+    assert oversleeping == [0.25]
+    assert info.value.attempts == 1
+
+
+def test_no_retry_is_scheduled_to_start_at_the_deadline(
+    make: Callable[..., MLClient], clock: FakeClock
+) -> None:
+    handler, timeouts = _timing_out_handler(clock, took_s=0.75)
+    policy = RetryPolicy(deadline_s=1.0, backoff_base_s=0.25, jitter=0.0)
+    client = make(transport=httpx.MockTransport(handler), retry=policy)
+    with pytest.raises(ServiceTimeoutError):
+        client.predict(1)
+    assert timeouts == [1.0]
+    assert clock.sleeps == []  # 0.75 + 0.25 would leave the retry no time at all
+
+
+def test_wait_for_training_bounds_each_poll_by_the_time_left(
+    make: Callable[..., MLClient], clock: FakeClock
+) -> None:
+    timeouts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        return httpx.Response(200, json=status_body("training"))
+
+    client = make(transport=httpx.MockTransport(handler), timeout_s=5.0)
+    with pytest.raises(TrainingTimeoutError, match=r"still training after 6\.000 s"):
+        client.wait_for_training(JOB_ID, poll_interval_s=2.0, timeout_s=6.0)
+    assert timeouts == [5.0, 4.0, 2.0]
+    assert clock.sleeps == [2.0, 2.0, 2.0]
+
+
+def test_a_poll_cut_short_by_the_wait_is_a_training_timeout(
+    make: Callable[..., MLClient], clock: FakeClock
+) -> None:
+    handler, timeouts = _timing_out_handler(clock)
+    client = make(transport=httpx.MockTransport(handler), timeout_s=5.0)
+    with pytest.raises(TrainingTimeoutError, match=r"still unknown after 3\.000 s") as info:
+        client.wait_for_training(JOB_ID, poll_interval_s=1.0, timeout_s=3.0)
+    assert timeouts == [3.0]
+    assert info.value.last_status == "unknown"
+    assert isinstance(info.value.__cause__, ServiceTimeoutError)
+    assert clock.sleeps == []
+
+
+# --------------------------------------------------------------------------- batches, mock
+
+
+def test_predict_many_finishes_the_batch_before_raising_an_unexpected_error(
+    make: Callable[..., MLClient],
+) -> None:
+    handler, seen = _echo_handler()
+
+    def broken(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["query_hash"] == 1:
+            raise RuntimeError("a bug in the transport")
+        return handler(request)
+
+    cache = PredictionCache()
+    client = make(transport=httpx.MockTransport(broken), cache=cache)
+    requests = [PredictionRequest.create(h) for h in range(1, 7)]
+    for max_concurrency in (1, 3):
+        cache.clear()
+        seen.clear()
+        with pytest.raises(RuntimeError, match="a bug in the transport"):
+            client.predict_many(requests, max_concurrency=max_concurrency)
+        assert sorted(seen) == [2, 3, 4, 5, 6]
+        assert [r.query_hash for r in requests if r in cache] == [2, 3, 4, 5, 6]
+        assert [t.name for t in threading.enumerate() if t.name.startswith("mlclient")] == []
+
+
+def _mock_source_handler(
+    source: str,
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[int]]:
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query_hash = json.loads(request.content)["query_hash"]
+        seen.append(query_hash)
+        return httpx.Response(200, json={**prediction_body(query_hash), "source": source})
+
+    return handler, seen
+
+
+def test_predictions_from_the_services_mock_data_are_not_cached(
+    make: Callable[..., MLClient],
+) -> None:
+    handler, seen = _mock_source_handler("mock")
+    cache = PredictionCache()
+    client = make(transport=httpx.MockTransport(handler), cache=cache)
+    assert client.predict(4001).source == "mock"
+    assert client.predict(4001).source == "mock"
+    outcomes = client.predict_many([PredictionRequest.create(h) for h in (4001, 4002)])
+    assert [o.unwrap().source for o in outcomes] == ["mock", "mock"]
+    assert seen == [4001, 4001, 4001, 4002]
+    assert len(cache) == 0
+    database, database_seen = _mock_source_handler("database")
+    cached = make(transport=httpx.MockTransport(database), cache=cache)
+    assert cached.predict(4001) is cached.predict(4001)
+    assert database_seen == [4001]

@@ -128,6 +128,58 @@ def test_prediction_request_rejects_non_string_parameters_json() -> None:
         PredictionRequest(1, "current", {"a": 1})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "parameters_json",
+    [
+        '{},"query_hash":6',  # would add a field to the body
+        '{"b":1,"a":2}',  # keys out of order: another cache key for the same question
+        '{ "a": 1 }',
+        '{"a":1,"a":2}',
+        '{"a":NaN}',
+        "[1]",
+        "null",
+        "",
+        "{",
+        '"{}"',
+    ],
+)
+def test_the_constructor_refuses_parameters_json_that_is_not_canonical(
+    parameters_json: str,
+) -> None:
+    with pytest.raises(ValueError, match="parameters_json must be canonical JSON of an object"):
+        PredictionRequest(5, "current", parameters_json)
+
+
+def test_create_does_not_parse_the_text_it_made_canonical(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_parsing(text: str) -> object:
+        raise AssertionError("json.loads called")
+
+    monkeypatch.setattr(json, "loads", no_parsing)
+    request = PredictionRequest.create(5, parameters={"b": 1, "a": [2]}, scenario="optimized")
+    assert request.parameters_json == '{"a":[2],"b":1}'
+    with pytest.raises(AssertionError, match=r"json\.loads called"):
+        PredictionRequest(5, "optimized", '{"a":[2],"b":1}')
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"query_hash": 0}, ValueError, "query_hash must be > 0"),
+        ({"query_hash": True}, TypeError, "query_hash must be an int, got bool"),
+        ({"query_hash": 1, "scenario": "future"}, ValueError, "scenario must be one of"),
+    ],
+)
+def test_create_checks_what_the_constructor_checks(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        PredictionRequest(**kwargs)
+    with pytest.raises(error, match=match):
+        PredictionRequest.create(**kwargs)
+
+
 def test_canonical_parameters_of_none_and_empty_mapping() -> None:
     assert canonical_parameters(None) == "{}"
     assert canonical_parameters({}) == "{}"
@@ -159,6 +211,8 @@ def test_body_is_the_json_of_the_request(
     }
     reordered = dict(reversed(list(parameters.items())))
     assert PredictionRequest.create(query_hash, parameters=reordered, scenario=scenario) == request
+    # The constructor accepts exactly what create builds.
+    assert PredictionRequest(query_hash, scenario, request.parameters_json) == request
 
 
 # --------------------------------------------------------------------------- parsing
