@@ -15,6 +15,13 @@ it does not share the load generator's interpreter lock; ``--fake-in-process`` k
 in). The API key of a real service is read from ``PGANALYTICS_ML_API_KEY``, never from the
 command line. Exit status: 0 every threshold passed, 1 a threshold failed, 2 the run
 itself failed (bad arguments included; they get a one-line message, not a traceback).
+
+An open-model run also checks ``dropped_requests==0`` and ``saturated==0`` (shown with the
+other thresholds): a run that dropped requests or could not hold its schedule fails
+unless ``--no-default-thresholds`` is given or a ``--threshold`` on the same metric
+replaces them. Options that the chosen run would ignore (``--rate`` for a closed model,
+``--iterations`` for an open one, ``--url`` or faults for the in-process breaker
+scenario, ...) are refused.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import httpx
 
 from pganalytics_core.errors import PgAnalyticsError
 from pganalytics_core.load.model import ClosedModel, OpenModel
-from pganalytics_core.load.processes import FakeServiceProcess, run_processes
+from pganalytics_core.load.processes import FakeServiceProcess, run_processes, split_model
 from pganalytics_core.load.report import (
     build_report,
     format_progress,
@@ -52,7 +59,11 @@ from pganalytics_core.load.scenarios import (
     scale_model,
 )
 from pganalytics_core.load.stats import PERCENTILE_METHODS, PercentileMethod
-from pganalytics_core.load.thresholds import evaluate_thresholds, parse_thresholds
+from pganalytics_core.load.thresholds import (
+    OPEN_MODEL_THRESHOLDS,
+    evaluate_thresholds,
+    parse_thresholds,
+)
 from pganalytics_core.testing.fake_service import ENDPOINT_NAMES, FAULT_MODES, FakeMLService, Faults
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_THRESHOLDS", "build_parser", "main"]
@@ -199,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument(
         "--no-default-thresholds",
         action="store_true",
-        help="ignore the scenario's own thresholds",
+        help="ignore the scenario's own thresholds, and for open-model runs the implicit "
+        "dropped_requests==0 and saturated==0",
     )
     checks.add_argument(
         "--percentile-method",
@@ -226,6 +238,10 @@ def _scenario(args: argparse.Namespace) -> Scenario:
     if args.scenario is not None:
         raise ValueError("give --scenario or --model, not both")
     if args.model == "closed":
+        if args.rate is not None or args.max_in_flight is not None:
+            raise ValueError("--rate and --max-in-flight apply to --model open only")
+        if args.iterations is not None and args.duration is not None:
+            raise ValueError("give --iterations or --duration, not both")
         model: ClosedModel | OpenModel = ClosedModel(
             workers=args.workers or 10,
             iterations=None if args.duration is not None else (args.iterations or 100),
@@ -239,6 +255,8 @@ def _scenario(args: argparse.Namespace) -> Scenario:
         )
     if args.rate is None:
         raise ValueError("--model open needs --rate")
+    if args.iterations is not None:
+        raise ValueError("--iterations applies to --model closed only; give --duration")
     workers = args.workers or 10
     model = OpenModel(
         rate_per_s=args.rate,
@@ -270,6 +288,11 @@ def _thresholds(args: argparse.Namespace, scenario: Scenario) -> dict[str, list[
     chosen: dict[str, list[str]] = {}
     if not args.no_default_thresholds:
         chosen = {metric: [condition] for metric, condition in scenario.thresholds.items()}
+        if isinstance(scenario.model, OpenModel):
+            # An open run that dropped requests or fell behind its schedule must not pass
+            # silently: these show in the report and fail the run unless replaced.
+            for metric, condition in OPEN_MODEL_THRESHOLDS.items():
+                chosen.setdefault(metric, [condition])
     given: dict[str, list[str]] = {}
     for text in args.threshold:
         match = _THRESHOLD.match(text)
@@ -281,6 +304,36 @@ def _thresholds(args: argparse.Namespace, scenario: Scenario) -> dict[str, list[
     chosen.update(given)
     parse_thresholds(chosen)  # validate before the run, not after it
     return chosen
+
+
+def _check_applicable(args: argparse.Namespace, scenario: Scenario, faults: Faults | None) -> None:
+    """Refuse options the chosen run would silently ignore, and sizes that do not fit."""
+    if args.url is not None and args.fake_in_process:
+        raise ValueError("--fake-in-process starts the fake service: drop --url")
+    if scenario.workload == "breaker":
+        if args.url is not None or faults is not None:
+            raise ValueError(
+                f"{scenario.name} measures an in-process circuit breaker and calls no "
+                "service: --url and fault options do not apply"
+            )
+        if args.processes > 1:
+            raise ValueError(
+                f"{scenario.name} measures one breaker shared by all its workers: it cannot "
+                "be split over --processes"
+            )
+    # Check the overrides fit the preset (and split) before starting anything.
+    model = scenario.model
+    if args.model is None:
+        model = scale_model(
+            model,
+            workers=args.workers,
+            iterations=args.iterations,
+            duration_s=args.duration,
+            rate_per_s=args.rate,
+            max_in_flight=args.max_in_flight,
+        )
+    if args.processes > 1:
+        split_model(model, args.processes)
 
 
 class _ProgressLine:
@@ -349,16 +402,15 @@ def _run(
             max_in_flight=max_in_flight,
         )
         target = redact_url(args.url) if args.url else "embedded fake service"
-        return result, f"{target} ({args.processes} processes, samples merged exactly)"
+        used = len(split_model(result.model, args.processes))  # fewer for a tiny schedule
+        return result, f"{target} ({used} processes, samples merged exactly)"
     with contextlib.ExitStack() as stack:
         url = args.url
-        if url is not None:
-            target = redact_url(url)
-            if scenario.workload != "breaker":
-                _preflight(url, args.timeout)
-        elif scenario.workload == "breaker":
-            url = "http://127.0.0.1:9"  # in process: no service is called
+        if scenario.workload == "breaker":  # in process: no service is called
             target = "in-process circuit breaker (no service)"
+        elif url is not None:
+            target = redact_url(url)
+            _preflight(url, args.timeout)
         elif args.fake_in_process:
             url = stack.enter_context(FakeMLService(seed=0, faults=faults or Faults())).url
             target = f"embedded fake service, in process ({url})"
@@ -400,19 +452,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if faults is not None and args.url is not None:
             raise ValueError("fault injection needs the embedded fake service (drop --url)")
         thresholds = _thresholds(args, scenario)
-        if args.model is None:  # check the overrides fit the preset before starting anything
-            scale_model(
-                scenario.model,
-                workers=args.workers,
-                iterations=args.iterations,
-                duration_s=args.duration,
-                rate_per_s=args.rate,
-                max_in_flight=args.max_in_flight,
-            )
         if args.plot and not args.plot.lower().endswith(".svg"):
             raise ValueError("--plot writes SVG: give a file name ending in .svg")
+        _check_applicable(args, scenario, faults)
     except (ValueError, PgAnalyticsError) as exc:
         parser.error(str(exc))  # exits with status 2 and a one-line message
+    except Exception as exc:  # nothing started yet: one line, never a traceback
+        parser.error(f"{type(exc).__name__}: {exc}")
 
     line = _ProgressLine(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
     try:

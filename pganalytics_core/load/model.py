@@ -9,6 +9,10 @@
   from each request's *intended* start (``t0 + i / rate``), so a stalled service shows up
   in the percentiles instead of silently lowering the load (no coordinated omission, as
   in wrk2). Right for capacity questions ("is p99 under 200 ms at 500 req/s?").
+
+Both models refuse sizes no machine could run (:data:`MAX_RATE_PER_S`,
+:data:`MAX_DURATION_S`, :data:`MAX_REQUESTS`), so that a typo such as ``1e200`` is a
+:class:`~pganalytics_core.errors.ConfigError` naming the field, never an overflow.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Final, Literal
 
 from pganalytics_core.errors import ConfigError
 
 __all__ = [
     "ClosedModel",
     "LoadModel",
+    "MAX_DURATION_S",
+    "MAX_RATE_PER_S",
+    "MAX_REQUESTS",
     "ModelName",
     "OpenModel",
     "model_from_dict",
@@ -32,19 +39,30 @@ __all__ = [
 #: The name of a load model, as reported in results.
 ModelName = Literal["closed", "open"]
 
+#: The highest open-model rate accepted, in requests per second.
+MAX_RATE_PER_S: Final = 10_000_000.0
+#: The longest run accepted (and the largest millisecond setting, as seconds): ~116 days.
+MAX_DURATION_S: Final = 10_000_000.0
+#: The most requests one run may plan (8 bytes per sample and series: 8 GB of latencies).
+MAX_REQUESTS: Final = 1_000_000_000
 
-def _check_int(field: str, value: object, minimum: int) -> None:
+
+def _check_int(field: str, value: object, minimum: int, maximum: int = MAX_REQUESTS) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(field, f"must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ConfigError(field, f"must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ConfigError(field, f"must be <= {maximum}, got {value}")
 
 
-def _check_positive(field: str, value: object) -> None:
+def _check_positive(field: str, value: object, maximum: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(field, f"must be a number, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(field, f"must be finite and > 0, got {value!r}")
+    if value > maximum:
+        raise ConfigError(field, f"must be <= {maximum:g}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,8 +77,8 @@ class ClosedModel:
         duration_s: how long each worker keeps sending, in seconds.
 
     Raises:
-        ConfigError: a field is out of range, or both or neither of ``iterations`` and
-            ``duration_s`` are set.
+        ConfigError: a field is out of range (see the module docstring for the upper
+            bounds), or both or neither of ``iterations`` and ``duration_s`` are set.
     """
 
     workers: int = 10
@@ -75,9 +93,9 @@ class ClosedModel:
         if (self.iterations is None) == (self.duration_s is None):
             raise ConfigError("iterations", "set exactly one of iterations and duration_s")
         if self.iterations is not None:
-            _check_int("iterations", self.iterations, 1)
+            _check_int("iterations", self.iterations, 1, MAX_REQUESTS // self.workers)
         if self.duration_s is not None:
-            _check_positive("duration_s", self.duration_s)
+            _check_positive("duration_s", self.duration_s, MAX_DURATION_S)
 
     @property
     def planned_requests(self) -> int | None:
@@ -97,17 +115,26 @@ class OpenModel:
             request instead). A request waits in the queue while every worker is busy,
             and that wait counts in its latency.
         max_in_flight: the most requests outstanding at once (queued or being sent);
-            a request due while this many are outstanding is *dropped* (counted, never
-            sent) rather than queued without bound.
+            a request due while this many are outstanding is *dropped* (never sent): it
+            counts as a failed request of type ``"Dropped"``.
         late_after_ms: a request that starts more than this after its intended start is
             counted as *late*.
         max_scheduler_lag_ms: the generator counts as *saturated* when the p99 of its
             scheduling lag exceeds this.
         min_achieved_ratio: the generator counts as saturated when it achieves less than
-            this fraction of ``rate_per_s``.
+            this fraction of its target rate.
+        max_late_ratio: the generator counts as saturated when more than this fraction
+            of the requests started late, or found every worker busy when they were due.
+        share_index, share_count: this run sends the requests ``share_index``,
+            ``share_index + share_count``, ``share_index + 2 * share_count``, ... of the
+            schedule: one process's share of a multi-process run (see
+            :func:`~pganalytics_core.load.processes.split_model`), so that the shares
+            together send exactly the single-process schedule. The defaults (0 of 1)
+            send every request.
 
     Raises:
-        ConfigError: a field is out of range.
+        ConfigError: a field is out of range (see the module docstring for the upper
+            bounds), or the run would send no request.
     """
 
     rate_per_s: float
@@ -117,41 +144,82 @@ class OpenModel:
     late_after_ms: float = 10.0
     max_scheduler_lag_ms: float = 5.0
     min_achieved_ratio: float = 0.99
+    max_late_ratio: float = 0.01
+    share_index: int = 0
+    share_count: int = 1
 
     #: The model's name in results.
     name: ClassVar[ModelName] = "open"
 
     def __post_init__(self) -> None:
-        _check_positive("rate_per_s", self.rate_per_s)
-        _check_positive("duration_s", self.duration_s)
+        _check_positive("rate_per_s", self.rate_per_s, MAX_RATE_PER_S)
+        _check_positive("duration_s", self.duration_s, MAX_DURATION_S)
         _check_int("workers", self.workers, 1)
         _check_int("max_in_flight", self.max_in_flight, 1)
         if self.max_in_flight < self.workers:
             raise ConfigError(
                 "max_in_flight", f"must be >= workers ({self.workers}), got {self.max_in_flight}"
             )
-        _check_positive("late_after_ms", self.late_after_ms)
-        _check_positive("max_scheduler_lag_ms", self.max_scheduler_lag_ms)
-        _check_positive("min_achieved_ratio", self.min_achieved_ratio)
-        if self.min_achieved_ratio > 1:
-            raise ConfigError(
-                "min_achieved_ratio", f"must be <= 1, got {self.min_achieved_ratio!r}"
-            )
-        if self.planned_requests < 1:
+        _check_positive("late_after_ms", self.late_after_ms, MAX_DURATION_S * 1000)
+        _check_positive("max_scheduler_lag_ms", self.max_scheduler_lag_ms, MAX_DURATION_S * 1000)
+        _check_positive("min_achieved_ratio", self.min_achieved_ratio, 1.0)
+        if isinstance(self.max_late_ratio, bool) or not isinstance(
+            self.max_late_ratio, int | float
+        ):
+            raise ConfigError("max_late_ratio", "must be a number")
+        if not 0 <= self.max_late_ratio <= 1:
+            raise ConfigError("max_late_ratio", f"must be in [0, 1], got {self.max_late_ratio!r}")
+        scheduled = self.schedule_requests
+        if scheduled < 1:
             raise ConfigError(
                 "duration_s",
                 f"rate_per_s * duration_s must schedule at least one request, "
                 f"got {self.rate_per_s!r} * {self.duration_s!r}",
             )
+        if scheduled > MAX_REQUESTS:
+            raise ConfigError(
+                "duration_s",
+                f"rate_per_s * duration_s schedules {scheduled} requests, more than {MAX_REQUESTS}",
+            )
+        _check_int("share_count", self.share_count, 1)
+        _check_int("share_index", self.share_index, 0)
+        if self.share_index >= self.share_count:
+            raise ConfigError(
+                "share_index", f"must be < share_count ({self.share_count}), got {self.share_index}"
+            )
+        if self.share_index >= scheduled:
+            raise ConfigError(
+                "share_index",
+                f"share {self.share_index} of {self.share_count} holds no request "
+                f"(the schedule has {scheduled})",
+            )
+
+    @property
+    def schedule_requests(self) -> int:
+        """How many requests the whole schedule holds: ``round(rate_per_s * duration_s)``."""
+        return round(self.rate_per_s * self.duration_s)
 
     @property
     def planned_requests(self) -> int:
-        """How many requests the schedule holds: ``round(rate_per_s * duration_s)``."""
-        return round(self.rate_per_s * self.duration_s)
+        """How many requests this run sends: the whole schedule, or this share of it."""
+        return len(range(self.share_index, self.schedule_requests, self.share_count))
+
+    @property
+    def target_rate_per_s(self) -> float:
+        """The rate this run should achieve: ``rate_per_s``, or this share's part of it."""
+        if self.share_count == 1:
+            return float(self.rate_per_s)
+        return self.planned_requests * self.rate_per_s / self.schedule_requests
+
+    @property
+    def schedule_span_ns(self) -> int:
+        """How long the whole schedule lasts: one period per scheduled request, in ns."""
+        return round(self.schedule_requests * 1_000_000_000 / self.rate_per_s)
 
     def intended_offset_ns(self, index: int) -> int:
-        """The intended start of request ``index`` (0-based), in ns after the start."""
-        return round(index * 1_000_000_000 / self.rate_per_s)
+        """The intended start of this run's request ``index`` (0-based), in ns after the start."""
+        scheduled = self.share_index + index * self.share_count
+        return round(scheduled * 1_000_000_000 / self.rate_per_s)
 
 
 #: Either load model.
@@ -176,6 +244,13 @@ def model_to_dict(model: LoadModel) -> dict[str, object]:
         "late_after_ms": model.late_after_ms,
         "max_scheduler_lag_ms": model.max_scheduler_lag_ms,
         "min_achieved_ratio": model.min_achieved_ratio,
+        "max_late_ratio": model.max_late_ratio,
+        # A share of a multi-process run says which requests it sent.
+        **(
+            {"share_index": model.share_index, "share_count": model.share_count}
+            if model.share_count != 1
+            else {}
+        ),
     }
 
 

@@ -3,10 +3,12 @@
 Python threads share one interpreter lock, so one process tops out at a few thousand
 requests per second. :func:`run_processes` starts ``processes`` worker processes
 (``multiprocessing`` with the *spawn* method, safe with threads), gives each its share of
-the load (``rate_per_s / N`` in the open model, ``workers / N`` in the closed one), lets them
+the load (every N-th request of the open model's schedule, phase-shifted, so that together
+they send exactly the one-process schedule; ``workers / N`` in the closed one), lets them
 build their clients, starts them together at a barrier, and merges their raw samples
 *exactly* with :func:`~pganalytics_core.load.result.merge_results`: the merged percentiles
-are those of one run over all the samples.
+are those of one run over all the samples. The ``breaker-stress`` preset is refused: its
+workers must share one in-process breaker.
 
 Beyond one machine, use an existing distributed load engine rather than a home-made
 cluster: :mod:`pganalytics_core.load.locust_support` drives :class:`MLClient` from Locust
@@ -36,7 +38,7 @@ from types import TracebackType
 from typing import Final, Protocol
 
 from pganalytics_core.errors import ConfigError
-from pganalytics_core.load.model import ClosedModel, LoadModel, OpenModel
+from pganalytics_core.load.model import ClosedModel, LoadModel
 from pganalytics_core.load.result import LoadTestResult, merge_results
 from pganalytics_core.load.scenarios import Scenario, get_scenario, run_scenario, scale_model
 from pganalytics_core.load.stats import PercentileMethod
@@ -48,14 +50,20 @@ _START_TIMEOUT_S: Final = 120.0
 
 
 def split_model(model: LoadModel, processes: int) -> list[LoadModel]:
-    """Split a model into ``processes`` shares that add up to it.
+    """Split a model into shares, one per process, that add up to it exactly.
 
-    Open model: each share gets ``rate_per_s / processes`` and its share of the workers
-    (at least one) and of ``max_in_flight``. Closed model: the workers are divided (so
-    ``workers >= processes``), iterations or duration stay per worker.
+    Open model: share ``k`` of ``N`` sends the requests ``k, k + N, k + 2N, ...`` of the
+    whole schedule (phase ``k / rate``, period ``N / rate``; see ``OpenModel.share_index``),
+    so the union of the shares is exactly the single-process schedule: no synchronized
+    bursts, no request lost to rounding. A schedule of fewer requests than ``processes``
+    is split into one share per request.
+    Each share gets its part of the workers (at least one) and of ``max_in_flight``.
+    Closed model: the workers are divided (so ``workers >= processes``), iterations or
+    duration stay per worker.
 
     Raises:
-        ConfigError: ``processes < 1``, or fewer closed-model workers than processes.
+        ConfigError: ``processes < 1``, an open model that is already a share, or fewer
+            closed-model workers than processes.
     """
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigError("processes", f"must be an int >= 1, got {processes!r}")
@@ -71,19 +79,20 @@ def split_model(model: LoadModel, processes: int) -> list[LoadModel]:
             dataclasses.replace(model, workers=base + (1 if index < extra else 0))
             for index in range(processes)
         ]
-    workers = max(math.ceil(model.workers / processes), 1)
-    in_flight = max(math.ceil(model.max_in_flight / processes), workers)
+    if model.share_count != 1:
+        raise ConfigError("model", "is already a share of a schedule; split the whole model")
+    count = min(processes, model.schedule_requests)
+    workers = max(math.ceil(model.workers / count), 1)
+    in_flight = max(math.ceil(model.max_in_flight / count), workers)
     return [
-        OpenModel(
-            rate_per_s=model.rate_per_s / processes,
-            duration_s=model.duration_s,
+        dataclasses.replace(
+            model,
             workers=workers,
             max_in_flight=in_flight,
-            late_after_ms=model.late_after_ms,
-            max_scheduler_lag_ms=model.max_scheduler_lag_ms,
-            min_achieved_ratio=model.min_achieved_ratio,
+            share_index=index,
+            share_count=count,
         )
-        for _ in range(processes)
+        for index in range(count)
     ]
 
 
@@ -146,7 +155,8 @@ def run_processes(
     """Run a scenario in ``processes`` processes at once and merge the results exactly.
 
     The children are *spawned*: a script calling this must guard its entry point with
-    ``if __name__ == "__main__":``.
+    ``if __name__ == "__main__":``. An open-model schedule of fewer requests than
+    ``processes`` runs in one process per request.
 
     Args:
         scenario: a :class:`Scenario` or a preset's name.
@@ -162,10 +172,17 @@ def run_processes(
         The merged result; its model is the total model.
 
     Raises:
-        ConfigError: bad parameters (see :func:`split_model`).
+        ConfigError: bad parameters (see :func:`split_model`), or the ``breaker``
+            workload, whose workers must share one in-process breaker.
         RuntimeError: a child process failed (the message carries its error).
     """
     chosen = get_scenario(scenario) if isinstance(scenario, str) else scenario
+    if chosen.workload == "breaker":
+        raise ConfigError(
+            "processes",
+            f"{chosen.name!r} measures one circuit breaker shared by all its workers; "
+            "split over processes, each would have its own: run it in one process",
+        )
     model = scale_model(
         chosen.model,
         workers=workers,
@@ -214,7 +231,7 @@ def run_processes(
         collected = _gather(children, results, go)
     errors = [str(payload) for status, payload in collected if status != "ok"]
     if errors:
-        raise RuntimeError(f"{len(errors)} of {processes} load processes failed: {errors[0]}")
+        raise RuntimeError(f"{len(errors)} of {len(shares)} load processes failed: {errors[0]}")
     parts = [payload for _, payload in collected if isinstance(payload, LoadTestResult)]
     merged = merge_results(parts, name=chosen.name, method=method)
     return dataclasses.replace(merged, model=model)

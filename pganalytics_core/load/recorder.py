@@ -17,8 +17,13 @@ import array
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Final
 
-__all__ = ["Recorder", "error_type"]
+__all__ = ["DROPPED", "Recorder", "error_type"]
+
+#: The failure type of an open-model request that was never sent because
+#: ``max_in_flight`` requests were already outstanding.
+DROPPED: Final = "Dropped"
 
 
 def error_type(exc: BaseException) -> str:
@@ -45,17 +50,20 @@ class Recorder:
         latencies_ns: one latency per finished request, in ns (successes and failures).
         service_times_ns: open model only: one service time per finished request, in ns
             (from the actual start; ``latencies_ns`` counts from the intended start).
+        end_times_ns: open model only: when each finished request ended
+            (``time.perf_counter_ns``), in the order the worker finished them.
         errors: failures by :func:`error_type`.
         failures: how many requests failed (the sum of ``errors``, readable while the
             worker runs).
         late: open model only: requests that started later than the late threshold.
     """
 
-    __slots__ = ("errors", "failures", "late", "latencies_ns", "service_times_ns")
+    __slots__ = ("end_times_ns", "errors", "failures", "late", "latencies_ns", "service_times_ns")
 
     def __init__(self) -> None:
         self.latencies_ns: array.array[int] = array.array("q")
         self.service_times_ns: array.array[int] = array.array("q")
+        self.end_times_ns: array.array[int] = array.array("q")
         self.errors: Counter[str] = Counter()
         self.failures = 0
         self.late = 0

@@ -11,7 +11,8 @@ JSON report (``schema_version`` :data:`REPORT_SCHEMA_VERSION`)::
                  "percentile_method", "timeout_s"},
       "model": {"name": "closed", "workers", "iterations", "duration_s"}
              | {"name": "open", "rate_per_s", "duration_s", "workers", "max_in_flight",
-                "late_after_ms", "max_scheduler_lag_ms", "min_achieved_ratio"},
+                "late_after_ms", "max_scheduler_lag_ms", "min_achieved_ratio",
+                "max_late_ratio", ["share_index", "share_count"]},
       "environment": {"python", "implementation", "platform", "machine", "cpu_count",
                       "load_average", "pganalytics_core", "httpx"},
       "results": {"name", "model", "total_requests", "successful_requests",
@@ -22,6 +23,7 @@ JSON report (``schema_version`` :data:`REPORT_SCHEMA_VERSION`)::
                   "open_model": null | {"target_rate_per_s", "achieved_rate_per_s",
                                         "issued_requests", "dropped_requests",
                                         "late_requests", "late_after_ms",
+                                        "queued_requests",
                                         "service_time": {...}, "scheduler_lag": {...},
                                         "saturated", "saturation_reasons"}},
       "thresholds": [{"metric", "condition", "actual", "passed"}, ...]
@@ -144,8 +146,9 @@ def _describe_model(result: LoadTestResult) -> str:
             else f"{model.duration_s:g} s"
         )
         return f"closed model: {model.workers} workers x {size}"
+    share = f" (share {model.share_index} of {model.share_count})" if model.share_count != 1 else ""
     return (
-        f"open model: {model.rate_per_s:g} req/s for {model.duration_s:g} s, "
+        f"open model: {model.rate_per_s:g} req/s for {model.duration_s:g} s{share}, "
         f"{model.workers} workers, max {model.max_in_flight} in flight"
     )
 
@@ -186,7 +189,8 @@ def format_summary(
         lines.append(
             f"  arrival rate   target {stats.target_rate_per_s:g} req/s, achieved "
             f"{stats.achieved_rate_per_s:.1f} req/s; dropped {stats.dropped_requests}, "
-            f"late {stats.late_requests} (> {stats.late_after_ms:g} ms)"
+            f"late {stats.late_requests} (> {stats.late_after_ms:g} ms), "
+            f"queued {stats.queued_requests}"
         )
         lines.append(_latency_row("service ms", stats.service_time.as_dict()))
         lag = stats.scheduler_lag
@@ -206,7 +210,7 @@ def format_summary(
         for verdict in verdicts:
             t = verdict.threshold
             label = f"{t.metric} {t.expression}".ljust(width)
-            actual = "no value" if verdict.actual is None else f"{verdict.actual:.6g}"
+            actual = verdict.actual_text
             mark = "ok" if verdict.passed else "FAILED"
             lines.append(f"    {label}  {actual:>12}  {mark}")
         failed = sum(1 for v in verdicts if not v.passed)
@@ -329,6 +333,7 @@ def write_samples(path: str | os.PathLike[str], result: LoadTestResult) -> None:
         "dropped": samples.dropped,
         "late": samples.late,
         "schedule_ns": samples.schedule_ns,
+        "queued": samples.queued,
     }
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr("meta.json", json.dumps(meta, indent=2))
@@ -367,6 +372,7 @@ def read_samples(path: str | os.PathLike[str]) -> LoadTestResult:
         dropped=int(meta["dropped"]),
         late=int(meta["late"]),
         schedule_ns=int(meta["schedule_ns"]),
+        queued=int(meta.get("queued", 0)),
     )
     method: PercentileMethod = (
         "inclusive" if meta.get("percentile_method") == "inclusive" else "nearest-rank"

@@ -10,6 +10,7 @@ samples: no histogram error, no averaging of percentiles.
 from __future__ import annotations
 
 import array
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,18 +58,21 @@ class RunSamples:
 
     Attributes:
         latencies_ns: one latency per finished request (from the intended start in the
-            open model).
-        failures_by_type: failed requests by error type, most frequent first.
+            open model), and in the open model one per dropped request too.
+        failures_by_type: failed requests by error type, most frequent first (dropped
+            requests are failures of type ``"Dropped"``).
         started_at_unix_ns: wall-clock start (``time.time_ns``), to align merged runs.
         duration_ns: from the start to the last finished request.
-        service_times_ns: open model: one service time per finished request.
+        service_times_ns: open model: one service time per request actually sent.
         scheduler_lag_ns: open model: one lag per scheduled request (dispatched or
             dropped), from its intended start to the moment the scheduler handled it.
         issued: open model: requests handed to a worker.
         dropped: open model: requests not sent because ``max_in_flight`` were outstanding.
         late: open model: requests that started later than ``late_after_ms``.
-        schedule_ns: open model: how long issuing the schedule took, at least
-            ``duration_s`` (longer when the scheduler fell behind).
+        schedule_ns: open model: how long *starting* the schedule took: its nominal
+            length, or up to one period after the last actual start when that was late
+            (the achieved rate is the requests actually sent per second of this).
+        queued: open model: requests that found every worker busy when they were due.
     """
 
     latencies_ns: bytes
@@ -81,10 +85,11 @@ class RunSamples:
     dropped: int = 0
     late: int = 0
     schedule_ns: int = 0
+    queued: int = 0
 
     @property
     def total_requests(self) -> int:
-        """Finished requests (successful or failed)."""
+        """Finished requests (successful or failed), dropped ones included."""
         return len(self.latencies_ns) // 8
 
     @property
@@ -99,11 +104,16 @@ class OpenModelStats:
 
     Attributes:
         target_rate_per_s: the rate asked for.
-        achieved_rate_per_s: requests issued per second of schedule.
+        achieved_rate_per_s: requests actually *started* per second of the schedule (see
+            :attr:`RunSamples.schedule_ns`): below the target when requests started late
+            or were dropped.
         issued_requests: requests handed to a worker.
-        dropped_requests: requests never sent because ``max_in_flight`` were outstanding.
+        dropped_requests: requests never sent because ``max_in_flight`` were outstanding
+            (also counted as failures of type ``"Dropped"``).
         late_requests: requests that started more than ``late_after_ms`` late.
         late_after_ms: the late threshold in force.
+        queued_requests: requests that found every worker busy when they were due and
+            waited in the hand-off queue (0 in the asyncio runner: a task per request).
         service_time: time from each request's *actual* start to its end (what a
             closed-model tool would report).
         scheduler_lag: time from each request's intended start to the moment the
@@ -119,6 +129,7 @@ class OpenModelStats:
     dropped_requests: int
     late_requests: int
     late_after_ms: float
+    queued_requests: int
     service_time: LatencySummary
     scheduler_lag: LatencySummary
     saturated: bool
@@ -133,6 +144,7 @@ class OpenModelStats:
             "dropped_requests": self.dropped_requests,
             "late_requests": self.late_requests,
             "late_after_ms": self.late_after_ms,
+            "queued_requests": self.queued_requests,
             "service_time": self.service_time.as_dict(),
             "scheduler_lag": self.scheduler_lag.as_dict(),
             "saturated": self.saturated,
@@ -147,14 +159,16 @@ class LoadTestResult:
     Attributes:
         name: the scenario's (or caller's) name for the run.
         model: the load model that ran, with its parameters.
-        total_requests: finished requests; always ``successful + failed``.
+        total_requests: finished requests, and dropped ones in the open model; always
+            ``successful + failed``.
         successful_requests: requests whose operation returned.
-        failed_requests: requests whose operation raised.
+        failed_requests: requests whose operation raised, and dropped requests.
         failures_by_type: failed requests by error type, most frequent first.
         duration_s: from the start to the last finished request, in seconds.
         requests_per_second: ``total_requests / duration_s``.
         latency: latency of every finished request (failures included), in ms: from the
             intended start in the open model, from the actual start in the closed one.
+            A dropped request counts from its intended start until a slot freed.
         open_model: the open model's extra measurements; None for the closed model.
         started_at_unix_s: wall-clock start, in seconds since the epoch.
         samples: the raw samples (kept for exact merges; not compared, not shown).
@@ -253,13 +267,15 @@ class LoadTestResult:
 
 def _open_stats(model: OpenModel, samples: RunSamples, method: PercentileMethod) -> OpenModelStats:
     schedule_s = max(samples.schedule_ns, 1) / 1e9
-    achieved = samples.issued / schedule_s
+    started = len(samples.service_times_ns) // 8
+    achieved = started / schedule_s
+    target = model.target_rate_per_s
     lag = summarize(unpack_samples(samples.scheduler_lag_ns), method=method)
     reasons: list[str] = []
-    if achieved < model.min_achieved_ratio * model.rate_per_s:
+    if achieved < model.min_achieved_ratio * target:
         reasons.append(
             f"achieved {achieved:.1f} req/s, below {model.min_achieved_ratio:.0%} "
-            f"of the target {model.rate_per_s:g} req/s"
+            f"of the target {target:g} req/s"
         )
     if lag.p99_ms is not None and lag.p99_ms > model.max_scheduler_lag_ms:
         reasons.append(
@@ -270,13 +286,25 @@ def _open_stats(model: OpenModel, samples: RunSamples, method: PercentileMethod)
             f"{samples.dropped} requests dropped: {model.max_in_flight} were already "
             "outstanding (max_in_flight)"
         )
+    if started and samples.late > model.max_late_ratio * started:
+        reasons.append(
+            f"{samples.late} of {started} requests ({samples.late / started:.1%}) started "
+            f"more than {model.late_after_ms:g} ms late"
+        )
+    if samples.issued and samples.queued > model.max_late_ratio * samples.issued:
+        reasons.append(
+            f"{samples.queued} of {samples.issued} requests found no idle worker "
+            f"(of {model.workers}) when due and waited in the queue (add workers, or "
+            "lower the rate)"
+        )
     return OpenModelStats(
-        target_rate_per_s=float(model.rate_per_s),
+        target_rate_per_s=target,
         achieved_rate_per_s=achieved,
         issued_requests=samples.issued,
         dropped_requests=samples.dropped,
         late_requests=samples.late,
         late_after_ms=float(model.late_after_ms),
+        queued_requests=samples.queued,
         service_time=summarize(unpack_samples(samples.service_times_ns), method=method),
         scheduler_lag=lag,
         saturated=bool(reasons),
@@ -347,6 +375,7 @@ def merge_samples(parts: Sequence[RunSamples]) -> RunSamples:
         dropped=sum(part.dropped for part in parts),
         late=sum(part.late for part in parts),
         schedule_ns=max(part.schedule_ns for part in parts),
+        queued=sum(part.queued for part in parts),
     )
 
 
@@ -364,14 +393,33 @@ def _merge_models(models: Sequence[LoadModel]) -> LoadModel:
     opened = [m for m in models if isinstance(m, OpenModel)]
     if len(opened) != len(models):
         raise ValueError("cannot merge closed-model and open-model runs")
+    workers = sum(m.workers for m in opened)
+    max_in_flight = sum(m.max_in_flight for m in opened)
+    if any(m.share_count != 1 for m in opened):
+        # The shares of one schedule (see split_model) merge back into that schedule.
+        shares = sorted(m.share_index for m in opened)
+        schedules = {(m.rate_per_s, m.duration_s, m.share_count) for m in opened}
+        if len(schedules) != 1 or shares != list(range(opened[0].share_count)):
+            raise ValueError(
+                "shares of a schedule merge only all together, each once: got shares "
+                f"{shares} of {sorted(m.share_count for m in opened)}"
+            )
+        return dataclasses.replace(
+            opened[0],
+            workers=workers,
+            max_in_flight=max_in_flight,
+            share_index=0,
+            share_count=1,
+        )
     return OpenModel(
         rate_per_s=sum(m.rate_per_s for m in opened),
         duration_s=max(m.duration_s for m in opened),
-        workers=sum(m.workers for m in opened),
-        max_in_flight=sum(m.max_in_flight for m in opened),
+        workers=workers,
+        max_in_flight=max_in_flight,
         late_after_ms=first.late_after_ms,
         max_scheduler_lag_ms=first.max_scheduler_lag_ms,
         min_achieved_ratio=first.min_achieved_ratio,
+        max_late_ratio=first.max_late_ratio,
     )
 
 
@@ -385,7 +433,8 @@ def merge_results(
 
     The statistics are computed again over the concatenated raw samples, so the merge
     equals one run over the same samples. Models are combined: rates, workers and
-    ``max_in_flight`` add up.
+    ``max_in_flight`` add up; the shares of one open-model schedule (see
+    :func:`~pganalytics_core.load.processes.split_model`) merge back into that schedule.
 
     Args:
         results: the results; each must carry its ``samples`` (``keep_samples=True``).

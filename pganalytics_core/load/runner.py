@@ -17,8 +17,12 @@ sleeping (``Event.wait``, never spinning) until each intended start, and hands t
 intended start to a pool of worker threads through a queue. A worker records
 ``latency = end - intended_start`` and ``service_time = end - actual_start``: when the
 service stalls, requests wait in the queue and the wait counts, as in wrk2. The scheduler
-records its own lag (``handed_over - intended_start``); a request due while
-``max_in_flight`` requests are outstanding is dropped and counted.
+records its own lag (``handed_over - intended_start``) and counts the requests that found
+every worker busy when they were due (they wait in the hand-off queue: too few workers).
+A request due while ``max_in_flight`` requests are outstanding is *dropped*: never sent,
+it is a failed request of type ``"Dropped"`` whose latency runs from its intended start
+until the first outstanding request ended after it (see :func:`_dropped_latencies`), so
+a stall is never hidden by dropping the requests it delayed.
 
 The asyncio twins (:func:`run_closed_async`, :func:`run_open_async`) do the same with tasks
 on the running loop, for :class:`~pganalytics_core.client.AsyncMLClient`. Their open model
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import bisect
 import itertools
 import queue
 import threading
@@ -42,7 +47,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
-from pganalytics_core.load.recorder import Recorder, error_type
+from pganalytics_core.load.recorder import DROPPED, Recorder, error_type
 from pganalytics_core.load.result import (
     LoadTestResult,
     RunSamples,
@@ -268,16 +273,13 @@ def _closed_worker(
     control.party_done(end)
 
 
-def _collect(
-    recorders: Sequence[Recorder], *, open_model: bool
-) -> tuple[bytes, bytes, tuple[tuple[str, int], ...], int]:
+def _collect(recorders: Sequence[Recorder]) -> tuple[bytes, tuple[tuple[str, int], ...]]:
+    """The closed model's samples and failures (see :func:`_open_samples` for the open)."""
     failures: Counter[str] = Counter()
     for recorder in recorders:
         failures.update(recorder.errors)
     latencies = b"".join(pack_samples(r.latencies_ns) for r in recorders)
-    service = b"".join(pack_samples(r.service_times_ns) for r in recorders) if open_model else b""
-    late = sum(r.late for r in recorders)
-    return latencies, service, _sorted_counts(failures), late
+    return latencies, _sorted_counts(failures)
 
 
 def _closed_snapshot(
@@ -384,7 +386,7 @@ def _run_closed_threads(
         progress,
         progress_interval_s,
     )
-    latencies, _, failures, _ = _collect(recorders, open_model=False)
+    latencies, failures = _collect(recorders)
     return RunSamples(
         latencies_ns=latencies,
         failures_by_type=failures,
@@ -399,13 +401,29 @@ def _run_closed_threads(
 class _Schedule:
     """The open model's scheduler state (written by the scheduler thread only)."""
 
-    __slots__ = ("dropped", "end_ns", "issued", "lag_ns")
+    __slots__ = (
+        "dropped_at_ns",
+        "dropped_intended_ns",
+        "end_ns",
+        "issued",
+        "lag_ns",
+        "last_handled_ns",
+        "queued",
+    )
 
     def __init__(self) -> None:
         self.lag_ns: array.array[int] = array.array("q")
         self.issued = 0
-        self.dropped = 0
+        self.queued = 0
+        # Each dropped request's intended start and the moment it was dropped.
+        self.dropped_intended_ns: array.array[int] = array.array("q")
+        self.dropped_at_ns: array.array[int] = array.array("q")
+        self.last_handled_ns = 0
         self.end_ns = 0
+
+    @property
+    def dropped(self) -> int:
+        return len(self.dropped_intended_ns)
 
 
 _STOP_WORKER = -1  # an intended start is never negative
@@ -417,10 +435,11 @@ def _open_scheduler(
     control: _Control,
     handoff: queue.SimpleQueue[int],
     slots: threading.Semaphore,
-    workers: int,
+    finished: Sequence[array.array[int]],
     barrier: threading.Barrier,
 ) -> None:
     clock = time.perf_counter_ns
+    workers = len(finished)
     try:
         barrier.wait()
     except threading.BrokenBarrierError:
@@ -429,15 +448,21 @@ def _open_scheduler(
         control.party_done(0)
         return
     crash: BaseException | None = None
+    issued = queued = handled = 0
     try:
         lag_append = schedule.lag_ns.append
+        drop_intended = schedule.dropped_intended_ns.append
+        drop_at = schedule.dropped_at_ns.append
         put = handoff.put
         acquire = slots.acquire
         wait = control.stop_event.wait
         start = control.start_ns
-        period_ns = 1e9 / model.rate_per_s
-        for index in range(model.planned_requests):
-            intended = start + round(index * period_ns)
+        rate = model.rate_per_s
+        # What the workers finished, as last counted: it only grows, so while fewer than
+        # `workers` requests are outstanding by this count, a worker is surely idle.
+        done = 0
+        for index in range(model.share_index, model.schedule_requests, model.share_count):
+            intended = start + round(index * 1_000_000_000 / rate)
             now = clock()
             while now < intended and not control.stop:
                 wait((intended - now) / 1e9)
@@ -445,14 +470,23 @@ def _open_scheduler(
             if control.stop:
                 break
             lag_append(now - intended)
+            handled = now
             if acquire(False):
+                if issued - done >= workers:
+                    done = sum(map(len, finished))
+                    if issued - done >= workers:
+                        queued += 1  # no idle worker: it waits in the hand-off queue
                 put(intended)
-                schedule.issued += 1
+                issued += 1
             else:
-                schedule.dropped += 1
+                drop_intended(intended)
+                drop_at(now)
     except BaseException as exc:
         crash = exc
     finally:
+        schedule.issued = issued
+        schedule.last_handled_ns = handled
+        schedule.queued = queued
         schedule.end_ns = clock()
         for _ in range(workers):
             handoff.put(_STOP_WORKER)
@@ -473,6 +507,7 @@ def _open_worker(
     release = slots.release
     append = recorder.latencies_ns.append
     append_service = recorder.service_times_ns.append
+    append_end = recorder.end_times_ns.append
     errors = recorder.errors
     end = 0
     try:
@@ -492,10 +527,12 @@ def _open_worker(
                 recorder.failures += 1
             else:
                 end = clock()
-            append(end - intended)
             append_service(end - start)
+            append_end(end)
             if start - intended > late_ns:
                 recorder.late += 1
+            # Last: the scheduler counts finished requests by their latencies.
+            append(end - intended)
             release()
     except BaseException as exc:
         control.party_done(end, exc)
@@ -589,7 +626,15 @@ def _run_open_threads(
     threads.append(
         threading.Thread(
             target=_open_scheduler,
-            args=(model, schedule, control, handoff, slots, len(operations), barrier),
+            args=(
+                model,
+                schedule,
+                control,
+                handoff,
+                slots,
+                [r.latencies_ns for r in recorders],
+                barrier,
+            ),
             name="pganalytics-load-scheduler",
             daemon=True,
         )
@@ -620,35 +665,96 @@ def _run_open_threads(
         )
 
     _supervise(control, threads, snapshot, progress, progress_interval_s)
-    latencies, service, failures, late = _collect(recorders, open_model=True)
+    last_start_ns = max(
+        (r.end_times_ns[-1] - r.service_times_ns[-1] for r in recorders if r.end_times_ns),
+        default=0,
+    )
+    return _open_samples(model, control, schedule, recorders, last_start_ns)
+
+
+def _dropped_latencies(
+    schedule: _Schedule, end_times_ns: Sequence[array.array[int]]
+) -> array.array[int]:
+    """The latency of each dropped request, from its intended start.
+
+    A dropped request had to wait for a slot, like a request queued behind a stalled
+    service (as wrk2 and vegeta count it): it counts until the first outstanding request
+    ended after it was dropped, the earliest moment it could have been sent. That is a
+    lower bound of what it would have waited, so a stall shows up in the percentiles and
+    nothing is overstated. When no request ended after it (an interrupted run), it
+    counts until the moment it was dropped.
+
+    Args:
+        schedule: the scheduler's record of the drops.
+        end_times_ns: per worker (or task loop), the end times of its requests, ascending.
+    """
+    latencies: array.array[int] = array.array("q")
+    # The drops are in time order, so each worker's search resumes where the last ended.
+    resume = [0] * len(end_times_ns)
+    for intended, dropped_at in zip(
+        schedule.dropped_intended_ns, schedule.dropped_at_ns, strict=True
+    ):
+        freed = None
+        for worker, ends in enumerate(end_times_ns):
+            index = resume[worker] = bisect.bisect_left(ends, dropped_at, resume[worker])
+            if index < len(ends) and (freed is None or ends[index] < freed):
+                freed = ends[index]
+        latencies.append((dropped_at if freed is None else freed) - intended)
+    return latencies
+
+
+def _open_samples(
+    model: OpenModel,
+    control: _Control,
+    schedule: _Schedule,
+    recorders: Sequence[Recorder],
+    last_start_ns: int,
+) -> RunSamples:
+    """Collect an open-model run: every finished *and* dropped request is a sample."""
+    failures: Counter[str] = Counter()
+    for recorder in recorders:
+        failures.update(recorder.errors)
+    dropped = _dropped_latencies(schedule, [r.end_times_ns for r in recorders])
+    if dropped:
+        failures[DROPPED] += len(dropped)
+    latencies = b"".join(pack_samples(r.latencies_ns) for r in recorders)
+    latencies += pack_samples(dropped)
     end_ns = max(control.last_end_ns, schedule.end_ns)
     return RunSamples(
         latencies_ns=latencies,
-        failures_by_type=failures,
+        failures_by_type=_sorted_counts(failures),
         started_at_unix_ns=control.start_unix_ns,
         duration_ns=max(end_ns - control.start_ns, 0),
-        service_times_ns=service,
+        service_times_ns=b"".join(pack_samples(r.service_times_ns) for r in recorders),
         scheduler_lag_ns=pack_samples(schedule.lag_ns),
         issued=schedule.issued,
-        dropped=schedule.dropped,
-        late=late,
-        schedule_ns=_schedule_ns(model, schedule, control.start_ns),
+        dropped=len(dropped),
+        late=sum(r.late for r in recorders),
+        queued=schedule.queued,
+        schedule_ns=_schedule_ns(
+            model, control.start_ns, max(last_start_ns, schedule.last_handled_ns)
+        ),
     )
 
 
-def _schedule_ns(model: OpenModel, schedule: _Schedule, start_ns: int) -> int:
-    """How long the schedule took: its nominal length, or longer when the scheduler lagged.
+def _schedule_ns(model: OpenModel, start_ns: int, last_ns: int) -> int:
+    """How long the schedule took to *start*: its nominal length, or longer when late.
 
     The schedule of n requests nominally spans ``n / rate`` (the last request is due one
-    period before the end), so an on-time scheduler achieves exactly the target rate.
+    period before the end), so requests that all start on time achieve exactly the
+    target rate. When the last request started (or was handled by the scheduler) late,
+    the span stretches to one period after that moment, and the achieved rate (requests
+    actually started per second of this span) falls below the target.
+
+    Args:
+        model: the model.
+        start_ns: when the clock started.
+        last_ns: the latest actual start or scheduler hand-off (0: none).
     """
-    period_ns = 1e9 / model.rate_per_s
-    nominal = round(model.planned_requests * period_ns)
-    if not schedule.lag_ns:
+    nominal = model.schedule_span_ns
+    if not last_ns:
         return nominal
-    last_index = len(schedule.lag_ns) - 1
-    last_handled = start_ns + round(last_index * period_ns) + schedule.lag_ns[-1]
-    return max(nominal, last_handled - start_ns + round(period_ns))
+    return max(nominal, last_ns - start_ns + round(1e9 / model.rate_per_s))
 
 
 def run_model(
@@ -902,7 +1008,7 @@ async def _run_closed_tasks(
         control,
     )
     control.last_end_ns = max(task.result() for task in tasks)
-    latencies, _, failures, _ = _collect(recorders, open_model=False)
+    latencies, failures = _collect(recorders)
     return RunSamples(
         latencies_ns=latencies,
         failures_by_type=failures,
@@ -926,9 +1032,13 @@ async def _run_open_tasks(
     in_flight: set[asyncio.Task[None]] = set()
     append = recorder.latencies_ns.append
     append_service = recorder.service_times_ns.append
+    append_end = recorder.end_times_ns.append  # ascending: one thread runs every task
+    last_start_ns = 0
 
     async def one(intended: int) -> None:
+        nonlocal last_start_ns
         start = clock()
+        last_start_ns = max(last_start_ns, start)
         try:
             await operation()
         except Exception as exc:
@@ -939,15 +1049,16 @@ async def _run_open_tasks(
             end = clock()
         append(end - intended)
         append_service(end - start)
+        append_end(end)
         if start - intended > late_ns:
             recorder.late += 1
         control.last_end_ns = max(control.last_end_ns, end)
 
     async def scheduler() -> None:
-        period_ns = 1e9 / model.rate_per_s
+        rate = model.rate_per_s
         start = control.start_ns
-        for index in range(model.planned_requests):
-            intended = start + round(index * period_ns)
+        for index in range(model.share_index, model.schedule_requests, model.share_count):
+            intended = start + round(index * 1_000_000_000 / rate)
             now = clock()
             if now < intended:
                 await asyncio.sleep((intended - now) / 1e9)
@@ -955,13 +1066,15 @@ async def _run_open_tasks(
             if control.stop:
                 break
             schedule.lag_ns.append(now - intended)
+            schedule.last_handled_ns = now
             if len(in_flight) < model.max_in_flight:
                 task = asyncio.create_task(one(intended))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
                 schedule.issued += 1
             else:
-                schedule.dropped += 1
+                schedule.dropped_intended_ns.append(intended)
+                schedule.dropped_at_ns.append(now)
         schedule.end_ns = clock()
         if in_flight:
             await asyncio.gather(*list(in_flight))
@@ -986,17 +1099,4 @@ async def _run_open_tasks(
         if in_flight:
             await asyncio.gather(*list(in_flight), return_exceptions=True)
     main.result()
-    latencies, service, failures, late = _collect([recorder], open_model=True)
-    end_ns = max(control.last_end_ns, schedule.end_ns)
-    return RunSamples(
-        latencies_ns=latencies,
-        failures_by_type=failures,
-        started_at_unix_ns=control.start_unix_ns,
-        duration_ns=max(end_ns - control.start_ns, 0),
-        service_times_ns=service,
-        scheduler_lag_ns=pack_samples(schedule.lag_ns),
-        issued=schedule.issued,
-        dropped=schedule.dropped,
-        late=late,
-        schedule_ns=_schedule_ns(model, schedule, control.start_ns),
-    )
+    return _open_samples(model, control, schedule, [recorder], last_start_ns)

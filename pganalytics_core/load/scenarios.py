@@ -387,7 +387,7 @@ def run_scenario(
     Args:
         scenario: a :class:`Scenario` or a preset's name.
         url: the ML service to load; None starts an embedded fake service on 127.0.0.1
-            for the duration of the run.
+            for the duration of the run (not for the in-process ``breaker`` workload).
         faults: faults for the embedded fake service (only without ``url``).
         workers, iterations, duration_s, rate_per_s, max_in_flight: override the
             scenario's model (see :func:`scale_model`).
@@ -404,7 +404,7 @@ def run_scenario(
 
     Raises:
         ConfigError: an unknown scenario, parameters that do not fit its model, or faults
-            together with a ``url``.
+            together with a ``url`` or for the ``breaker`` workload.
     """
     chosen = get_scenario(scenario) if isinstance(scenario, str) else scenario
     model = scale_model(
@@ -417,8 +417,12 @@ def run_scenario(
     )
     if url is not None and faults is not None:
         raise ConfigError("faults", "can only be injected into the embedded fake service")
+    if chosen.workload == "breaker" and faults is not None:
+        raise ConfigError("faults", f"{chosen.name!r} runs in process and calls no service")
     with contextlib.ExitStack() as stack:
-        if url is None:
+        if chosen.workload == "breaker":
+            url = url or "http://127.0.0.1:9"  # in process: no service is called
+        elif url is None:
             service = stack.enter_context(
                 FakeMLService(seed=0, faults=faults if faults is not None else Faults())
             )

@@ -19,24 +19,36 @@ p99.9 is only reported from 1,000 samples on: below that, its nearest rank is th
 
 Speed: sorting 10^6 ints with ``sorted`` takes 0.3-0.6 s on a small shared machine, too
 slow for a summary. :func:`select_ranks` finds the few order statistics a summary needs
-without sorting everything: a most-significant-byte-first radix *selection* that works on
-whole byte planes of the samples with C-speed ``bytes`` methods (``translate`` to count a
-bucket, big-int ``&``/``|`` to keep a bucket's members), narrows each wanted rank to a
-bucket of at most 16,384 samples, extracts the union of those buckets with a single
-``itertools.compress`` pass and sorts only that. It is 4-6x faster than a full sort of
-10^6 samples and exactly as exact; :func:`sorted` remains the reference it is tested
-against.
+without sorting everything:
+
+* when numpy can be imported (it is optional, never a dependency), ``numpy.partition``
+  (introselect) on a copy of the samples: exact, ~15 ms for 10^6 samples;
+* otherwise a most-significant-byte-first radix *selection* that works on whole byte
+  planes of the samples with C-speed ``bytes`` methods (``translate`` to count a bucket
+  and to keep the few bytes at a plane's ends, big-int ``&``/``|`` to keep a bucket's
+  members), places every wanted rank in a bucket (a sample of the data guesses where;
+  the highest ranks are read from the sorted tail of the plane, the minimum and maximum
+  from its few extreme bytes), narrows each to at most 65,536 samples, extracts those
+  (``bytes.find`` skips the rest) and selects among them. Each sample is touched by a
+  handful of C passes over one byte each, never boxed, except by the exact ``sum``.
+
+Both paths give identical results; :func:`sorted` remains the reference they are tested
+against. For 10^6 log-normal latencies a summary took ~120-140 ms with the previous pure
+selection, ~80-90 ms with this one, ~15 ms with numpy (a quiet 2-core machine).
 """
 
 from __future__ import annotations
 
 import array
-import itertools
+import bisect
+import functools
+import importlib
 import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from types import ModuleType
 from typing import Final, Literal, get_args
 
 __all__ = [
@@ -57,11 +69,20 @@ PERCENTILE_METHODS: Final[tuple[str, ...]] = get_args(PercentileMethod)
 #: The smallest sample count for which a summary reports p99.9.
 P99_9_MIN_SAMPLES: Final = 1000
 
-# Buckets of at most this many samples are sorted instead of split further.
+# Inputs of at most this many samples are sorted (faster than any selection there).
 _SORT_CUTOFF: Final = 16384
 # Size of the strided sample that guesses each rank's bucket (a guess only: every bucket
 # is then confirmed by exact counts, so a bad guess costs time, never correctness).
 _GUESS_SAMPLE: Final = 16384
+# Buckets of at most this many samples are extracted (about 0.3 us a sample) rather than
+# split further in place (a few full passes over one byte plane, several ms).
+_EXTRACT_MAX: Final = 65536
+# Up to this many bytes of a plane's edge are sorted or scanned (about 0.1 us a byte) to
+# place the extreme ranks, rather than searched by counting (a full pass per count).
+_TAIL_MAX: Final = 16384
+# Use numpy for large inputs when it can be imported (tests switch it off and on).
+_USE_NUMPY = True
+_INT64_MAX: Final = 2**63 - 1
 
 _DELETE_AT_LEAST: Final = tuple(bytes(range(t, 256)) for t in range(257))  # keeps < t
 _DELETE_BELOW: Final = tuple(bytes(range(t)) for t in range(257))  # keeps >= t
@@ -126,7 +147,7 @@ def percentiles(
             unknown.
     """
     _check_method(method)
-    values = samples if isinstance(samples, array.array) else array.array("q", samples)
+    values = _as_int64(samples)
     n = len(values)
     if n == 0:
         raise ValueError("cannot compute percentiles of no samples")
@@ -160,19 +181,103 @@ def select_ranks(values: Sequence[int], ranks: Iterable[int]) -> dict[int, int]:
     Raises:
         ValueError: a rank is out of range.
     """
-    data = values if isinstance(values, array.array) and values.typecode == "q" else None
-    if data is None:
-        data = array.array("q", values)
+    data = _as_int64(values)
     n = len(data)
     wanted = sorted(set(ranks))
     if wanted and (wanted[0] < 0 or wanted[-1] >= n):
         raise ValueError(f"ranks must be in [0, {n}), got {wanted[0]}..{wanted[-1]}")
     if not wanted:
         return {}
-    if n <= _SORT_CUTOFF or _has_negative(data):
-        ordered = sorted(data)
-        return {k: ordered[k] for k in wanted}
-    return _radix_select(data, wanted)
+    return _select(data, wanted, None)
+
+
+def _as_int64(values: Sequence[int]) -> array.array[int]:
+    """``values`` as an ``array('q')``: itself when it is one, else a copy (ints only)."""
+    if isinstance(values, array.array) and values.typecode == "q":
+        return values
+    return array.array("q", values)
+
+
+def _select(data: array.array[int], wanted: list[int], planes: _Planes | None) -> dict[int, int]:
+    """:func:`select_ranks` on an ``array('q')``, with valid sorted ranks."""
+    n = len(data)
+    if n > _SORT_CUTOFF:
+        numpy = _numpy()
+        if numpy is not None:
+            return _numpy_select(numpy, data, wanted)
+        if planes is None:
+            planes = _Planes(data)
+        if not planes.has_negative():
+            return _radix_select(planes, data, wanted)
+    ordered = sorted(data)
+    return {k: ordered[k] for k in wanted}
+
+
+# ------------------------------------------------------------ the optional numpy path
+
+
+@functools.cache
+def _load_numpy() -> ModuleType | None:
+    try:
+        return importlib.import_module("numpy")
+    except ImportError:
+        return None
+
+
+def _numpy() -> ModuleType | None:
+    """numpy when it can be imported and :data:`_USE_NUMPY` is on, else None."""
+    return _load_numpy() if _USE_NUMPY else None
+
+
+def _numpy_select(numpy: ModuleType, data: array.array[int], wanted: list[int]) -> dict[int, int]:
+    # np.partition (introselect) on a copy: exact, and the samples are left untouched.
+    view = numpy.frombuffer(data, dtype=numpy.int64)
+    parted = numpy.partition(view, wanted)
+    return {k: int(parted[k]) for k in wanted}
+
+
+def _numpy_sum(numpy: ModuleType, data: array.array[int], low: int, high: int) -> int:
+    n = len(data)
+    if max(abs(low), abs(high)) * n <= _INT64_MAX:  # no int64 overflow: exact
+        return int(numpy.frombuffer(data, dtype=numpy.int64).sum(dtype=numpy.int64))
+    return sum(data)
+
+
+# -------------------------------------------------------------- the pure-Python path
+
+
+class _Planes:
+    """Byte planes of int64 samples: plane ``k`` holds byte ``k`` of every sample.
+
+    One little-endian copy of the samples is sliced into planes lazily, and each plane
+    (and its big-int form) is kept for the rest of the selection.
+    """
+
+    __slots__ = ("_ints", "_planes", "n", "raw")
+
+    def __init__(self, data: array.array[int]) -> None:
+        self.n = len(data)
+        self.raw = _little_endian_bytes(data)
+        self._planes: dict[int, bytes] = {}
+        self._ints: dict[int, int] = {}
+
+    def plane(self, level: int) -> bytes:
+        found = self._planes.get(level)
+        if found is None:
+            found = self._planes[level] = self.raw[level::8]
+        return found
+
+    def plane_int(self, level: int) -> int:
+        found = self._ints.get(level)
+        if found is None:
+            found = self._ints[level] = int.from_bytes(self.plane(level), "little")
+        return found
+
+    def has_negative(self) -> bool:
+        top = self.plane(7)
+        if top.count(top[0]) == self.n:  # the usual case: one top byte, checked once
+            return top[0] >= 0x80
+        return len(top.translate(None, _NEGATIVE_TOP_BYTES)) != self.n
 
 
 def _little_endian_bytes(data: array.array[int]) -> bytes:
@@ -183,12 +288,21 @@ def _little_endian_bytes(data: array.array[int]) -> bytes:
     return swapped.tobytes()
 
 
-def _has_negative(data: array.array[int]) -> bool:
-    top = _little_endian_bytes(data)[7::8]
-    return len(top.translate(None, _NEGATIVE_TOP_BYTES)) != len(top)
+def _extract(data: array.array[int], selector: bytes) -> array.array[int]:
+    """The samples whose selector byte is 0xFF, in order (``bytes.find`` skips the rest
+    at C speed, so only the selected samples cost Python work)."""
+    found: array.array[int] = array.array("q")
+    append = found.append
+    get = data.__getitem__
+    find = selector.find
+    index = find(0xFF)
+    while index >= 0:
+        append(get(index))
+        index = find(0xFF, index + 1)
+    return found
 
 
-def _radix_select(data: array.array[int], ranks: list[int]) -> dict[int, int]:
+def _radix_select(planes: _Planes, data: array.array[int], ranks: list[int]) -> dict[int, int]:
     """Radix selection over non-negative int64 samples; see the module docstring.
 
     Each *group* of ranks shares a value range ``[low, low + 256 ** (level + 1))`` whose
@@ -197,16 +311,12 @@ def _radix_select(data: array.array[int], ranks: list[int]) -> dict[int, int]:
     that the composite plane ``(plane & members) | above`` orders members by their byte
     at ``level`` while non-members sort to 0x00 (below) or 0xFF (above), and counting
     ``composite < t`` minus ``below`` (the samples under the range) counts members.
+    A bucket of at most :data:`_EXTRACT_MAX` samples (and an eighth of them) is not split
+    further: its samples are extracted (every such bucket of a group in one pass) and
+    the ranks are selected among the extracted samples.
     """
     n = len(data)
-    raw = _little_endian_bytes(data)
-    planes: dict[int, bytes] = {}
-
-    def plane(level: int) -> bytes:
-        found = planes.get(level)
-        if found is None:
-            found = planes[level] = raw[level::8]
-        return found
+    plane = planes.plane
 
     level = 7
     prefix = 0
@@ -221,13 +331,14 @@ def _radix_select(data: array.array[int], ranks: list[int]) -> dict[int, int]:
 
     guesses = sorted(data[:: max(n // _GUESS_SAMPLE, 1)])
     n_guesses = len(guesses)
-    refine_above = n // 16  # a bucket larger than this is split further in place
+    extract_max = min(_EXTRACT_MAX, n // 8)
     result: dict[int, int] = {}
     # (ranks, level, low, below, size, members, above)
     pending: list[tuple[list[int], int, int, int, int, int | None, int]] = [
         (ranks, level, prefix, 0, n, None, 0)
     ]
-    extract: list[tuple[int, int, int, int, list[int]]] = []  # (low, below, size, mask, ranks)
+    extracted: list[tuple[int, int, int, list[int]]] = []  # (low, below, size, ranks)
+    pieces: list[array.array[int]] = []  # the samples of the extracted buckets
     while pending:
         group_ranks, level, low, below, size, members, above = pending.pop()
         shift = 8 * level
@@ -235,34 +346,47 @@ def _radix_select(data: array.array[int], ranks: list[int]) -> dict[int, int]:
         if members is None:
             composite = bytes_at
         else:
-            composite = ((int.from_bytes(bytes_at, "little") & members) | above).to_bytes(
-                n, "little"
-            )
+            composite = ((planes.plane_int(level) & members) | above).to_bytes(n, "little")
         members_below = _MemberCounter(composite, below, size)
 
         buckets: dict[int, list[int]] = {}
+        previous: int | None = None  # the bucket of the previous (lower) rank
         for rank in group_ranks:
             target = rank - below
             guess = guesses[min(rank * n_guesses // n, n_guesses - 1)]
             start = min(max((guess - low) >> shift, 0), 255)
             members_below.rank = rank
-            bucket = _find_bucket(members_below, target, start)
+            bucket = None
+            if target == 0:
+                bucket = members_below.smallest(start)
+            elif previous is not None:
+                bucket = members_below.in_tail(previous, target)
+            if bucket is None and target == size - 1:
+                bucket = members_below.largest(start)
+            if bucket is None:
+                bucket = _find_bucket(members_below, target, start)
             buckets.setdefault(bucket, []).append(rank)
+            previous = bucket
+        by_translate = bytearray(256)  # the buckets the composite itself can select
+        by_mask: list[int] = []  # the others (0 or 255 while non-members sort there too)
         for bucket, bucket_ranks in buckets.items():
-            first = bucket_ranks[0]
-            members_below.rank = first
+            members_below.rank = bucket_ranks[0]
             under = members_below(bucket)
             bucket_size = members_below(bucket + 1) - under
             bucket_low = low + (bucket << shift)
             if level == 0:  # the bucket holds a single value
                 for rank in bucket_ranks:
                     result[rank] = bucket_low
-                continue
-            equal = int.from_bytes(bytes_at.translate(_EQUAL_FF[bucket]), "little")
-            bucket_members = equal if members is None else equal & members
-            if bucket_size > refine_above:
+            elif bucket_size <= extract_max:
+                extracted.append((bucket_low, below + under, bucket_size, bucket_ranks))
+                if (bucket or not below) and (bucket != 255 or below + size == n):
+                    by_translate[bucket] = 0xFF
+                else:
+                    by_mask.append(bucket)
+            else:
+                # Split further: the members of this bucket, and the samples above it.
+                equal = int.from_bytes(bytes_at.translate(_EQUAL_FF[bucket]), "little")
                 higher = int.from_bytes(bytes_at.translate(_ABOVE_FF[bucket]), "little")
-                bucket_above = higher if members is None else above | (higher & members)
                 pending.append(
                     (
                         bucket_ranks,
@@ -270,30 +394,34 @@ def _radix_select(data: array.array[int], ranks: list[int]) -> dict[int, int]:
                         bucket_low,
                         below + under,
                         bucket_size,
-                        bucket_members,
-                        bucket_above,
+                        equal if members is None else equal & members,
+                        higher if members is None else above | (higher & members),
                     )
                 )
-            else:
-                extract.append(
-                    (bucket_low, below + under, bucket_size, bucket_members, bucket_ranks)
-                )
-    if extract:
-        # One pass extracts every small bucket; they are disjoint value ranges, so the
-        # union's own ranks follow from the buckets' sizes in value order.
-        extract.sort(key=lambda item: item[0])
-        union_mask = 0
-        for item in extract:
-            union_mask |= item[3]
-        selector = union_mask.to_bytes(n, "little").translate(_FF_TO_ONE)
-        union = array.array("q", itertools.compress(data, selector))
+        if any(by_translate):
+            pieces.append(_extract(data, composite.translate(by_translate)))
+        for bucket in by_mask:
+            assert members is not None  # the whole plane never needs a mask
+            equal = int.from_bytes(bytes_at.translate(_EQUAL_FF[bucket]), "little")
+            pieces.append(_extract(data, (equal & members).to_bytes(n, "little")))
+    if extracted:
+        # The extracted buckets are disjoint value ranges: in value order, a rank's place
+        # among the extracted samples follows from the sizes of the buckets before it.
+        union = array.array("q")
+        for piece in pieces:
+            union.extend(piece)
+        extracted.sort(key=lambda item: item[0])
         mapped: dict[int, int] = {}
         offset = 0
-        for _, under, bucket_size, _, bucket_ranks in extract:
+        for _, under, bucket_size, bucket_ranks in extracted:
             for rank in bucket_ranks:
                 mapped[rank] = offset + rank - under
             offset += bucket_size
-        found = select_ranks(union, mapped.values())
+        if 2 * len(union) > n:  # many ranks in many buckets: no gain in recursing
+            ordered = sorted(union)
+            found = {k: ordered[k] for k in mapped.values()}
+        else:
+            found = select_ranks(union, mapped.values())
         for rank, union_rank in mapped.items():
             result[rank] = found[union_rank]
     return result
@@ -302,13 +430,14 @@ def _radix_select(data: array.array[int], ranks: list[int]) -> dict[int, int]:
 class _MemberCounter:
     """Counts the members of a group whose byte at the current level is below a bucket."""
 
-    __slots__ = ("_below", "_composite", "_counts", "_size", "rank")
+    __slots__ = ("_below", "_composite", "_counts", "_size", "_tail", "rank")
 
     def __init__(self, composite: bytes, below: int, size: int) -> None:
         self._composite = composite
         self._below = below
         self._size = size
         self._counts: dict[int, int] = {}
+        self._tail: tuple[int, int, list[int]] | None = None
         #: The rank being searched: decides which side of the plane is cheaper to copy.
         self.rank = 0
 
@@ -319,15 +448,82 @@ class _MemberCounter:
             return self._size
         found = self._counts.get(t)
         if found is None:
+            # One pass keeps the smaller side of the plane (by the rank searched); the
+            # count of its edge byte then gives the next bucket's count too (a bucket
+            # search almost always asks for t and t + 1).
             composite = self._composite
             n = len(composite)
+            below = self._below
             if 2 * self.rank < n:
-                found = len(composite.translate(None, _DELETE_AT_LEAST[t]))
+                head = composite.translate(None, _DELETE_AT_LEAST[min(t + 1, 256)])
+                upto = len(head) - below
+                found = upto - head.count(t)
+                if t < 255:
+                    self._counts[t + 1] = upto
             else:
-                found = n - len(composite.translate(None, _DELETE_BELOW[t]))
-            found -= self._below
+                tail = composite.translate(None, _DELETE_BELOW[t])
+                found = n - len(tail) - below
+                if t < 255:
+                    self._counts[t + 1] = found + tail.count(t)
             self._counts[t] = found
         return found
+
+    def smallest(self, start: int) -> int | None:
+        """The smallest member byte, for the group that holds the minimum of all the
+        samples (``start`` is the bucket of a sample, so the answer is <= ``start``);
+        None when too many bytes are below ``start`` to compare them cheaply."""
+        if self._below:  # the group holds the minimum only when nothing is below it
+            return None
+        if start == 0:
+            return 0
+        head = self._composite.translate(None, _DELETE_AT_LEAST[start])
+        self._counts.setdefault(start, len(head))
+        if not head:
+            return start
+        return min(head) if len(head) <= _TAIL_MAX else None
+
+    def largest(self, start: int) -> int | None:
+        """The largest member byte, for the group that holds the maximum of all the
+        samples (``start`` is the bucket of a sample, so the answer is >= ``start``);
+        None when too many bytes are above ``start`` to compare them cheaply.
+
+        A heavy tail's maximum, which a sample guesses badly, costs one pass over the
+        plane and a look at the few bytes above the guess, instead of a long search.
+        """
+        composite = self._composite
+        n = len(composite)
+        if n - self._below - self._size:  # samples above the group: not the maximum
+            return None
+        if start == 255:
+            return 255
+        tail = composite.translate(None, _DELETE_BELOW[start + 1])
+        self._counts.setdefault(start + 1, n - len(tail) - self._below)
+        if not tail:
+            return start
+        return max(tail) if len(tail) <= _TAIL_MAX else None
+
+    def in_tail(self, low_bucket: int, target: int) -> int | None:
+        """The bucket of the member of 0-based rank ``target`` within the group, read
+        from the sorted bytes >= ``low_bucket`` (a bucket known to be <= the answer),
+        when those are few; else None. The sorted tail is kept for the next ranks and
+        answers their counts too, so the highest percentiles cost one pass together.
+        """
+        if low_bucket == 0:  # the tail would hold the samples below the group too
+            return None
+        tail = self._tail
+        if tail is None or tail[0] != low_bucket:
+            base = self(low_bucket)
+            if len(self._composite) - self._below - base > _TAIL_MAX:
+                return None
+            kept = self._composite.translate(None, _DELETE_BELOW[low_bucket])
+            tail = self._tail = (low_bucket, base, sorted(kept))
+        _, base, ordered = tail
+        bucket = ordered[target - base]
+        counts = self._counts
+        counts.setdefault(bucket, base + bisect.bisect_left(ordered, bucket))
+        if bucket < 255:
+            counts.setdefault(bucket + 1, base + bisect.bisect_left(ordered, bucket + 1))
+        return bucket
 
 
 def _find_bucket(members_below: Callable[[int], int], target: int, start: int) -> int:
@@ -361,20 +557,6 @@ def _find_bucket(members_below: Callable[[int], int], target: int, start: int) -
         else:
             high = middle - 1
     return low
-
-
-def _exact_sum(data: array.array[int]) -> int:
-    """The exact sum of int64 samples (summing byte planes avoids boxing every sample)."""
-    n = len(data)
-    if n <= _SORT_CUTOFF or _has_negative(data):
-        return sum(data)
-    raw = _little_endian_bytes(data)
-    total = 0
-    for level in range(8):
-        plane = raw[level::8]
-        if plane.count(0) != n:
-            total += sum(plane) << (8 * level)
-    return total
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -435,7 +617,7 @@ def summarize(
         ValueError: the method is unknown.
     """
     _check_method(method)
-    data = samples_ns if isinstance(samples_ns, array.array) else array.array("q", samples_ns)
+    data = _as_int64(samples_ns)
     n = len(data)
     if n == 0:
         return LatencySummary(
@@ -453,15 +635,21 @@ def summarize(
     if n >= P99_9_MIN_SAMPLES:
         qs.append(99.9)
     plans = [percentile_ranks(n, q, method) for q in qs]
-    wanted = {0, n - 1} | {rank for low, high, _ in plans for rank in (low, high)}
-    found = select_ranks(data, wanted)
-    values = [_interpolate(found, low, high, weight) / _NS_PER_MS for low, high, weight in plans]
+    wanted = sorted({0, n - 1} | {rank for low, high, _ in plans for rank in (low, high)})
+    numpy = _numpy() if n > _SORT_CUTOFF else None
+    planes = _Planes(data) if n > _SORT_CUTOFF and numpy is None else None
+    found = _select(data, wanted, planes)
+    low, high = found[0], found[n - 1]
+    # sum() over an array('q') is exact and as fast as any pure-Python alternative
+    # measured (summing byte planes, folding a big int): one C loop over the samples.
+    total = sum(data) if numpy is None else _numpy_sum(numpy, data, low, high)
+    values = [_interpolate(found, lo, hi, weight) / _NS_PER_MS for lo, hi, weight in plans]
     return LatencySummary(
         count=n,
         method=method,
-        min_ms=found[0] / _NS_PER_MS,
-        avg_ms=_exact_sum(data) / n / _NS_PER_MS,
-        max_ms=found[n - 1] / _NS_PER_MS,
+        min_ms=low / _NS_PER_MS,
+        avg_ms=total / n / _NS_PER_MS,
+        max_ms=high / _NS_PER_MS,
         p50_ms=values[0],
         p95_ms=values[1],
         p99_ms=values[2],

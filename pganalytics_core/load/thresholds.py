@@ -5,6 +5,11 @@ Each key is a metric of a :class:`~pganalytics_core.load.result.LoadTestResult` 
 (``["<200", "<=250"]``). A condition is an operator (``<``, ``<=``, ``>``, ``>=``, ``==``,
 ``!=``) and a number. A metric without a value (a percentile of a run with no samples, an
 open-model metric of a closed run) fails its threshold: absence is never a pass.
+
+Open-model runs of the ``pganalytics-load`` command also check
+:data:`OPEN_MODEL_THRESHOLDS` (no dropped request, a generator that held its schedule)
+unless ``--no-default-thresholds`` is given or a threshold on the same metric replaces
+them.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 from pganalytics_core.errors import ConfigError
@@ -21,10 +27,12 @@ from pganalytics_core.load.result import LoadTestResult
 
 __all__ = [
     "METRICS",
+    "OPEN_MODEL_THRESHOLDS",
     "Threshold",
     "ThresholdResult",
     "ThresholdSpec",
     "evaluate_thresholds",
+    "format_number",
     "parse_thresholds",
 ]
 
@@ -72,7 +80,16 @@ METRICS: Final[Mapping[str, Callable[[LoadTestResult], float | None]]] = {
     "service_p99_ms": _open(lambda r: r.open_model.service_time.p99_ms if r.open_model else None),
     "lag_p50_ms": _open(lambda r: r.open_model.scheduler_lag.p50_ms if r.open_model else None),
     "lag_p99_ms": _open(lambda r: r.open_model.scheduler_lag.p99_ms if r.open_model else None),
+    "queued_requests": _open(lambda r: r.open_model.queued_requests if r.open_model else None),
+    # 1 when the generator could not hold the schedule, 0 when it did.
+    "saturated": _open(lambda r: float(r.open_model.saturated) if r.open_model else None),
 }
+
+#: The thresholds the CLI adds to every open-model run (unless told otherwise): a run
+#: that dropped requests or could not hold its schedule did not measure what it claims.
+OPEN_MODEL_THRESHOLDS: Final[Mapping[str, str]] = MappingProxyType(
+    {"dropped_requests": "==0", "saturated": "==0"}
+)
 
 _OPERATORS: Final[Mapping[str, Callable[[float, float], bool]]] = {
     "<": operator.lt,
@@ -103,8 +120,8 @@ class Threshold:
 
     @property
     def expression(self) -> str:
-        """The condition as written, normalized: ``"<200"``."""
-        return f"{self.op}{self.limit:g}"
+        """The condition, normalized but exact: ``"<200"``, ``"<0.1234567"``."""
+        return f"{self.op}{format_number(self.limit)}"
 
     def check(self, value: float | None) -> bool:
         """Return whether ``value`` satisfies the condition (None never does)."""
@@ -127,10 +144,20 @@ class ThresholdResult:
 
     def describe(self) -> str:
         """One line for a person: ``"p95_ms < 200: 12.3 ok"``."""
-        value = "no value" if self.actual is None else f"{self.actual:.6g}"
         verdict = "ok" if self.passed else "FAILED"
         t = self.threshold
-        return f"{t.metric} {t.op} {t.limit:g}: {value} {verdict}"
+        return f"{t.metric} {t.op} {format_number(t.limit)}: {self.actual_text} {verdict}"
+
+    @property
+    def actual_text(self) -> str:
+        """The actual value for a person: six significant digits, or every digit needed
+        to tell it from the limit (``0.0100003`` against ``<0.01``); ``"no value"``."""
+        if self.actual is None:
+            return "no value"
+        short = f"{self.actual:.6g}"
+        if float(short) == self.threshold.limit and self.actual != self.threshold.limit:
+            return format_number(self.actual)
+        return short
 
     def as_dict(self) -> dict[str, object]:
         """The verdict as plain data (the JSON report's shape)."""
@@ -140,6 +167,13 @@ class ThresholdResult:
             "actual": self.actual,
             "passed": self.passed,
         }
+
+
+def format_number(value: float) -> str:
+    """Write a limit exactly: ``200`` for a whole number, else the shortest exact repr."""
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
 
 
 def _parse_condition(metric: str, text: object) -> Threshold:
@@ -170,9 +204,11 @@ def parse_thresholds(spec: ThresholdSpec) -> tuple[Threshold, ...]:
         One :class:`Threshold` per condition, in the order given.
 
     Raises:
-        ConfigError: an unknown metric (the message lists the known ones) or a condition
-            that cannot be read.
+        ConfigError: not a mapping, an unknown metric (the message lists the known ones)
+            or a condition that cannot be read (not a string, no operator, no number).
     """
+    if not isinstance(spec, Mapping):
+        raise ConfigError("thresholds", f"must be a mapping of metric to condition, got {spec!r}")
     parsed: list[Threshold] = []
     for metric, conditions in spec.items():
         if metric not in METRICS:
@@ -180,7 +216,15 @@ def parse_thresholds(spec: ThresholdSpec) -> tuple[Threshold, ...]:
                 "thresholds",
                 f"unknown metric {metric!r}; known metrics: {', '.join(sorted(METRICS))}",
             )
-        items = [conditions] if isinstance(conditions, str) else list(conditions)
+        if isinstance(conditions, str):
+            items: list[object] = [conditions]
+        elif isinstance(conditions, Iterable) and not isinstance(conditions, bytes | Mapping):
+            items = list(conditions)
+        else:
+            raise ConfigError(
+                f"thresholds[{metric!r}]",
+                f"a condition must be a string like '<200' (or a list of them), got {conditions!r}",
+            )
         if not items:
             raise ConfigError(f"thresholds[{metric!r}]", "needs at least one condition")
         parsed.extend(_parse_condition(metric, item) for item in items)

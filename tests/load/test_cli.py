@@ -72,14 +72,59 @@ def test_a_failed_threshold_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_an_open_run_against_a_url_with_the_fake_in_a_child_process(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code = main(["--model", "open", "--rate", "50", "--duration", "0.4", "--quiet"])
+    report = tmp_path / "open.json"
+    code = main(
+        ["--model", "open", "--rate", "50", "--duration", "0.4", "--quiet", "--json", str(report)]
+    )
     out = capsys.readouterr().out
-    assert code == 0, out
     assert "open model: 50 req/s for 0.4 s" in out
     assert "embedded fake service, child process" in out
     assert "20 total, 20 ok, 0 failed" in out
+    # Open runs check that the generator held its schedule; whether a loaded machine
+    # let it is not up to the test, but the exit status must agree with the report.
+    data = read_report(report)
+    saturated = data["results"]["open_model"]["saturated"]  # type: ignore[index]
+    assert code == (1 if saturated else 0), out
+    checked = {(t["metric"], t["condition"]) for t in data["thresholds"]}  # type: ignore[union-attr,index]
+    assert checked == {("dropped_requests", "==0"), ("saturated", "==0")}
+
+
+def test_an_open_run_that_drops_requests_fails_unless_told_otherwise(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # One request at a time, 30 ms each, 200 due per second: most are dropped.
+    argv = [
+        "--model",
+        "open",
+        "--rate",
+        "200",
+        "--duration",
+        "0.1",
+        "--workers",
+        "1",
+        "--max-in-flight",
+        "1",
+        "--latency-ms",
+        "30",
+        "--fake-in-process",
+        "--quiet",
+    ]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "20 total" in out
+    assert "Dropped x" in out
+    assert "dropped_requests ==0" in out
+    assert "saturated ==0" in out
+    assert "FAILED (2 of 2 thresholds)" in out
+    assert main([*argv, "--no-default-thresholds"]) == 0
+    assert "thresholds" not in capsys.readouterr().out
+    # an explicit threshold on the same metric replaces the implicit one
+    assert main([*argv, "--threshold", "dropped_requests<=20", "--threshold", "saturated<=1"]) == 0
+    out = capsys.readouterr().out
+    assert "dropped_requests <=20" in out
+    assert "dropped_requests ==0" not in out
 
 
 def test_faults_go_to_the_fake_service(capsys: pytest.CaptureFixture[str]) -> None:

@@ -75,13 +75,45 @@ def test_requests_beyond_max_in_flight_are_dropped_and_counted() -> None:
     assert stats.issued_requests == 2
     assert stats.dropped_requests == 18
     assert stats.issued_requests + stats.dropped_requests == 20
-    assert result.total_requests == 2
+    # a dropped request is a failed request, never a vanished one
+    assert result.total_requests == 20
+    assert result.failures == {"Dropped": 18}
+    assert result.error_rate == 0.9
     assert stats.scheduler_lag.count == 20
+    assert stats.service_time.count == 2
     assert stats.saturated
     assert any("18 requests dropped" in reason for reason in stats.saturation_reasons)
+    # Each dropped request waited for a slot: until the first request ended, when the
+    # gate opened (after 0.5 s, long after the 0.1 s schedule), so the stall shows in
+    # every percentile instead of vanishing with the requests it delayed.
+    assert result.min_ms is not None
+    assert stats.service_time.max_ms is not None
+    assert result.min_ms >= 0.75 * stats.service_time.max_ms
     assert seen
     assert seen[-1].dropped == 18
     assert seen[-1].model == "open"
+
+
+def test_too_few_workers_lower_the_achieved_rate_and_saturate(fake: FakeMLService) -> None:
+    # One worker, each request three periods long: every request is handed over on
+    # time, but they can only start one after the other, ever later.
+    fake.update_faults(latency_s=0.015, endpoints=frozenset({"predict"}))
+    with MLClient(fake.url, retry=NO_RETRY) as client:
+        result = run_open(lambda: client.predict(4001), rate_per_s=200, duration_s=0.25, workers=1)
+    stats = result.open_model
+    assert stats is not None
+    assert result.total_requests == stats.issued_requests == 50
+    assert stats.dropped_requests == 0
+    # Requests actually started per second, not hand-offs: about a third of the target.
+    assert stats.achieved_rate_per_s < 0.5 * stats.target_rate_per_s
+    # Only the first request found the worker idle.
+    assert stats.queued_requests >= 48
+    assert stats.late_requests >= 45
+    assert stats.saturated
+    reasons = " | ".join(stats.saturation_reasons)
+    assert "below 99% of the target 200 req/s" in reasons
+    assert "found no idle worker (of 1) when due" in reasons
+    assert "started more than 10 ms late" in reasons
 
 
 def test_open_model_accounting_with_failures(fake: FakeMLService) -> None:

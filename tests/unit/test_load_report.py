@@ -18,6 +18,7 @@ from pganalytics_core.load import (
     RunSamples,
     build_report,
     build_result,
+    cli,
     evaluate_thresholds,
     format_summary,
     read_report,
@@ -158,6 +159,20 @@ def test_progress_line_and_url_redaction() -> None:
         (["--scenario", "constant-rate", "--iterations", "5"], "closed model only"),
         (["--plot", "x.png"], "--plot writes SVG"),
         (["--error-rate", "2"], "fraction"),
+        # sizes that would overflow are a one-line error naming the field
+        (["--model", "open", "--rate", "1e200", "--duration", "1e200"], "rate_per_s: must be <="),
+        (["--model", "open", "--rate", "1e6", "--duration", "1e6"], "schedules 1000000000000"),
+        (["--model", "closed", "--duration", "1e200"], "duration_s: must be <="),
+        # options the run would ignore are refused
+        (["--model", "closed", "--rate", "50"], "--rate and --max-in-flight apply to --model open"),
+        (["--model", "closed", "--max-in-flight", "5"], "apply to --model open only"),
+        (["--model", "closed", "--iterations", "2", "--duration", "1"], "not both"),
+        (["--model", "open", "--rate", "5", "--iterations", "3"], "--iterations applies to"),
+        (["--scenario", "breaker-stress", "--processes", "2"], "cannot be split over --processes"),
+        (["--scenario", "breaker-stress", "--url", "http://127.0.0.1:1"], "calls no service"),
+        (["--scenario", "breaker-stress", "--latency-ms", "5"], "fault options do not apply"),
+        (["--url", "http://127.0.0.1:1", "--fake-in-process"], "--fake-in-process starts"),
+        (["--model", "closed", "--workers", "2", "--processes", "3"], "cannot be split over 3"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_a_message(
@@ -168,6 +183,23 @@ def test_cli_bad_arguments_exit_2_with_a_message(
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert message in err
+    assert "Traceback" not in err
+
+
+def test_cli_turns_any_error_before_the_run_into_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def overflow(args: object) -> None:
+        raise OverflowError("int too large to convert")
+
+    monkeypatch.setattr(cli, "_faults", overflow)
+    with pytest.raises(SystemExit) as caught:
+        main(["--scenario", "breaker-stress"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "pganalytics-load: error: OverflowError: int too large to convert"
+    )
     assert "Traceback" not in err
 
 

@@ -134,6 +134,50 @@ def test_merge_of_open_runs_adds_rates_and_counters() -> None:
     assert merge_results([part(10), part(11)]).duration_s == 2.0
 
 
+def _open_samples(
+    *, started: int, issued: int, late: int, queued: int, span_s: float
+) -> RunSamples:
+    return RunSamples(
+        latencies_ns=pack_samples(array.array("q", [MS] * issued)),
+        service_times_ns=pack_samples(array.array("q", [MS] * started)),
+        scheduler_lag_ns=pack_samples(array.array("q", [10_000] * issued)),
+        duration_ns=round(span_s * 1e9),
+        issued=issued,
+        late=late,
+        queued=queued,
+        schedule_ns=round(span_s * 1e9),
+    )
+
+
+def test_achieved_rate_counts_actual_starts_and_flags_a_starved_generator() -> None:
+    model = OpenModel(rate_per_s=100, duration_s=1, workers=2)
+    on_time = build_result(
+        "ok", model, _open_samples(started=100, issued=100, late=1, queued=1, span_s=1)
+    )
+    assert on_time.open_model is not None
+    assert on_time.open_model.achieved_rate_per_s == 100.0
+    assert on_time.open_model.saturation_reasons == ()
+    # The workers took 4 s to start what was due within 1 s: every request was handed
+    # over on time, but only 25 per second actually started.
+    starved = build_result(
+        "starved", model, _open_samples(started=100, issued=100, late=97, queued=98, span_s=4)
+    )
+    stats = starved.open_model
+    assert stats is not None
+    assert stats.achieved_rate_per_s == 25.0
+    assert stats.queued_requests == 98
+    assert stats.saturated
+    assert stats.saturation_reasons == (
+        "achieved 25.0 req/s, below 99% of the target 100 req/s",
+        "97 of 100 requests (97.0%) started more than 10 ms late",
+        "98 of 100 requests found no idle worker (of 2) when due and waited in the queue "
+        "(add workers, or lower the rate)",
+    )
+    assert starved.as_dict()["open_model"]["queued_requests"] == 98  # type: ignore[index]
+    assert [v.passed for v in evaluate_thresholds(starved, {"saturated": "==0"})] == [False]
+    assert [v.passed for v in evaluate_thresholds(on_time, {"saturated": "==0"})] == [True]
+
+
 def test_merge_rejects_what_cannot_be_merged() -> None:
     with pytest.raises(ValueError, match="nothing to merge"):
         merge_results([])
@@ -170,11 +214,38 @@ def test_models_validate_their_fields() -> None:
 
 
 @pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"rate_per_s": 1e200, "duration_s": 1e200}, "rate_per_s: must be <= 1e\\+07"),
+        ({"rate_per_s": 10, "duration_s": 1e200}, "duration_s: must be <= 1e\\+07"),
+        ({"rate_per_s": 1e6, "duration_s": 1e6}, "duration_s: .* schedules 1000000000000"),
+        ({"rate_per_s": 1, "duration_s": 1, "late_after_ms": 1e306}, "late_after_ms"),
+        ({"rate_per_s": 1, "duration_s": 1, "max_late_ratio": 2}, "max_late_ratio"),
+        ({"rate_per_s": 1, "duration_s": 2, "share_count": 2, "share_index": 2}, "share_index"),
+        ({"rate_per_s": 1, "duration_s": 2, "share_count": 3, "share_index": 2}, "holds no"),
+    ],
+)
+def test_open_model_refuses_sizes_that_would_overflow(
+    fields: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        OpenModel(**fields)  # type: ignore[arg-type]
+
+
+def test_closed_model_refuses_sizes_that_would_overflow() -> None:
+    with pytest.raises(ConfigError, match="duration_s: must be <= "):
+        ClosedModel(workers=1, duration_s=1e200)
+    with pytest.raises(ConfigError, match="iterations: must be <= 500000000"):
+        ClosedModel(workers=2, iterations=10**100)
+
+
+@pytest.mark.parametrize(
     "model",
     [
         ClosedModel(workers=3, iterations=4),
         ClosedModel(workers=3, duration_s=1.5),
         OpenModel(rate_per_s=50, duration_s=2, workers=4, max_in_flight=9),
+        OpenModel(rate_per_s=50, duration_s=2, max_late_ratio=0.5, share_index=1, share_count=3),
     ],
 )
 def test_models_round_trip_through_plain_data(model: ClosedModel | OpenModel) -> None:
@@ -185,9 +256,65 @@ def test_split_model_adds_up() -> None:
     shares = split_model(ClosedModel(workers=10, iterations=5), 3)
     assert [s.workers for s in shares] == [4, 3, 3]
     open_shares = split_model(OpenModel(rate_per_s=900, duration_s=2, workers=10), 4)
-    assert sum(s.rate_per_s for s in open_shares if isinstance(s, OpenModel)) == 900
+    assert sum(s.target_rate_per_s for s in open_shares if isinstance(s, OpenModel)) == 900
     with pytest.raises(ConfigError, match="cannot be split"):
         split_model(ClosedModel(workers=2, iterations=1), 3)
+
+
+def _offsets(model: OpenModel) -> list[int]:
+    return [model.intended_offset_ns(i) for i in range(model.planned_requests)]
+
+
+@pytest.mark.parametrize(
+    ("rate", "duration", "processes"),
+    [(10, 1, 4), (10, 1, 3), (1, 1, 2), (1000, 0.5, 4), (7, 3, 5), (3, 1, 7)],
+)
+def test_open_shares_interleave_into_exactly_the_single_process_schedule(
+    rate: float, duration: float, processes: int
+) -> None:
+    whole = OpenModel(rate_per_s=rate, duration_s=duration, workers=4)
+    shares = split_model(whole, processes)
+    assert all(isinstance(share, OpenModel) for share in shares)
+    opened = [share for share in shares if isinstance(share, OpenModel)]
+    # never refused, never a request lost or added: the union is the one-process schedule
+    assert len(opened) == min(processes, whole.planned_requests)
+    assert sum(share.planned_requests for share in opened) == whole.planned_requests
+    merged = sorted(offset for share in opened for offset in _offsets(share))
+    assert merged == _offsets(whole)
+    # share k starts at phase k / rate and keeps the period N / rate: no bursts
+    count = len(opened)
+    for index, share in enumerate(opened):
+        assert share.intended_offset_ns(0) == whole.intended_offset_ns(index)
+        if share.planned_requests > 1:
+            assert share.intended_offset_ns(1) == whole.intended_offset_ns(index + count)
+
+
+def test_the_shares_of_a_schedule_merge_back_into_it() -> None:
+    whole = OpenModel(rate_per_s=10, duration_s=1, workers=4, max_in_flight=8)
+    parts = []
+    for share in split_model(whole, 3):
+        assert isinstance(share, OpenModel)
+        n = share.planned_requests
+        samples = RunSamples(
+            latencies_ns=pack_samples(array.array("q", [MS] * n)),
+            service_times_ns=pack_samples(array.array("q", [MS] * n)),
+            scheduler_lag_ns=pack_samples(array.array("q", [0] * n)),
+            started_at_unix_ns=10**18,
+            duration_ns=10**9,
+            issued=n,
+            schedule_ns=share.schedule_span_ns,
+        )
+        parts.append(build_result("share", share, samples))
+        assert parts[-1].open_model is not None
+        assert parts[-1].open_model.target_rate_per_s == n
+    merged = merge_results(parts)
+    assert merged.model == OpenModel(rate_per_s=10, duration_s=1, workers=6, max_in_flight=9)
+    assert merged.total_requests == 10
+    assert merged.open_model is not None
+    assert merged.open_model.achieved_rate_per_s == 10.0
+    assert not merged.open_model.saturated
+    with pytest.raises(ValueError, match="shares of a schedule merge only all together"):
+        merge_results(parts[:2])
 
 
 def test_scale_model_overrides_and_rejects() -> None:
@@ -247,6 +374,9 @@ def test_parse_thresholds_accepts_k6_style() -> None:
         ({"p95_ms": "<fast"}, "cannot read condition"),
         ({"p95_ms": []}, "at least one condition"),
         ({"p95_ms": [200]}, "must be a string"),
+        ({"p95_ms": 200}, "must be a string like '<200' \\(or a list of them\\), got 200"),
+        ({"p95_ms": None}, "must be a string like '<200' \\(or a list of them\\), got None"),
+        ({"p95_ms": b"<200"}, "must be a string"),
     ],
 )
 def test_parse_thresholds_explains_errors(spec: dict[str, object], message: str) -> None:
@@ -279,6 +409,26 @@ def test_thresholds_pass_and_fail_exactly() -> None:
     ]
     assert verdicts[5].actual is None
     assert verdicts[1].describe() == "max_ms < 4: 4 FAILED"
+
+
+def test_thresholds_show_their_limits_exactly() -> None:
+    result = _closed_result([1.0, 2.0, 3.0, 4.0], {"ServerError(500)": 1})
+    verdicts = evaluate_thresholds(
+        result, {"error_rate": ["<0.1234567", "<0.2500001", "==0.25"], "p50_ms": "<1e20"}
+    )
+    assert [v.threshold.expression for v in verdicts] == [
+        "<0.1234567",
+        "<0.2500001",
+        "==0.25",
+        "<1e+20",
+    ]
+    assert verdicts[0].describe() == "error_rate < 0.1234567: 0.25 FAILED"
+    assert verdicts[1].describe() == "error_rate < 0.2500001: 0.25 ok"
+    assert verdicts[2].describe() == "error_rate == 0.25: 0.25 ok"
+    # an actual that six digits would show equal to the limit is shown in full
+    near = evaluate_thresholds(_closed_result([2.000004]), {"p50_ms": "<2"})[0]
+    assert near.describe() == "p50_ms < 2: 2.000004 FAILED"
+    assert evaluate_thresholds(_closed_result([2.0]), {"p50_ms": "<2"})[0].actual_text == "2"
 
 
 def test_assert_thresholds_has_a_readable_message() -> None:

@@ -131,13 +131,44 @@ def _distributions(n: int) -> dict[str, array.array[int]]:
 
 
 @pytest.mark.parametrize("name", sorted(_distributions(10)))
-def test_select_ranks_equals_sorting(name: str) -> None:
+@pytest.mark.parametrize("accelerated", [False, True], ids=["pure", "numpy"])
+def test_select_ranks_equals_sorting(
+    name: str, accelerated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if accelerated:
+        import numpy  # noqa: F401  (the accelerated path must be testable)
+    monkeypatch.setattr(stats, "_USE_NUMPY", accelerated)
     data = _distributions(60_000)[name]
     copy = array.array("q", data)
     n = len(data)
     ranks = [0, 1, n // 2 - 1, n // 2, int(n * 0.95), int(n * 0.99), int(n * 0.999), n - 2, n - 1]
     assert select_ranks(data, ranks) == _reference(data, ranks)
     assert data == copy  # not modified
+
+
+@pytest.mark.parametrize("name", sorted(_distributions(10)))
+def test_the_numpy_path_gives_exactly_the_pure_results(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy  # noqa: F401  (the accelerated path must be testable)
+
+    data = _distributions(60_000)[name]
+    results = {}
+    for accelerated in (False, True):
+        monkeypatch.setattr(stats, "_USE_NUMPY", accelerated)
+        results[accelerated] = [summarize(data, method=m) for m in stats.PERCENTILE_METHODS]
+    assert results[True] == results[False]
+    # the mean is exact on both paths (no float accumulation, no int64 overflow)
+    assert results[True][0].avg_ms == sum(data) / len(data) / 1e6
+
+
+def test_without_numpy_the_pure_path_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stats, "_load_numpy", lambda: None)
+    assert stats._numpy() is None
+    data = _distributions(60_000)["lognormal"]
+    n = len(data)
+    ranks = [0, n // 2, n - 1]
+    assert select_ranks(data, ranks) == _reference(data, ranks)
 
 
 @settings(max_examples=150, deadline=None)
@@ -153,9 +184,13 @@ def test_radix_path_equals_sorting_on_any_data(values: list[int], data: st.DataO
     samples = array.array("q", values)
     ranks = data.draw(st.lists(st.integers(0, len(values) - 1), min_size=1, max_size=8))
     with pytest.MonkeyPatch.context() as patch:
-        # Force the radix path on small inputs: every bucket larger than 4 is split again.
+        # Force the radix path on small inputs: every bucket larger than 4 is split again,
+        # and the ends of a plane are placed by sorting them or by counting.
+        patch.setattr(stats, "_USE_NUMPY", False)
         patch.setattr(stats, "_SORT_CUTOFF", 4)
         patch.setattr(stats, "_GUESS_SAMPLE", 3)
+        patch.setattr(stats, "_EXTRACT_MAX", data.draw(st.sampled_from([0, 4, 64])))
+        patch.setattr(stats, "_TAIL_MAX", data.draw(st.sampled_from([0, 3, 16384])))
         found = select_ranks(samples, ranks)
     assert found == _reference(samples, ranks)
 
@@ -166,9 +201,13 @@ def test_select_ranks_rejects_out_of_range_ranks() -> None:
     assert select_ranks([1, 2, 3], []) == {}
 
 
-def test_exact_sum_matches_builtin_sum() -> None:
-    for name, data in _distributions(40_000).items():
-        assert stats._exact_sum(data) == sum(data), name
+def test_summaries_of_other_int_arrays_are_exact() -> None:
+    # An array('i') is 4 bytes a sample: it is converted, never read as int64 bytes.
+    summary = summarize(array.array("i", [1] * 20_000 + [3] * 20_000))
+    assert summary.avg_ms == 2e-6
+    assert (summary.min_ms, summary.p50_ms, summary.max_ms) == (1e-6, 1e-6, 3e-6)
+    assert percentiles(array.array("h", [5, 1, 3]), [50]) == (3.0,)
+    assert select_ranks(array.array("B", range(200)), [0, 199]) == {0: 0, 199: 199}
 
 
 def test_summary_beats_a_full_sort() -> None:
