@@ -7,10 +7,7 @@ that leaves a thread (a server or connection thread, a client thread) or a file 
 
 from __future__ import annotations
 
-import os
 import ssl
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -18,9 +15,6 @@ import pytest
 
 from pganalytics_core.testing import FakeMLService
 
-#: How long a test's threads and sockets get to wind down after it, in seconds.
-LEAK_GRACE_S = 2.0
-_FD_DIR = "/proc/self/fd"
 # Building an httpx.Client loads the CA bundle (~0.1-0.3 s on a busy box); every test
 # speaks plain HTTP on loopback, so all clients share one context built once.
 _SSL_CONTEXT = ssl.create_default_context()
@@ -29,33 +23,9 @@ _SSL_CONTEXT = ssl.create_default_context()
 ClientFactory = Callable[..., httpx.Client]
 
 
-def _open_fds() -> int | None:
-    try:
-        return len(os.listdir(_FD_DIR))
-    except OSError:  # not Linux: thread check only
-        return None
-
-
 @pytest.fixture(autouse=True)
-def no_leaks() -> Iterator[None]:
-    """Fail the test if it leaves threads or file descriptors behind."""
-    threads_before = set(threading.enumerate())
-    fds_before = _open_fds()
-
-    def leaks() -> tuple[list[str], int]:
-        threads = [t.name for t in threading.enumerate() if t not in threads_before]
-        fds = _open_fds()
-        extra_fds = 0 if fds is None or fds_before is None else fds - fds_before
-        return threads, extra_fds
-
-    yield
-    deadline = time.monotonic() + LEAK_GRACE_S
-    threads, extra_fds = leaks()
-    while (threads or extra_fds > 0) and time.monotonic() < deadline:
-        time.sleep(0.01)
-        threads, extra_fds = leaks()
-    assert not threads, f"threads left behind: {threads}"
-    assert extra_fds <= 0, f"{extra_fds} file descriptor(s) left behind"
+def no_leaks(leak_check: None) -> None:
+    """Every test here runs under the shared leak check (tests/conftest.py)."""
 
 
 @pytest.fixture
