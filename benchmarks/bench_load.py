@@ -59,9 +59,6 @@ def _short_runs() -> dict[str, float]:
         "open_p99_ms": float(opened.latency.p99_ms or 0.0),
         "open_service_p99_ms": float(stats.service_time.p99_ms or 0.0),
         "open_lag_p99_ms": float(stats.scheduler_lag.p99_ms or 0.0),
-        "open_rate_shortfall_percent": max(
-            0.0, (1.0 - stats.achieved_rate_per_s / stats.target_rate_per_s) * 100.0
-        ),
     }
 
 
@@ -113,14 +110,6 @@ class ShortLoadRun:
         return numbers["open_lag_p99_ms"]
 
     track_open_scheduler_lag_p99.unit = "ms"  # type: ignore[attr-defined]
-
-    def track_open_rate_shortfall(self, numbers: dict[str, float]) -> float:
-        """How far the achieved rate fell below the target, in percent."""
-        return numbers["open_rate_shortfall_percent"]
-
-    track_open_rate_shortfall.unit = "percent"  # type: ignore[attr-defined]
-    # 2: the runner counts requests actually started, no longer hand-offs to its queue.
-    track_open_rate_shortfall.version = "2"  # type: ignore[attr-defined]
 
 
 class Percentiles:
