@@ -41,6 +41,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest
 
+compare: $(STAMP)
+	$(PY) tools/asv_compare.py --base $(BASE) --head $(HEAD) --factor $(FACTOR) $(COMPARE_ARGS)
+
 # A broken benchmark must not land: asv check, then every benchmark once on this checkout.
 benchcheck: $(STAMP)
 	$(VENV)/bin/asv machine --yes > /dev/null
