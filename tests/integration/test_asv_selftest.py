@@ -60,34 +60,47 @@ def test_plant_refuses_a_call_without_try() -> None:
         asv_selftest.plant("class CircuitBreaker:\n    def call(self):\n        pass\n", 3)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(400)
-def test_selftest_reduced_finds_no_false_positive_and_the_planted_slowdown(
-    tmp_path: Path,
-) -> None:
-    out = tmp_path / "selftest.json"
+def _run_selftest(out: Path) -> tuple[int, str, dict[str, object]]:
     cmd = [sys.executable, str(ROOT / "tools" / "asv_selftest.py"), "--json", str(out)]
     for regex in SELECTION:
         cmd += ["-b", regex]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        output, _ = proc.communicate(timeout=360)
+        output, _ = proc.communicate(timeout=330)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGTERM)  # the self-test cleans up its forkservers
         output, _ = proc.communicate(timeout=30)
-        pytest.fail(f"the self-test took over 6 minutes:\n{output.decode()[-3000:]}")
+        pytest.fail(f"the self-test took over 5.5 minutes:\n{output.decode()[-3000:]}")
     text = output.decode()
+    result = json.loads(out.read_text()) if out.exists() else {}
+    return proc.returncode, text, result
 
-    assert proc.returncode == 0, text[-4000:]
-    result = json.loads(out.read_text())
+
+@pytest.mark.slow
+@pytest.mark.timeout(760)
+def test_selftest_reduced_finds_no_false_positive_and_the_planted_slowdown(
+    tmp_path: Path,
+) -> None:
+    # A false positive or an over-flag fails at once. A *missed* detection alone gets one
+    # more attempt: a slow spell of the shared machine during the confirmation rounds can
+    # hide a real change (the verdict then says "not confirmed"), and at reduced size
+    # there are few rounds to outvote it. Two misses in a row fail.
+    for attempt in (1, 2):
+        out = tmp_path / f"selftest-{attempt}.json"
+        returncode, text, result = _run_selftest(out)
+        assert result, text[-4000:]
+        assert result["false_positives"] == [], text[-4000:]
+        assert result["over_flagged"] == [], text[-4000:]
+        assert result["failed"] == [], text[-4000:]
+        if result["passed"] is True or attempt == 2:
+            break
+    assert returncode == 0, text[-4000:]
     assert result["passed"] is True
-    assert result["false_positives"] == []
     assert result["benchmarks"] == 8
-    assert sorted(result["must_detect"]) == [
+    assert sorted(result["must_detect"]) == [  # type: ignore[arg-type]
         "bench_breaker.GuardedCall.time_call_success('consecutive')",
         "bench_breaker.Peers.time_guarded_call_success('pganalytics_core')",
     ]
-    assert sorted(result["detected"]) == sorted(result["must_detect"])
+    assert sorted(result["detected"]) == sorted(result["must_detect"])  # type: ignore[arg-type]
     assert result["missed"] == []
-    assert result["over_flagged"] == []
-    assert 1.4 <= result["planted_ratio"] <= 1.6
+    assert 1.4 <= result["planted_ratio"] <= 1.6  # type: ignore[operator]
