@@ -32,7 +32,8 @@ How it works (the reasoning, and the measurements behind it, are in docs/reviewi
    entirely on the same side of 1, i.e. the two sides' spreads, once the load both
    sides of a round shared is divided out, do not overlap.
 5. Benchmarks that look changed get ``--confirm-rounds`` more rounds; a change must
-   hold on all rounds together and on the confirmation rounds alone.
+   hold on all rounds together and on the confirmation rounds alone. When only the
+   latter fails, the benchmark gets one more batch before it is called unchanged.
 
 Nothing is written to ``.asv/results`` (the history ``make bench`` publishes is never
 mixed with review runs). Per-commit package builds are cached in ``.asv/compare/``.
@@ -174,7 +175,7 @@ class Verdict:
         name: the benchmark, with its parameters.
         verdict: one of :data:`VERDICT_ORDER`.
         unit: the unit of the side bands.
-        base: the base side: median over rounds and the range of the rounds.
+        base: the base side: median and range over the rounds the ratio comes from.
         head: the head side, likewise.
         ratio: head/base: the median of the per-round ratios and their interquartile
             range; ``None`` when there is nothing to divide.
@@ -301,6 +302,9 @@ def classify(
         pairs = undisturbed(pairs)
         ratios = [h.point() / b.point() for b, h in pairs]
         ratio = Band(quantile(ratios, 0.5), quantile(ratios, 0.25), quantile(ratios, 0.75))
+        # Show the sides over the rounds the ratio comes from, so that they agree with it.
+        b_band = side_band([b for b, _ in pairs])
+        h_band = side_band([h for _, h in pairs])
     verdict, note = UNCHANGED, ""
     if ratio.center > factor or ratio.center < 1 / factor:
         if not judge:
@@ -1197,6 +1201,22 @@ def compare(
                 )
                 confirmed_after = s.rounds_run
                 s.run_rounds(confirm_rounds, m, only=todo)
+                # A change seen on all rounds but not by the confirmation rounds alone is
+                # undecided (a slow spell during the confirmation can hide a real change):
+                # one more batch, then all confirmation rounds together decide.
+                undecided = sorted(
+                    {
+                        v.name
+                        for h in heads
+                        for v in compare_all(
+                            m, base, h, factor=factor, confirmed_after=confirmed_after
+                        )
+                        if v.note.startswith("not confirmed")
+                    }
+                )
+                if undecided:
+                    s.log(f"undecided after confirmation, once more: {', '.join(undecided)}")
+                    s.run_rounds(confirm_rounds, m, only=undecided)
     verdicts = {
         h: compare_all(m, base, h, factor=factor, judge=not quick, confirmed_after=confirmed_after)
         for h in heads

@@ -437,8 +437,8 @@ def judge(
 def render(outcome: Outcome, facts: dict[str, Any]) -> str:
     lines = [
         f"asv selftest: {facts['source']}; {outcome.benchmarks} benchmark(s), "
-        f"{facts['rounds']} paired round(s) + up to {facts['confirm_rounds']} confirmation "
-        f"round(s), factor {facts['factor']:g}, {facts['seconds'] / 60:.1f} min",
+        f"{facts['rounds']} paired round(s) + {facts['confirm_rounds']} confirmation "
+        f"round(s) for suspects, factor {facts['factor']:g}, {facts['seconds'] / 60:.1f} min",
         f"planted: {facts['iterations']}-iteration busy loop in CircuitBreaker.call's success "
         f"path = {facts['planted_ratio']:.2f}x of {facts['calibrate_on']}'s body (target "
         f"{facts['target']:g}x)",
@@ -631,7 +631,7 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
     facts = {
         "source": label,
         "rounds": args.rounds,
-        "confirm_rounds": args.confirm_rounds,
+        "confirm_rounds": session.rounds_run - args.rounds,
         "factor": args.factor,
         "target": args.slowdown,
         "iterations": k,
