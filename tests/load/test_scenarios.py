@@ -6,13 +6,37 @@ import pytest
 
 from pganalytics_core.load import (
     SCENARIOS,
+    LoadTestResult,
     Workload,
     assert_thresholds,
+    evaluate_thresholds,
     run_scenario,
 )
 from pganalytics_core.testing import FakeMLService, Faults
 
 pytestmark = pytest.mark.load
+
+
+#: Metrics that measure speed: never asserted in a test (the machines are shared and
+#: noisy; speed lives in the benchmarks). Every other threshold must pass.
+_SPEED_METRICS = ("_ms", "rps", "requests_per_second", "achieved_ratio", "duration_s")
+
+
+def assert_preset(result: LoadTestResult, thresholds: dict[str, str]) -> None:
+    """Evaluate all of a preset's thresholds; require the non-speed ones to pass.
+
+    Speed thresholds are still evaluated and must yield a measured value (so the
+    report has them), but whether they pass depends on the machine, not on the code.
+    """
+    evaluated = evaluate_thresholds(result, thresholds)
+    assert len(evaluated) == len(thresholds)
+    for item in evaluated:
+        if item.threshold.metric.endswith(_SPEED_METRICS):
+            assert item.actual is not None, item.describe()
+    assert_thresholds(
+        result,
+        {k: v for k, v in thresholds.items() if not k.endswith(_SPEED_METRICS)},
+    )
 
 
 def _check_accounting(result_total: int, ok: int, failed: int, failures: dict[str, int]) -> None:
@@ -28,7 +52,7 @@ def test_sustained_predictions(fake: FakeMLService) -> None:
     assert result.failed_requests == 0
     assert fake.request_counts()["predict"] == 100
     assert result.sample_count == 100
-    assert_thresholds(result, SCENARIOS["sustained-predictions"].thresholds)
+    assert_preset(result, SCENARIOS["sustained-predictions"].thresholds)
 
 
 def test_injected_failures_are_counted_exactly(fake: FakeMLService) -> None:
@@ -42,7 +66,7 @@ def test_injected_failures_are_counted_exactly(fake: FakeMLService) -> None:
         result.total_requests, result.successful_requests, result.failed_requests, result.failures
     )
     with pytest.raises(AssertionError, match=r"error_rate < 0.01: 0.1 FAILED"):
-        assert_thresholds(result, SCENARIOS["sustained-predictions"].thresholds)
+        assert_preset(result, SCENARIOS["sustained-predictions"].thresholds)
 
 
 def test_breaker_stress_counts_match_the_breaker() -> None:
@@ -61,7 +85,7 @@ def test_breaker_stress_counts_match_the_breaker() -> None:
     )
     # every 10th guarded call of each worker fails: at least 10 % of the calls that ran
     assert metrics.total_failures * 10 >= metrics.total_successes
-    assert_thresholds(result, SCENARIOS["breaker-stress"].thresholds)
+    assert_preset(result, SCENARIOS["breaker-stress"].thresholds)
 
 
 def test_concurrent_training_jobs(fake: FakeMLService) -> None:
@@ -70,7 +94,7 @@ def test_concurrent_training_jobs(fake: FakeMLService) -> None:
     assert result.failed_requests == 0
     assert fake.request_counts()["train"] == 15
     assert fake.request_counts()["training_status"] >= 15
-    assert_thresholds(result, SCENARIOS["concurrent-training"].thresholds)
+    assert_preset(result, SCENARIOS["concurrent-training"].thresholds)
 
 
 def test_failed_training_jobs_are_failures() -> None:
@@ -87,9 +111,7 @@ def test_high_contention(fake: FakeMLService) -> None:
     assert result.total_requests == 50 * 4
     assert result.failed_requests == 0
     assert fake.request_counts()["predict"] == 200
-    # The preset's p99 bound (1 s) is for a dedicated machine; 50 threads sharing one
-    # client and an in-process server on a starved 2-core box can exceed it.
-    assert_thresholds(result, {**SCENARIOS["high-contention"].thresholds, "p99_ms": "<10000"})
+    assert_preset(result, SCENARIOS["high-contention"].thresholds)
 
 
 def test_sustained_load_runs_for_its_duration(fake: FakeMLService) -> None:
@@ -98,7 +120,7 @@ def test_sustained_load_runs_for_its_duration(fake: FakeMLService) -> None:
     assert result.duration_s >= 0.4
     assert result.total_requests == fake.request_counts()["predict"]
     assert result.total_requests > 0
-    assert_thresholds(result, SCENARIOS["sustained-load"].thresholds)
+    assert_preset(result, SCENARIOS["sustained-load"].thresholds)
 
 
 def test_constant_rate(fake: FakeMLService) -> None:
@@ -111,7 +133,7 @@ def test_constant_rate(fake: FakeMLService) -> None:
     assert stats.scheduler_lag.count == 50
     assert stats.service_time.count == 50
     assert fake.request_counts()["predict"] == 50
-    assert_thresholds(result, {"error_rate": "<0.01", "p99_ms": "<500", "achieved_ratio": ">0.8"})
+    assert_preset(result, SCENARIOS["constant-rate"].thresholds)
 
 
 def test_scenario_starts_its_own_fake_service_with_faults() -> None:
