@@ -50,10 +50,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TypedDict
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import asv_compare as ac
+# Only asvcompare's pure modules: PROBE imports this module in asv's environment, which
+# has no asv (asvcompare.asvglue is imported where it is used).
+import asvcompare as ac
+from asvcompare.cli import exit_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 CALIBRATE_ON = "bench_breaker.GuardedCall.time_call_success('consecutive')"
@@ -125,10 +127,10 @@ def make_clone(source: Path, dest: Path, *, worktree: bool) -> str:
 
 def use_env_cache(repo: Path, cache: Path) -> None:
     """Point the clone's asv environment at a persistent directory (saves a minute)."""
-    from asv import util
+    from asvcompare.asvglue import load_conf_json
 
     path = repo / "asv.conf.json"
-    conf = util.load_json(str(path), js_comments=True)
+    conf = load_conf_json(path)
     conf["env_dir"] = str(cache)
     path.write_text(json.dumps(conf, indent=4) + "\n")
 
@@ -143,7 +145,7 @@ def locked(directory: Path) -> Iterator[None]:
         yield
 
 
-def _would_block(fh: Any) -> bool:
+def _would_block(fh: IO[str]) -> bool:
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -335,6 +337,18 @@ print(json.dumps({"iterations": k, "calibration": measured, "expected": expected
 """
 
 
+class ProbeResult(TypedDict):
+    """What :data:`PROBE` prints: the loop, its calibration, each benchmark's slowdown.
+
+    ``calibration``: loop iterations -> the calibration benchmark's ratio; ``expected``:
+    benchmark name -> how much slower the plant makes it (None: unknown).
+    """
+
+    iterations: int
+    calibration: dict[str, float]
+    expected: dict[str, float | None]
+
+
 def probe(
     python: str,
     repo: Path,
@@ -343,7 +357,7 @@ def probe(
     target: float,
     calibrate_on: str,
     regexes: Sequence[str],
-) -> dict[str, Any]:
+) -> ProbeResult:
     """Run :data:`PROBE` in asv's environment (the interpreter asv benchmarks with)."""
     arg = {
         "root": str(repo),
@@ -359,8 +373,12 @@ def probe(
         )
     if proc.returncode != 0:
         raise SelftestError(f"calibration failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        "iterations": int(data["iterations"]),
+        "calibration": {str(k): float(v) for k, v in data["calibration"].items()},
+        "expected": {str(k): None if v is None else float(v) for k, v in data["expected"].items()},
+    }
 
 
 def env_runner_version(python: str) -> tuple[int, ...]:
@@ -434,7 +452,32 @@ def judge(
     return Outcome(len(slowed), fps, must, detected, missed, over, unrelated, may, failed)
 
 
-def render(outcome: Outcome, facts: dict[str, Any]) -> str:
+class Commits(TypedDict):
+    """The self-test's three commits."""
+
+    base: str
+    identical: str
+    slowed: str
+
+
+class Facts(TypedDict):
+    """How the self-test ran (reported, and written to ``--json``)."""
+
+    source: str
+    rounds: int
+    confirm_rounds: int
+    factor: float
+    target: float
+    iterations: int
+    planted_ratio: float
+    calibrate_on: str
+    must_ratio: float
+    commits: Commits
+    asv_runner: str
+    seconds: float
+
+
+def render(outcome: Outcome, facts: Facts) -> str:
     lines = [
         f"asv selftest: {facts['source']}; {outcome.benchmarks} benchmark(s), "
         f"{facts['rounds']} paired round(s) + {facts['confirm_rounds']} confirmation "
@@ -543,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    ac.exit_on_sigterm()
+    exit_on_sigterm()
     try:
         return run(args)
     except (SelftestError, ac.CompareError) as exc:
@@ -578,7 +621,9 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
     identical = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "--quiet", "--detach", base)
 
-    python = ac.environment_python(repo, install=base)  # with the package's dependencies
+    from asvcompare import asvglue
+
+    python = asvglue.environment_python(repo, install=base)  # with the package's dependencies
     runner_version = env_runner_version(python)
     if runner_version >= (0, 3) and not args.any_asv_runner:
         raise SelftestError(
@@ -617,7 +662,7 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
     slowed = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "--quiet", "--detach", base)
 
-    m, verdicts, session = ac.compare(
+    m, verdicts, session = asvglue.compare(
         repo,
         base,
         [identical, slowed],
@@ -628,7 +673,7 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
         launch_method=args.launch_method,
     )
     outcome = judge(verdicts[identical], verdicts[slowed], expected, args.must_ratio)
-    facts = {
+    facts: Facts = {
         "source": label,
         "rounds": args.rounds,
         "confirm_rounds": session.rounds_run - args.rounds,

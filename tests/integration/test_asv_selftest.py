@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
+import asv_selftest
 
-import asv_selftest  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 BREAKER_SOURCE = """
 class CircuitBreaker:
