@@ -4,8 +4,10 @@ The only module of the package that imports asv. asv has no type information, so
 objects are ``Any`` here and nowhere else: what leaves this module is
 :mod:`asvcompare.model` data.
 
-asv's private parts used (tested with asv 0.6.6 and asv_runner 0.2.5 in asv's
-environment; ``pyproject.toml`` pins ``asv>=0.6.4,<0.7``; check them before widening):
+asv's private parts used (run with asv 0.6.6 and asv_runner 0.2.5 in asv's environment;
+asv 0.6.4's runner.py is the same code and its environment.py, benchmarks.py and results.py
+differ in nothing used here; ``pyproject.toml`` pins ``asv>=0.6.4,<0.7``: check this list
+before widening it):
 
 * ``Environment._path`` (:meth:`AsvSession._setup`, :func:`environment_python`): the
   environment's directory; asv 0.6 computes ``dir_name`` differently.
