@@ -28,6 +28,16 @@ In between (the loop diluted by other work), and ``track_`` benchmarks that go t
 Requires asv_runner < 0.3 in asv's environment (docs/reviewing.md): with 0.3 the suite
 cannot see the planted slowdown, and the self-test stops at once (exit 2).
 
+Instruction-count benchmarks (class ``Instructions``, unit ``instructions``) are left out
+of this (the default selection excludes them) and proven by ``--instructions``: P, A and
+S where S adds a busy loop at the start of one operation (``--instructions-plant``,
+default ``CircuitBreaker.reset``) sized from a first probe plant (counts are linear in
+the loop's iterations) to add ``--instructions-change`` (5%) to that operation's
+benchmark (``--instructions-target``). One measurement per side: A must report nothing,
+S a regression on the target and nothing on any other instruction benchmark::
+
+    python tools/asv_selftest.py --instructions                # needs valgrind
+
 Exit codes: 0 all verdicts right; 1 a false positive, a missed or an extra detection;
 2 the self-test could not run.
 """
@@ -62,6 +72,15 @@ CALIBRATE_ON = "bench_breaker.GuardedCall.time_call_success('consecutive')"
 #: A benchmark S slows by at most this much must not be reported as changed.
 UNRELATED_RATIO = 1.05
 DEFAULT_MUST_RATIO = 1.35
+#: Instruction-count benchmarks (benchmarks/bench_instructions.py, class Instructions):
+#: left out of the timing self-test (they are proven by ``--instructions``).
+NOT_INSTRUCTIONS = r"^(?!.*\.Instructions\.)"
+INSTRUCTIONS_SELECTION = r"\.Instructions\."
+#: The operation ``--instructions`` plants its change in, and that operation's benchmark.
+INSTRUCTIONS_PLANT = "pganalytics_core/breaker.py:CircuitBreaker.reset"
+INSTRUCTIONS_TARGET = r"\.Instructions\.track_\w*reset\w*$"
+#: Loop iterations of the first plant, which measures what one iteration costs.
+PROBE_ITERATIONS = 100
 #: Fixed commit dates: the same inputs give the same commit hashes (and cached builds).
 COMMIT_ENV = {
     "GIT_AUTHOR_NAME": "asv selftest",
@@ -182,6 +201,39 @@ def plant(source: str, iterations: int) -> str:
     ]
     lines = source.splitlines(keepends=True)
     lines[try_node.end_lineno : try_node.end_lineno] = loop
+    return "".join(lines)
+
+
+def plant_at_start(source: str, cls_name: str, method: str, iterations: int) -> str:
+    """``source`` with a busy loop as the first statement of ``cls_name.method``.
+
+    The loop goes after the docstring, so it runs on every call of the method and adds
+    a fixed number of interpreter instructions per iteration.
+    """
+    tree = ast.parse(source)
+    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name), None)
+    fn = cls and next(
+        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method), None
+    )
+    if fn is None:
+        raise SelftestError(f"no method {cls_name}.{method} to plant a change in")
+    body = fn.body
+    has_doc = (
+        isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    )
+    if has_doc and len(body) == 1:
+        raise SelftestError(f"{cls_name}.{method} has nothing but a docstring")
+    first = body[1] if has_doc else body[0]
+    pad = " " * first.col_offset
+    loop = [
+        f"{pad}_planted = {iterations}  # asv selftest: planted instructions (a busy loop)\n",
+        f"{pad}while _planted:\n",
+        f"{pad}    _planted -= 1\n",
+    ]
+    lines = source.splitlines(keepends=True)
+    lines[first.lineno - 1 : first.lineno - 1] = loop
     return "".join(lines)
 
 
@@ -505,6 +557,216 @@ def render(outcome: Outcome, facts: Facts) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- instructions
+
+
+@dataclass(frozen=True, slots=True)
+class InstructionOutcome:
+    """What the instruction-count self-test found (instruction benchmarks only)."""
+
+    benchmarks: int
+    false_positives: list[str]
+    target: list[str]
+    detected: list[str]
+    missed: list[str]
+    over_flagged: list[str]
+    failed: list[str]
+
+    @property
+    def passed(self) -> bool:
+        """Nothing on identical code; the target reported, and nothing else."""
+        return (
+            bool(self.target)
+            and not (self.false_positives or self.missed or self.over_flagged)
+            and sorted(self.detected) == sorted(self.target)
+        )
+
+
+def judge_instructions(
+    identical: Sequence[ac.Verdict], planted: Sequence[ac.Verdict], target: str
+) -> InstructionOutcome:
+    """Compare the instruction-count verdicts with what the two commits should give.
+
+    Args:
+        identical: the verdicts P -> A (identical code): no change allowed.
+        planted: the verdicts P -> S (more instructions in one operation): a regression
+            on the benchmarks matching ``target``, no change on any other.
+        target: a regex naming the planted operation's instruction benchmark(s).
+    """
+    changed = (ac.REGRESSION, ac.IMPROVEMENT)
+    counted_a = [v for v in identical if v.unit == ac.INSTRUCTIONS]
+    counted_s = [v for v in planted if v.unit == ac.INSTRUCTIONS]
+    fps = [f"{v.name}: {v.verdict} {ac.format_ratio(v)}" for v in counted_a if v.verdict in changed]
+    targets = [v for v in counted_s if re.search(target, v.name)]
+    detected = [v.name for v in targets if v.verdict == ac.REGRESSION]
+    missed = [
+        f"{v.name}: {v.verdict} {ac.format_ratio(v)}".strip()
+        for v in targets
+        if v.verdict != ac.REGRESSION
+    ]
+    over = [
+        f"{v.name}: {v.verdict} {ac.format_ratio(v)}"
+        for v in counted_s
+        if v not in targets and v.verdict in changed
+    ]
+    failed = sorted({v.name for v in [*counted_a, *counted_s] if v.verdict == ac.FAILED})
+    return InstructionOutcome(
+        len(counted_s), fps, [v.name for v in targets], detected, missed, over, failed
+    )
+
+
+def parse_plant(spec: str) -> tuple[str, str, str]:
+    """``FILE:Class.method`` -> (file, class, method)."""
+    match = re.fullmatch(r"([^:]+):(\w+)\.(\w+)", spec)
+    if match is None:
+        raise SelftestError(f"expected FILE:Class.method, got {spec!r}")
+    return match[1], match[2], match[3]
+
+
+def iterations_for(change: float, probe_iterations: int, probe_ratio: float) -> int:
+    """Loop iterations that add ``change`` (a fraction) to the target's count.
+
+    Instruction counts are linear in the loop's iterations: a probe plant of
+    ``probe_iterations`` gave ``probe_ratio``; each iteration adds
+    ``(probe_ratio - 1) / probe_iterations`` of the base count.
+    """
+    per_iteration = (probe_ratio - 1) / probe_iterations
+    if not per_iteration > 0:
+        raise SelftestError(
+            f"the probe plant ({probe_iterations} iterations) did not add instructions to "
+            f"the target benchmark (ratio {probe_ratio:.4f}): does it run the planted method?"
+        )
+    return max(1, round(change / per_iteration))
+
+
+def render_instructions(outcome: InstructionOutcome, facts: dict[str, object]) -> str:
+    """The instruction-count self-test's report."""
+    lines = [
+        f"asv selftest --instructions: {facts['source']}; {outcome.benchmarks} instruction "
+        f"benchmark(s), one measurement per side, threshold {facts['threshold']}",
+        f"planted: {facts['iterations']}-iteration busy loop at the start of "
+        f"{facts['plant']} = {facts['planted_change']} instructions on its benchmark "
+        f"(target {facts['target_change']})",
+        "",
+        f"(a) identical code: {len(outcome.false_positives)} false positive(s)",
+        *[f"    {x}" for x in outcome.false_positives],
+        f"(b) planted change: detected {len(outcome.detected)}/{len(outcome.target)} on "
+        f"the operation's benchmark; {len(outcome.over_flagged)} other benchmark(s) flagged",
+        *[f"    detected {x}" for x in outcome.detected],
+        *[f"    MISSED {x}" for x in outcome.missed],
+        *[f"    OVER-FLAGGED {x}" for x in outcome.over_flagged],
+    ]
+    if outcome.failed:
+        lines += ["", "failed benchmarks (reported by asv_compare, not judged here):"]
+        lines += [f"    {x}" for x in outcome.failed]
+    if facts.get("coarse"):
+        lines += [
+            "",
+            "note: one loop iteration is a large part of this operation's count, so the "
+            "planted change is far from its target; plant in a costlier operation for a "
+            "finer one (--instructions-plant, --instructions-target)",
+        ]
+    lines += ["", "PASS" if outcome.passed else "FAIL"]
+    return "\n".join(lines) + "\n"
+
+
+def _instructions_selftest(args: argparse.Namespace, repo: Path, label: str, started: float) -> int:
+    """P, A (identical) and S (more instructions in one operation), instruction counts."""
+    from asvcompare import asvglue
+
+    regexes = args.bench or [INSTRUCTIONS_SELECTION]
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "--quiet", "--allow-empty", "--message", "selftest: identical code")
+    identical = git(repo, "rev-parse", "HEAD")
+    path, cls_name, method = parse_plant(args.instructions_plant)
+    target_file = repo / path
+    if not target_file.is_file():
+        raise SelftestError(f"no file {path} to plant a change in")
+    original = target_file.read_text()
+
+    def planted_commit(k: int) -> str:
+        git(repo, "checkout", "--quiet", "--detach", base)
+        target_file.write_text(plant_at_start(original, cls_name, method, k))
+        git(
+            repo,
+            "commit",
+            "--quiet",
+            "--message",
+            f"selftest: {k}-iteration loop planted in {cls_name}.{method}",
+            "--",
+            str(target_file.relative_to(repo)),
+        )
+        commit = git(repo, "rev-parse", "HEAD")
+        git(repo, "checkout", "--quiet", "--detach", base)
+        return commit
+
+    def counts(heads: list[str]) -> dict[str, list[ac.Verdict]]:
+        _, verdicts, _ = asvglue.compare(
+            repo,
+            base,
+            heads,
+            regexes=regexes,
+            rounds=1,
+            confirm_rounds=0,
+            launch_method=args.launch_method,
+            instructions_threshold=args.instructions_threshold,
+        )
+        return verdicts
+
+    log(f"probe plant: {PROBE_ITERATIONS} iterations in {cls_name}.{method}")
+    probe_commit = planted_commit(PROBE_ITERATIONS)
+    probed = [
+        v
+        for v in counts([probe_commit])[probe_commit]
+        if v.unit == ac.INSTRUCTIONS and re.search(args.instructions_target, v.name)
+    ]
+    if not probed:
+        raise SelftestError(
+            f"no instruction benchmark matches {args.instructions_target!r} in the selection "
+            "(benchmarks/bench_instructions.py, class Instructions, unit 'instructions')"
+        )
+    if any(v.ratio is None for v in probed):
+        shown = "; ".join(f"{v.name}: {v.verdict} {v.note}" for v in probed)
+        raise SelftestError(f"the target's instruction count was not measured: {shown}")
+    probe_ratio = max(v.ratio.center for v in probed if v.ratio is not None)
+    k = iterations_for(args.instructions_change, PROBE_ITERATIONS, probe_ratio)
+    log(f"{PROBE_ITERATIONS} iterations gave {probe_ratio:.4f}x; planting {k}")
+    planted = planted_commit(k)
+    verdicts = counts([identical, planted])
+    outcome = judge_instructions(verdicts[identical], verdicts[planted], args.instructions_target)
+    changes = [
+        v.ratio.center - 1
+        for v in verdicts[planted]
+        if v.name in outcome.target and v.ratio is not None
+    ]
+    facts: dict[str, object] = {
+        "source": label,
+        "threshold": args.instructions_threshold,
+        "plant": f"{cls_name}.{method}",
+        "iterations": k,
+        "probe_iterations": PROBE_ITERATIONS,
+        "probe_ratio": probe_ratio,
+        "target_change": f"{args.instructions_change:+.1%}",
+        "planted_change": ", ".join(f"{c:+.2%}" for c in changes) or "n/a",
+        "coarse": any(abs(c / args.instructions_change - 1) > 0.5 for c in changes),
+        "commits": {"base": base, "identical": identical, "planted": planted},
+        "seconds": time.monotonic() - started,
+    }
+    sys.stdout.write(render_instructions(outcome, facts))
+    if args.json:
+        data = {
+            **facts,
+            **dataclasses.asdict(outcome),
+            "passed": outcome.passed,
+            "verdicts": {
+                "identical": [dataclasses.asdict(v) for v in verdicts[identical]],
+                "planted": [dataclasses.asdict(v) for v in verdicts[planted]],
+            },
+        }
+        args.json.write_text(json.dumps(data, indent=1) + "\n")
+    return 0 if outcome.passed else 1
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -579,6 +841,40 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run even with asv_runner >= 0.3 (which cannot pass; see docs)",
     )
+    p.add_argument(
+        "--instructions",
+        action="store_true",
+        help="prove the instruction-count rule instead: identical code reports nothing, "
+        "a change planted in one operation (--instructions-plant) is reported on its "
+        "instruction benchmark (--instructions-target) and no other; needs valgrind",
+    )
+    p.add_argument(
+        "--instructions-plant",
+        default=INSTRUCTIONS_PLANT,
+        metavar="FILE:CLASS.METHOD",
+        help=f"where the busy loop goes (default {INSTRUCTIONS_PLANT})",
+    )
+    p.add_argument(
+        "--instructions-change",
+        type=float,
+        default=0.05,
+        metavar="FRACTION",
+        help="the planted change of the target's instruction count (default 0.05)",
+    )
+    p.add_argument(
+        "--instructions-target",
+        default=INSTRUCTIONS_TARGET,
+        metavar="REGEX",
+        help=f"the planted operation's instruction benchmark (default {INSTRUCTIONS_TARGET})",
+    )
+    p.add_argument(
+        "--instructions-threshold",
+        type=float,
+        default=ac.DEFAULT_INSTRUCTIONS_THRESHOLD,
+        metavar="FRACTION",
+        help="asv_compare's instruction-count threshold "
+        f"(default {ac.DEFAULT_INSTRUCTIONS_THRESHOLD})",
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="write the outcome as JSON")
     p.add_argument("--keep", action="store_true", help="keep the temporary clone")
     return p
@@ -607,6 +903,8 @@ def run(args: argparse.Namespace) -> int:
             cache = Path(args.env_cache or source / ".asv" / "selftest" / "env").resolve()
             use_env_cache(repo, cache)
         with locked(cache) if cache else contextlib.nullcontext():
+            if args.instructions:
+                return _instructions_selftest(args, repo, label, started)
             return _selftest(args, repo, label, started)
     finally:
         if args.keep:
@@ -634,6 +932,8 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
             '(matrix "req": "pip+asv_runner": ["0.2.5"]; docs/reviewing.md) or pass '
             "--any-asv-runner to run anyway"
         )
+    # Instruction counts are proven by --instructions (their own rule, valgrind's cost).
+    selection = args.bench or [NOT_INSTRUCTIONS]
     log(f"calibrating the planted slowdown on {args.calibrate_on}")
     cal = probe(
         python,
@@ -641,7 +941,7 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
         iterations=None,
         target=args.slowdown,
         calibrate_on=args.calibrate_on,
-        regexes=args.bench,
+        regexes=selection,
     )
     k = int(cal["iterations"])
     expected: dict[str, float | None] = cal["expected"]
@@ -666,7 +966,7 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
         repo,
         base,
         [identical, slowed],
-        regexes=args.bench,
+        regexes=selection,
         factor=args.factor,
         rounds=args.rounds,
         confirm_rounds=args.confirm_rounds,
