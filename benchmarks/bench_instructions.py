@@ -13,6 +13,7 @@ Names are history: never rename one, add new operations at the end.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from . import instructions_harness as harness
@@ -46,9 +47,16 @@ class Instructions:
     def setup_cache(self) -> harness.Counts | str:
         """Measure every operation once; a string says why none can be (no valgrind)."""
         try:
-            return harness.count_instructions()
+            counts = harness.count_instructions()
         except NotImplementedError as exc:
             return str(exc)
+        print(
+            f"instruction counts: {len(counts.instructions)} operations measured, "
+            f"{len(counts.unavailable)} n/a, {len(counts.failed)} failed, "
+            f"in {counts.seconds:.1f} s ({harness.default_jobs()} valgrind processes)",
+            file=sys.stderr,
+        )
+        return counts
 
     setup_cache.timeout = 600  # type: ignore[attr-defined]
 

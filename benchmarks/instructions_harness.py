@@ -982,4 +982,5 @@ def _collect(result: dict[str, Any], counts: Counts) -> None:
         counts.failed[name] = result["error"]
     else:
         _, m1, m2, m3 = result["marks"]
-        counts.instructions[name] = ((m3 - m2) - (m2 - m1)) / result["iterations"]
+        per_operation = ((m3 - m2) - (m2 - m1)) / result["iterations"]
+        counts.instructions[name] = round(per_operation, 1)
