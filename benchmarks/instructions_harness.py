@@ -19,15 +19,15 @@ How a worker measures (cachegrind counts the instructions of each process from t
 valgrind start, and writes them to ``cg.<pid>`` when that process exits; a forked child
 inherits its parent's count so far):
 
-1. It runs the operation in three segments of ``n``, ``n`` and ``2n`` calls
+1. It runs the operation in three segments of ``w`` (warm-up), ``n`` and ``2n`` calls
    (``for _ in repeat(None, k): body()``), and right before each segment and after the
    last one it forks a *marker* child that exits at once (``os._exit``). A marker's count
    is the worker's count at that instant plus a constant (the child's return from
    ``fork`` and its exit).
 2. The counts of the markers ``m0 < m1 < m2 < m3`` give the segments' costs ``m1 - m0``,
    ``m2 - m1``, ``m3 - m2``. Each segment also pays a fixed overhead (the parent's side of
-   the marker fork, ``waitpid``, the loop set-up); the first segment also pays the
-   warm-up (CPython 3.11 specializes bytecode after a few calls, caches fill). The count
+   the marker fork, ``waitpid``, the loop set-up); the first segment absorbs what only
+   the first calls pay (CPython 3.11 specializes bytecode, caches fill). The count
    per operation is ``((m3 - m2) - (m2 - m1)) / n``: the fixed overheads, interpreter
    start-up, imports and setup all cancel.
 
@@ -101,8 +101,13 @@ class Operation:
 
     Attributes:
         name: the benchmark's name (``Instructions.track_<name>``); names are history.
-        iterations: ``n``: the worker calls the body ``4n`` times (see the module notes);
-            large enough that a segment runs millions of instructions.
+        iterations: ``n``: the measured segments call the body ``n`` and ``2n`` times
+            (see the module notes); chosen so that ``n`` calls run ~2.5 million
+            instructions.
+        warmup: calls before the first measured segment (at least ``n``): enough for
+            CPython to specialize the bytecode of every function the body runs (a code
+            object is quickened on its 8th call; an operation that loops inside needs
+            fewer).
         build: the setup: returns the body, a zero-argument callable doing one operation.
             Raises NotImplementedError when the commit lacks the API.
         doc: what one call of the body does.
@@ -110,6 +115,7 @@ class Operation:
 
     name: str
     iterations: int
+    warmup: int
     build: Callable[[], Body]
     doc: str
 
@@ -117,14 +123,20 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {}
 
 
-def operation(name: str, iterations: int) -> Callable[[Callable[[], Body]], Callable[[], Body]]:
+def operation(
+    name: str, iterations: int, *, warmup: int = 20
+) -> Callable[[Callable[[], Body]], Callable[[], Body]]:
     """Register the decorated setup function as the operation ``name``."""
 
     def register(build: Callable[[], Body]) -> Callable[[], Body]:
         if name in OPERATIONS:
             raise ValueError(f"operation {name!r} registered twice")
         OPERATIONS[name] = Operation(
-            name=name, iterations=iterations, build=build, doc=(build.__doc__ or "").strip()
+            name=name,
+            iterations=iterations,
+            warmup=max(warmup, iterations),
+            build=build,
+            doc=(build.__doc__ or "").strip(),
         )
         return build
 
@@ -170,51 +182,51 @@ def _drive(make: Callable[[], Any]) -> Body:
     return body
 
 
-@operation("breaker_allow_request", 10000)
+@operation("breaker_allow_request", 4500)
 def _allow_request() -> Body:
     """``allow_request()`` on a CLOSED breaker."""
     return _breaker().allow_request  # type: ignore[no-any-return]
 
 
-@operation("breaker_record_success", 10000)
+@operation("breaker_record_success", 3000)
 def _record_success() -> Body:
     """``record_success()`` on a CLOSED breaker."""
     return _breaker().record_success  # type: ignore[no-any-return]
 
 
-@operation("breaker_record_failure", 2000)
+@operation("breaker_record_failure", 500)
 def _record_failure() -> Body:
     """``record_failure()`` on a CLOSED breaker that never trips."""
     return _breaker(failure_threshold=10**9).record_failure  # type: ignore[no-any-return]
 
 
-@operation("breaker_state", 10000)
+@operation("breaker_state", 2000)
 def _state() -> Body:
     """The ``state`` property of a CLOSED breaker."""
     breaker = _breaker()
     return lambda: breaker.state
 
 
-@operation("breaker_is_open", 10000)
+@operation("breaker_is_open", 2000)
 def _is_open() -> Body:
     """The ``is_open`` property of a CLOSED breaker."""
     breaker = _breaker()
     return lambda: breaker.is_open
 
 
-@operation("breaker_metrics", 300)
+@operation("breaker_metrics", 60)
 def _metrics() -> Body:
     """``metrics()`` of a CLOSED breaker."""
     return _breaker().metrics  # type: ignore[no-any-return]
 
 
-@operation("breaker_reset", 2000)
+@operation("breaker_reset", 500)
 def _reset() -> Body:
     """``reset()`` of a CLOSED breaker."""
     return _breaker().reset  # type: ignore[no-any-return]
 
 
-@operation("breaker_call_success", 4000)
+@operation("breaker_call_success", 950)
 def _call_success() -> Body:
     """``call(noop)`` through a CLOSED breaker (default config)."""
     call = _breaker().call
@@ -239,13 +251,13 @@ def _failing_call(breaker: Any) -> Body:
     return body
 
 
-@operation("breaker_call_failure", 1000)
+@operation("breaker_call_failure", 200)
 def _call_failure() -> Body:
     """``call(fail)`` through a CLOSED breaker that never trips; the caller catches."""
     return _failing_call(_breaker(failure_threshold=10**9))
 
 
-@operation("breaker_call_success_window", 2000)
+@operation("breaker_call_success_window", 350)
 def _call_success_window() -> Body:
     """``call(noop)`` with the failure-rate rule on (100-call window)."""
     call = _breaker(failure_rate_threshold=0.99, window_size=100).call
@@ -256,7 +268,7 @@ def _call_success_window() -> Body:
     return body
 
 
-@operation("breaker_call_failure_window", 1000)
+@operation("breaker_call_failure_window", 150)
 def _call_failure_window() -> Body:
     """``call(fail)`` with the failure-rate rule on; a rejection and a reset per window."""
     return _failing_call(
@@ -264,7 +276,7 @@ def _call_failure_window() -> Body:
     )
 
 
-@operation("breaker_with_block", 1000)
+@operation("breaker_with_block", 150)
 def _with_block() -> Body:
     """``with breaker: pass`` on a CLOSED breaker."""
     breaker = _breaker()
@@ -276,7 +288,7 @@ def _with_block() -> Body:
     return body
 
 
-@operation("breaker_guard_block", 1000)
+@operation("breaker_guard_block", 300)
 def _guard_block() -> Body:
     """``with breaker.guard(): pass`` on a CLOSED breaker."""
     breaker = _breaker()
@@ -290,7 +302,7 @@ def _guard_block() -> Body:
     return body
 
 
-@operation("breaker_decorated_call", 3000)
+@operation("breaker_decorated_call", 600)
 def _decorated_call() -> Body:
     """Calling a function decorated with ``@breaker`` (CLOSED)."""
     breaker = _breaker()
@@ -299,14 +311,14 @@ def _decorated_call() -> Body:
     return breaker(noop)  # type: ignore[no-any-return]
 
 
-@operation("breaker_call_async", 2000)
+@operation("breaker_call_async", 400)
 def _call_async() -> Body:
     """``await breaker.call_async(async_noop)`` (CLOSED), driven without an event loop."""
     call_async = _breaker().call_async
     return _drive(lambda: call_async(async_noop))
 
 
-@operation("breaker_async_with", 500)
+@operation("breaker_async_with", 100)
 def _async_with() -> Body:
     """``async with breaker: pass`` (CLOSED), driven without an event loop."""
     breaker = _breaker()
@@ -320,7 +332,7 @@ def _async_with() -> Body:
     return _drive(gated)
 
 
-@operation("breaker_call_rejected", 2000)
+@operation("breaker_call_rejected", 350)
 def _call_rejected() -> Body:
     """``call(noop)`` rejected by an OPEN breaker; the caller catches CircuitOpenError."""
     call, open_error = _open_breaker().call, _open_error()
@@ -334,20 +346,20 @@ def _call_rejected() -> Body:
     return body
 
 
-@operation("breaker_allow_request_open", 5000)
+@operation("breaker_allow_request_open", 1000)
 def _allow_request_open() -> Body:
     """``allow_request()`` on an OPEN breaker (answers False)."""
     return _open_breaker().allow_request  # type: ignore[no-any-return]
 
 
-@operation("breaker_state_open", 5000)
+@operation("breaker_state_open", 1500)
 def _state_open() -> Body:
     """The ``state`` property of an OPEN breaker."""
     breaker = _open_breaker()
     return lambda: breaker.state
 
 
-@operation("breaker_allow_record_state", 4000)
+@operation("breaker_allow_record_state", 950)
 def _allow_record_state() -> Body:
     """What a caller does per request with the bare protocol: allow, record, state."""
     breaker = _breaker()
@@ -368,7 +380,7 @@ class _ManualClock:
         return self.now
 
 
-@operation("breaker_state_cycle", 100)
+@operation("breaker_state_cycle", 25)
 def _state_cycle() -> Body:
     """A CLOSED -> OPEN -> HALF_OPEN -> CLOSED cycle driven by a manual clock."""
     BreakerConfig, CircuitBreaker = require("pganalytics_core", "BreakerConfig", "CircuitBreaker")
@@ -389,7 +401,7 @@ def _state_cycle() -> Body:
     return body
 
 
-@operation("breaker_metrics_with_history", 300)
+@operation("breaker_metrics_with_history", 55)
 def _metrics_with_history() -> Body:
     """``metrics()`` of a breaker with a full 100-call window and many transitions."""
     BreakerConfig, CircuitBreaker = require("pganalytics_core", "BreakerConfig", "CircuitBreaker")
@@ -417,13 +429,13 @@ def _metrics_with_history() -> Body:
 # Floors: what the numbers above are made of.
 
 
-@operation("floor_empty_call", 20000)
+@operation("floor_empty_call", 6500)
 def _empty_call() -> Body:
     """An empty function call: one loop iteration and one Python call (in every count)."""
     return noop
 
 
-@operation("floor_call_under_lock", 4000)
+@operation("floor_call_under_lock", 900)
 def _call_under_lock() -> Body:
     """An empty call under one ``threading.Lock``: the cheapest possible guard."""
     lock = threading.Lock()
@@ -435,7 +447,7 @@ def _call_under_lock() -> Body:
     return body
 
 
-@operation("floor_raise_and_catch", 3000)
+@operation("floor_raise_and_catch", 700)
 def _raise_and_catch() -> Body:
     """Raising an exception and catching it: the floor of a failing call."""
 
@@ -448,7 +460,7 @@ def _raise_and_catch() -> Body:
     return body
 
 
-@operation("floor_await_bare", 3000)
+@operation("floor_await_bare", 800)
 def _await_bare() -> Body:
     """Awaiting ``async_noop()`` without a breaker, driven without an event loop."""
     return _drive(async_noop)
@@ -471,7 +483,7 @@ def _client(handler: Callable[[Any], Any] = ml_handler, **options: Any) -> Any:
     )
 
 
-@operation("floor_raw_httpx_post_json", 12)
+@operation("floor_raw_httpx_post_json", 3)
 def _raw_post_json() -> Body:
     """Bare httpx: POST a prediction request and parse the JSON answer (same transport)."""
     httpx = require("httpx")
@@ -486,7 +498,7 @@ def _raw_post_json() -> Body:
     return body
 
 
-@operation("floor_raw_httpx_get_health", 15)
+@operation("floor_raw_httpx_get_health", 4)
 def _raw_get_health() -> Body:
     """Bare httpx: GET /health and parse the JSON answer (same transport)."""
     httpx = require("httpx")
@@ -500,13 +512,13 @@ def _raw_get_health() -> Body:
     return body
 
 
-@operation("client_health", 20)
+@operation("client_health", 5)
 def _health() -> Body:
     """``MLClient.health()``."""
     return _client().health  # type: ignore[no-any-return]
 
 
-@operation("client_predict", 16)
+@operation("client_predict", 4)
 def _predict() -> Body:
     """``MLClient.predict(4242)`` (no cache)."""
     predict = _client().predict
@@ -517,7 +529,7 @@ def _predict() -> Body:
     return body
 
 
-@operation("client_predict_cached", 300)
+@operation("client_predict_cached", 70)
 def _predict_cached() -> Body:
     """A cache hit: ``predict`` of a prediction the service made from its database."""
     PredictionCache = require("pganalytics_core.cache", "PredictionCache")
@@ -530,7 +542,7 @@ def _predict_cached() -> Body:
     return body
 
 
-@operation("client_predict_many_100", 1)
+@operation("client_predict_many_100", 1, warmup=2)
 def _predict_many() -> Body:
     """``predict_many`` of 100 requests (60 distinct), no cache, in the calling thread.
 
@@ -547,7 +559,7 @@ def _predict_many() -> Body:
     return body
 
 
-@operation("client_predict_server_error", 18)
+@operation("client_predict_server_error", 5)
 def _predict_server_error() -> Body:
     """``predict`` answered by a 500: the error path (the breaker never trips)."""
     ServerError = require("pganalytics_core.errors", "ServerError")
@@ -569,7 +581,7 @@ def _predict_server_error() -> Body:
     return body
 
 
-@operation("client_predict_rejected", 400)
+@operation("client_predict_rejected", 100)
 def _predict_rejected() -> Body:
     """``predict`` rejected by the client's OPEN breaker: no request is made."""
     predict, open_error = _client(breaker=_open_breaker()).predict, _open_error()
@@ -583,7 +595,7 @@ def _predict_rejected() -> Body:
     return body
 
 
-@operation("client_train", 16)
+@operation("client_train", 4)
 def _train() -> Body:
     """``MLClient.train(database_name=...)``."""
     train = _client().train
@@ -594,7 +606,7 @@ def _train() -> Body:
     return body
 
 
-@operation("client_training_status", 15)
+@operation("client_training_status", 4)
 def _training_status() -> Body:
     """``MLClient.training_status(job_id)`` of a completed job."""
     status = _client().training_status
@@ -605,7 +617,7 @@ def _training_status() -> Body:
     return body
 
 
-@operation("client_wait_for_training", 14)
+@operation("client_wait_for_training", 4)
 def _wait_for_training() -> Body:
     """``MLClient.wait_for_training(job_id)`` of a job already completed (one poll)."""
     wait = _client().wait_for_training
@@ -616,7 +628,7 @@ def _wait_for_training() -> Body:
     return body
 
 
-@operation("client_validate", 16)
+@operation("client_validate", 4)
 def _validate() -> Body:
     """``MLClient.validate(...)`` of one prediction."""
     validate = _client().validate
@@ -632,7 +644,7 @@ def _validate() -> Body:
     return body
 
 
-@operation("client_detect_patterns", 16)
+@operation("client_detect_patterns", 4)
 def _detect_patterns() -> Body:
     """``MLClient.detect_patterns(database_name=..., lookback_days=7)``."""
     detect = _client().detect_patterns
@@ -643,7 +655,7 @@ def _detect_patterns() -> Body:
     return body
 
 
-@operation("client_async_predict", 15)
+@operation("client_async_predict", 4)
 def _async_predict() -> Body:
     """``await AsyncMLClient.predict(4242)``, one ``run_until_complete`` per call."""
     httpx = require("httpx")
@@ -666,7 +678,7 @@ def _async_predict() -> Body:
 # The load runner's machinery.
 
 
-@operation("load_percentiles_10000", 1)
+@operation("load_percentiles_10000", 1, warmup=2)
 def _percentiles() -> Body:
     """``summarize`` (p50/p95/p99/p99.9, min/avg/max) of 10,000 log-normal samples."""
     summarize = require("pganalytics_core.load.stats", "summarize")
@@ -679,7 +691,7 @@ def _percentiles() -> Body:
     return body
 
 
-@operation("load_record_success", 6000)
+@operation("load_record_success", 1500)
 def _record_sample() -> Body:
     """``Recorder.record_success(latency_ns)``: what a load worker pays per request."""
     Recorder = require("pganalytics_core.load.recorder", "Recorder")
@@ -693,8 +705,6 @@ def _record_sample() -> Body:
 
 # --------------------------------------------------------------------------- the harness
 # Runs under valgrind; see the module docstring.
-
-_SEGMENTS = (1, 1, 2)  # segment sizes in units of n: warm-up, then n and 2n
 
 
 def _summary(out_dir: Path, pid: int) -> int:
@@ -710,14 +720,15 @@ def _summary(out_dir: Path, pid: int) -> int:
     raise RuntimeError(f"no summary line in {path}")
 
 
-def _marked_segments(body: Body, n: int) -> list[int]:
-    """Run the segments between marker forks; return the markers' pids in order.
+def _marked_segments(body: Body, warmup: int, n: int) -> list[int]:
+    """Run the segments (``warmup``, ``n`` and ``2n`` calls) between marker forks; return
+    the markers' pids in order.
 
     Every segment runs the same bytecode (only the loop count differs), so the fixed
     cost of a segment is the same in each and cancels in the difference.
     """
     fork, exit_, waitpid = os.fork, os._exit, os.waitpid
-    sizes = [k * n for k in _SEGMENTS] + [0]
+    sizes = [warmup, n, 2 * n, 0]
     pids = [0] * len(sizes)
     for k in range(len(sizes)):
         pid = fork()
@@ -741,13 +752,35 @@ def _worker(op: Operation, out_dir: Path, selection: Path, results: Path) -> Non
         except NotImplementedError as exc:
             result = {"name": op.name, "unavailable": str(exc) or "not in this commit"}
         else:
-            pids = _marked_segments(body, op.iterations)
+            pids = _marked_segments(body, op.warmup, op.iterations)
             marks = [_summary(out_dir, pid) for pid in pids]
             result = {"name": op.name, "iterations": op.iterations, "marks": marks}
     except BaseException:
         result = {"name": op.name, "error": traceback.format_exc(limit=8)}
     with results.open("a") as f:
         f.write(json.dumps(result) + "\n")
+
+
+#: Imported once by the parent, so that no worker pays for (or counts) an import.
+_PRELOAD = (
+    "httpx",
+    "pganalytics_core",
+    "pganalytics_core.cache",
+    "pganalytics_core.client",
+    "pganalytics_core.errors",
+    "pganalytics_core.models",
+    "pganalytics_core.retry",
+    "pganalytics_core.load.recorder",
+    "pganalytics_core.load.stats",
+)
+
+
+def _preload() -> None:
+    for module in _PRELOAD:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # an older commit: the operations needing it report n/a
 
 
 def _harness(group: int, groups: int, out_dir: Path, selection: Path, results: Path) -> None:
@@ -758,6 +791,7 @@ def _harness(group: int, groups: int, out_dir: Path, selection: Path, results: P
     asked for. (It can depend, by up to ~0.1 %, on the heap the parent had when forking,
     e.g. on the operations before it in the table; so operations are only ever appended.)
     """
+    _preload()
     gc.collect()
     gc.disable()
     for op in list(OPERATIONS.values())[group::groups]:
