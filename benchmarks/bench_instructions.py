@@ -13,7 +13,6 @@ Names are history: never rename one, add new operations at the end.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from . import instructions_harness as harness
@@ -47,16 +46,9 @@ class Instructions:
     def setup_cache(self) -> harness.Counts | str:
         """Measure every operation once; a string says why none can be (no valgrind)."""
         try:
-            counts = harness.count_instructions()
+            return harness.count_instructions()
         except NotImplementedError as exc:
             return str(exc)
-        print(
-            f"instruction counts: {len(counts.instructions)} operations measured, "
-            f"{len(counts.unavailable)} n/a, {len(counts.failed)} failed, "
-            f"in {counts.seconds:.1f} s ({harness.default_jobs()} valgrind processes)",
-            file=sys.stderr,
-        )
-        return counts
 
     setup_cache.timeout = 600  # type: ignore[attr-defined]
 
