@@ -42,9 +42,9 @@ clocks that cannot reach a state change during a run. What the per-operation cou
 includes: one iteration of the loop and one Python call of the body; the floor
 ``floor_empty_call`` is exactly that, so subtract it to get the operation alone.
 
-Written here rather than taken from a library: pyperf and asv measure time;
-valgrind-based tools (``codspeed``, ``iai``) need their own runner or a C extension to
-start and stop counting, while a fork marker needs neither.
+Written here rather than taken from a library: pyperf and asv measure time; the
+valgrind-based tools (CodSpeed's pytest plugin, iai-callgrind for Rust) bring their own
+runner or a C extension to start and stop counting, while fork markers need neither.
 """
 
 from __future__ import annotations
@@ -788,8 +788,9 @@ def _harness(group: int, groups: int, out_dir: Path, selection: Path, results: P
 
     The parent does exactly the same for every operation, measured or not (the worker
     reads the selection), so an operation's count does not depend on which others were
-    asked for. (It can depend, by up to ~0.1 %, on the heap the parent had when forking,
-    e.g. on the operations before it in the table; so operations are only ever appended.)
+    asked for. It can depend slightly on the parent's heap when forking, which start-up
+    and the operation's place in the table decide: so operations are only ever appended
+    to the table.
     """
     _preload()
     gc.collect()
