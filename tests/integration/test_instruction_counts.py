@@ -105,6 +105,7 @@ def _relative_differences(a: dict[str, float], b: dict[str, float]) -> dict[str,
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # three valgrind runs, ~30 s on a quiet machine
 @pytest.mark.usefixtures("valgrind")
 def test_two_runs_agree_within_a_thousandth_and_a_subset_counts_the_same() -> None:
     names = [
@@ -131,6 +132,7 @@ def test_two_runs_agree_within_a_thousandth_and_a_subset_counts_the_same() -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 @pytest.mark.usefixtures("valgrind")
 def test_counts_mean_something(tmp_path: Path) -> None:
     extra = tmp_path / "extra_operations.py"
