@@ -1,12 +1,13 @@
 """Instruction counts: how many instructions CPython executes for one operation.
 
 Deterministic where wall-clock time is not: the same commit measured twice gives the same
-counts, so a 1 % change is a real change (docs/performance.md, "Instruction counts").
+counts, so a change of a few percent shows (docs/performance.md, "Instruction counts",
+also for what else moves a count).
 Measured under valgrind's cachegrind by ``instructions_harness.py``, once per commit and
 environment (``setup_cache``, one valgrind process per core); each ``track_`` method
 reports its operation's count. Without valgrind every benchmark here is n/a.
 
-One ``track_<operation>`` per entry of ``instructions_harness.OPERATIONS``; the methods
+One ``track_<operation>`` per entry of ``instructions_operations.OPERATIONS``; the methods
 are generated from that table but are real methods of the class, so asv discovers them.
 Names are history: never rename one, add new operations at the end.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import instructions_harness as harness
+from .instructions_operations import OPERATIONS
 
 
 def _track(name: str) -> Callable[[Instructions, harness.Counts], float]:
@@ -30,7 +32,7 @@ def _track(name: str) -> Callable[[Instructions, harness.Counts], float]:
             raise RuntimeError(f"{name}: {counts.failed[name]}")
 
     track.__name__ = track.__qualname__ = f"track_{name}"
-    track.__doc__ = harness.OPERATIONS[name].doc
+    track.__doc__ = OPERATIONS[name].doc
     track.setup = setup  # type: ignore[attr-defined]  # asv runs it after the class setup
     track.unit = "instructions"  # type: ignore[attr-defined]
     track.version = f"{harness.METHOD_VERSION}"  # type: ignore[attr-defined]
@@ -57,6 +59,6 @@ class Instructions:
             raise NotImplementedError(counts)
 
 
-for _name in harness.OPERATIONS:
+for _name in OPERATIONS:
     setattr(Instructions, f"track_{_name}", _track(_name))
 del _name
