@@ -238,13 +238,19 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def _bootstrap_code() -> str:
+def _bootstrap_code(heap_padding: int = 0) -> str:
     """``python -c`` code importing this module as asv does (only the benchmark package
     is added to the import system, so the installed pganalytics_core is the one measured,
-    not the checkout's sources) and running :func:`main`."""
+    not the checkout's sources) and running :func:`main`; ``heap_padding`` first
+    allocates that many rounds of small objects, to measure under another heap layout."""
     package_dir = Path(__file__).resolve().parent
     package = __name__.rpartition(".")[0] or package_dir.name
-    return (
+    padding = (
+        f"_padding = [bytes(n) for n in range(0, 480, 8) for _ in range({heap_padding})]\n"
+        if heap_padding
+        else ""
+    )
+    return padding + (
         "import importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location({package!r}, "
         f"{str(package_dir / '__init__.py')!r}, "
@@ -281,6 +287,7 @@ def count_instructions(
     jobs: int | None = None,
     python: str = sys.executable,
     extra: Sequence[Path] = (),
+    heap_padding: int = 0,
     timeout_s: float = 600.0,
 ) -> Counts:
     """Measure instructions per operation under valgrind.
@@ -293,6 +300,9 @@ def count_instructions(
             machine: the counts depend on it (memory layout, see the docs).
         python: the interpreter to run (the asv environment's, by default this one).
         extra: files of extra ``@operation``s to import in the harness (for tests).
+        heap_padding: allocate ``60 * heap_padding`` small objects before any import:
+            the same code under another heap layout (to measure how much a count
+            depends on where objects land; see docs/performance.md, "Layout").
         timeout_s: the longest the whole measurement may take, in seconds.
 
     Returns:
@@ -314,7 +324,7 @@ def count_instructions(
         selection = out_dir / "selection.txt"
         selection.write_text("\n".join(wanted) + "\n")
         procs = [
-            _start(valgrind, python, out_dir, selection, group, groups, extra)
+            _start(valgrind, python, out_dir, selection, group, groups, extra, heap_padding)
             for group in range(groups)
         ]
         try:
@@ -354,6 +364,7 @@ def _start(
     group: int,
     groups: int,
     extra: Sequence[Path],
+    heap_padding: int,
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """Start the valgrind process of one group; its output goes to a log file."""
     log = out_dir / f"valgrind.{group}.log"
@@ -368,7 +379,7 @@ def _start(
         "-s",  # no user site-packages
         "-P",  # no working directory on sys.path: its files change while we measure
         "-c",
-        _bootstrap_code(),
+        _bootstrap_code(heap_padding),
         *("--out-dir", str(out_dir), "--selection", str(selection)),
         *("--results", str(out_dir / f"results.{group}.jsonl")),
         *("--group", str(group), "--groups", str(groups)),

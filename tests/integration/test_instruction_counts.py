@@ -204,3 +204,11 @@ def test_track_reports_its_count_and_setup_skips_or_fails_its_operation() -> Non
         suite.track_breaker_guard_block.setup(counts)  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError, match=r"(?s)client_predict: .*ValueError: boom"):
         suite.track_client_predict.setup(counts)  # type: ignore[attr-defined]
+
+
+def test_heap_padding_runs_first_and_only_when_asked() -> None:
+    plain, padded = harness._bootstrap_code(0), harness._bootstrap_code(3)
+    assert "_padding" not in plain
+    assert padded.startswith("_padding = [bytes(n) for n in range(0, 480, 8) for _ in range(3)]")
+    assert padded.endswith(plain)
+    compile(padded, "<bootstrap>", "exec")
