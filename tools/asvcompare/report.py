@@ -17,6 +17,7 @@ from asvcompare.model import (
     FAILED,
     IMPROVEMENT,
     INSTRUCTIONS,
+    INSTRUCTIONS_FLOOR,
     NEW,
     NOT_RUN,
     REGRESSION,
@@ -152,7 +153,8 @@ def _instruction_rule(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
         return ""
     return (
         f"instruction counts: a change beyond ±{info.instructions_threshold:.3g} "
-        "(a fraction of base's count), one measurement per side"
+        f"(a fraction of base's count) and ±{INSTRUCTIONS_FLOOR} instructions, "
+        "one measurement per side"
     )
 
 

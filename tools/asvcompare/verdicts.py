@@ -25,6 +25,7 @@ from asvcompare.model import (
     FAILED,
     IMPROVEMENT,
     INSTRUCTIONS,
+    INSTRUCTIONS_FLOOR,
     MIN_UNDISTURBED,
     MISSING,
     NEW,
@@ -190,15 +191,18 @@ def classify_instructions(
     head: Sequence[RoundResult],
     *,
     threshold: float = DEFAULT_INSTRUCTIONS_THRESHOLD,
+    floor: float = INSTRUCTIONS_FLOOR,
     judge: bool = True,
 ) -> Verdict:
     """Decide what happened to one instruction-count benchmark between base and head.
 
     Instruction counts are deterministic (the same code gives the same count within
     0.1%), so one measurement per side is enough and there is no noise to vote out: a
-    regression when head's count is more than ``threshold`` (a fraction) above base's,
-    an improvement when it is more than ``threshold`` below; anything within is
-    unchanged, identical counts without a note. With several measurements per side
+    regression when head's count is more than ``threshold`` (a fraction) and more than
+    ``floor`` instructions above base's, an improvement when it is as far below;
+    anything within is unchanged, identical counts without a note. The floor keeps the
+    heap-layout shifts of small operations that other code moves (tens of instructions)
+    from being reported as work. With several measurements per side
     (stored results of several runs) each side is its median. Failures and n/a are
     handled as by :func:`classify`; counts of zero or below have no ratio.
 
@@ -207,6 +211,7 @@ def classify_instructions(
         base: the base revision's results (usually one).
         head: the head revision's results (usually one).
         threshold: the fraction a count must change by, either way; 0 < threshold < 1.
+        floor: the instructions a count must change by, either way (>= 0).
         judge: False (quick runs) never reports a regression or an improvement.
 
     Returns:
@@ -234,14 +239,21 @@ def classify_instructions(
     change = r - 1
     verdict: VerdictKind = UNCHANGED
     note = ""
-    beyond = abs(change) > threshold and not math.isclose(abs(change), threshold, rel_tol=1e-9)
+    beyond = (
+        abs(change) > threshold
+        and not math.isclose(abs(change), threshold, rel_tol=1e-9)
+        and abs(h_count - b_count) > floor
+    )
     if beyond and not judge:
         note = "quick run: not judged"
     elif beyond:
         verdict = REGRESSION if change > 0 else IMPROVEMENT
-        note = f"instruction count {change:+.1%}, beyond ±{threshold:.3g}"
+        note = f"instruction count {change:+.1%}, beyond ±{threshold:.3g} and ±{floor:g}"
     elif h_count != b_count:
-        note = f"instruction count {change:+.2%}, within ±{threshold:.3g}"
+        note = (
+            f"instruction count {change:+.2%} ({h_count - b_count:+g}), "
+            f"within ±{threshold:.3g} or ±{floor:g}"
+        )
     return Verdict(name, verdict, INSTRUCTIONS, b_band, h_band, Band(r, r, r), measured, note)
 
 
