@@ -1,0 +1,217 @@
+"""The published site in a real browser: headless Chromium, offline, on a fixture history.
+
+A fixture history (tests/integration/site_fixture.py: a few commits, asv result files of
+three benchmarks with a regression) is published with the real ``asv publish`` and made
+self-contained by tools/bench_site.py, served on 127.0.0.1 by the server ``make preview``
+uses, and opened in Debian's ``chromium`` driven by Playwright (never its own browser
+download). Every request the pages make is recorded, and any that is not for the local
+server is aborted and fails the test; so does any console error or uncaught exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_site
+import site_fixture as sf
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PROJECT = "https://github.com/pganalytics/demo"
+
+
+@dataclass
+class Recorder:
+    """What one page did: every request URL, console errors, uncaught exceptions."""
+
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def publish(root: Path, origin: str | None) -> Path:
+    """The fixture history published into html/, linked to ``origin`` when given."""
+    history = sf.make_history(root / "repo")
+    sf.write_results(history.repo / ".asv" / "results", history)
+    if origin:
+        sf.git(history.repo, "remote", "add", "origin", origin)
+    links = bench_site.site_links(history.repo, env={})
+    conf = bench_site.publish_config(
+        history.repo / "asv.conf.json", history.repo / ".asv" / "publish.json", links
+    )
+    subprocess.run(
+        [sys.executable, "-m", "asv", "publish", "--no-pull", "--config", str(conf)],
+        cwd=history.repo,
+        check=True,
+        capture_output=True,
+    )
+    bench_site.finish(history.repo / "html", links)
+    return history.repo / "html"
+
+
+@contextlib.contextmanager
+def serving(html: Path) -> Iterator[str]:
+    """``html`` served by make preview's server on a free port of 127.0.0.1."""
+    server = bench_site.make_server(html, port=0)
+    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The site of a repository whose origin is on GitHub."""
+    html = publish(tmp_path_factory.mktemp("site"), f"git@github.com:{PROJECT[19:]}.git")
+    with serving(html) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            "no chromium: install it with `apt-get install -y chromium` (.ci/run does)",
+            pytrace=False,
+        )
+    # Playwright starts Chromium with a fresh --user-data-dir of its own (a temporary
+    # profile, removed on close); each page gets a fresh context (no shared cache).
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_page(browser: Browser, base_url: str, path: str) -> tuple[Page, Recorder]:
+    """``base_url + path`` in a fresh context, recording requests and errors."""
+    rec = Recorder()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+
+    def on_request(request: Request) -> None:
+        rec.requests.append(request.url)
+
+    def route(r: Route) -> None:
+        if r.request.url.startswith(base_url):
+            r.continue_()
+        else:
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("request", on_request)
+    page.on("console", lambda m: rec.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: rec.errors.append(f"uncaught: {exc}"))
+    page.goto(base_url + path, wait_until="load")
+    return page, rec
+
+
+def assert_clean(page: Page, rec: Recorder, base_url: str) -> None:
+    assert "error.html" not in page.url, "asv's page: its JavaScript dependencies failed to load"
+    outside = [u for u in rec.requests if not u.startswith(base_url)]
+    assert outside == [], f"requests leaving the site: {outside}"
+    assert rec.errors == [], f"console errors: {rec.errors}"
+    assert any(u.endswith("/vendor/jquery/jquery.min.js") for u in rec.requests)
+
+
+def test_grid_lists_every_benchmark(browser: Browser, base_url: str) -> None:
+    page, rec = open_page(browser, base_url, "index.html")
+    page.wait_for_selector("#summarygrid-display .benchmark-container", timeout=15_000)
+    text = page.inner_text("#summarygrid-display")
+    for name in ("time_call", "time_sort", "track_p99_ms"):
+        assert name in text
+    assert page.get_attribute("#project-name", "href") == PROJECT
+    assert page.inner_text("#project-name") == "demo"
+    assert_clean(page, rec, base_url)
+    page.context.close()
+
+
+def test_graph_page_draws_the_history(browser: Browser, base_url: str) -> None:
+    page, rec = open_page(browser, base_url, "index.html#bench_demo.Breaker.time_call")
+    page.wait_for_selector("#main-graph canvas.flot-base", timeout=15_000)
+    page.wait_for_function(
+        "document.querySelector('#main-graph canvas.flot-base').width > 0", timeout=15_000
+    )
+    # Pixels of a drawn series: anything neither transparent nor white/grey axis ink.
+    coloured = page.evaluate(
+        """() => {
+            const c = document.querySelector('#main-graph canvas.flot-base');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                const [r, g, b, a] = [d[i], d[i + 1], d[i + 2], d[i + 3]];
+                if (a > 0 && (Math.max(r, g, b) - Math.min(r, g, b)) > 40) n++;
+            }
+            return n;
+        }"""
+    )
+    assert coloured > 100, f"only {coloured} coloured pixels: no series drawn"
+    assert "bench_demo.Breaker.time_call" in page.inner_text("#title")
+    assert_clean(page, rec, base_url)
+    page.context.close()
+
+
+def test_regressions_page_lists_the_regression_with_commit_links(
+    browser: Browser, base_url: str
+) -> None:
+    page, rec = open_page(browser, base_url, "index.html#regressions")
+    page.wait_for_selector("#regressions-body table tbody tr", timeout=15_000)
+    rows = page.query_selector_all("#regressions-body table tbody tr")
+    assert len(rows) == 1
+    text = rows[0].inner_text()
+    assert "bench_demo.Breaker.time_call" in text
+    assert "2.02" in text or "2.0" in text  # the factor of the step
+    hrefs = [a.get_attribute("href") or "" for a in rows[0].query_selector_all("a")]
+    # The step is at one commit (a link to it) or between two (a GitHub compare link).
+    assert any(h.startswith((f"{PROJECT}/commit/", f"{PROJECT}/compare/")) for h in hrefs), hrefs
+    assert_clean(page, rec, base_url)
+    page.context.close()
+
+
+def test_without_a_web_remote_commit_and_project_links_are_text(
+    browser: Browser, tmp_path: Path
+) -> None:
+    html = publish(tmp_path, origin=None)
+    with serving(html) as base_url:
+        page, rec = open_page(browser, base_url, "index.html#regressions")
+        page.wait_for_selector("#regressions-body table tbody tr", timeout=15_000)
+        row = page.query_selector("#regressions-body table tbody tr")
+        assert row is not None
+        commit_cell = row.query_selector_all("td")[2]
+        assert re.fullmatch(r"[0-9a-f]{8}", commit_cell.inner_text().strip())
+        assert commit_cell.query_selector_all("a[href]") == []
+        # The benchmark link (within the site) stays.
+        assert row.query_selector("a[href^='#bench_demo.Breaker.time_call']") is not None
+        assert page.get_attribute("#project-name", "href") is None
+        assert page.inner_text("#project-name") == "demo"
+        assert_clean(page, rec, base_url)
+        page.context.close()

@@ -1,0 +1,320 @@
+"""The published benchmark site: self-contained, correctly linked, in a branch, previewable.
+
+``asv publish`` writes ``html/``; :func:`finish` then makes it a site that opens anywhere:
+
+- **No external request.** asv's ``index.html`` loads jQuery, flot (+ time, selection,
+  categories), flot-orderBars, stupidtable, blueimp-md5 and Bootstrap from public CDNs.
+  The same versions are committed in ``tools/site_assets/vendor/`` (from their npm
+  packages, with their licenses; see its README), copied to ``html/vendor/`` and the
+  tags rewritten to load them. An external URL this module does not know (a newer asv)
+  is an error, not a silently broken site.
+- **Links.** :func:`site_links` derives the project link and the commit link prefix
+  from the ``origin`` remote (a web URL such as ``https://github.com/o/r``; credentials
+  in it are dropped), or takes them from ``$PROJECT_URL`` / ``$COMMIT_URL``. They go into
+  the configuration ``asv publish`` reads (:func:`publish_config`). Without them, asv
+  would write bare-hash links (404s); :func:`finish` then adds a small script that leaves
+  those links out (text instead of a broken link).
+- **A branch.** :func:`write_pages_branch` commits ``html/`` as the tree of ``gh-pages``
+  with git plumbing (tools/git_plumbing.py): nothing is checked out, ``git status`` of the
+  working tree does not change. ``git push origin gh-pages`` publishes it.
+- **Preview.** :func:`serve` serves the site on 127.0.0.1 only (``asv preview`` binds
+  every interface).
+
+Usage: ``python tools/bench_site.py preview [--port 8080]`` (``make preview``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import git_plumbing as gp
+
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR_DIR = Path(__file__).resolve().parent / "site_assets" / "vendor"
+PAGES_BRANCH = "gh-pages"
+
+#: asv 0.6's CDN URLs and the committed copy of each (relative to VENDOR_DIR).
+CDN_ASSETS: dict[str, str] = {
+    "https://code.jquery.com/jquery-3.3.1.min.js": "jquery/jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js": "flot/jquery.flot.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.time.min.js": (
+        "flot/jquery.flot.time.js"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.selection.min.js": (
+        "flot/jquery.flot.selection.js"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.categories.min.js": (
+        "flot/jquery.flot.categories.js"
+    ),
+    "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js": (
+        "flot-orderbars/jquery.flot.orderBars.js"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js": (
+        "stupidtable/stupidtable.min.js"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/blueimp-md5/2.19.0/js/md5.min.js": (
+        "blueimp-md5/md5.min.js"
+    ),
+    "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/js/bootstrap.min.js": (
+        "bootstrap/js/bootstrap.min.js"
+    ),
+    "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css": (
+        "bootstrap/css/bootstrap.min.css"
+    ),
+}
+
+#: Loaded by the pages when there is no commit URL: drops the bare-hash links asv writes.
+NO_LINKS_SCRIPT = "pga-no-commit-links.js"
+_NO_LINKS_JS = """\
+/* Written by tools/bench_site.py: this site has no commit URL (the repository has no web
+   remote), so asv's commit links would be bare hashes (404). Show them as text. */
+(function () {
+  "use strict";
+  var bare = /^[0-9a-f]{7,40}((\\.\\.\\.?)[0-9a-f]{7,40})?$/;
+  function strip(root) {
+    var links = root.querySelectorAll ? root.querySelectorAll("a[href]") : [];
+    for (var i = 0; i < links.length; i++) {
+      var href = links[i].getAttribute("href");
+      if (href === "" || bare.test(href) || /^\\.\\.\\/compare\\//.test(href)) {
+        links[i].removeAttribute("href");
+      }
+    }
+  }
+  new MutationObserver(function (records) {
+    for (var i = 0; i < records.length; i++) {
+      var target = records[i].target;
+      strip(target.nodeType === 1 ? target : document);
+      if (target.nodeType === 1 && target.tagName === "A") { strip(target.parentNode); }
+    }
+  }).observe(document.documentElement,
+             {childList: true, subtree: true, attributes: true, attributeFilter: ["href"]});
+  var open = window.open;
+  window.open = function (url) {
+    if (typeof url === "string" && bare.test(url)) { return null; }
+    return open.apply(window, arguments);
+  };
+})();
+"""
+
+_TAG = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"(https?://[^\"]+)\"[^>]*>(</script>)?")
+
+
+class SiteError(RuntimeError):
+    """The published site cannot be made self-contained or committed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteLinks:
+    """Where the project and its commits live on the web ("" when nowhere)."""
+
+    project_url: str
+    commit_url: str
+
+
+def web_url(remote_url: str) -> str:
+    """The https address of a repository's web page, or "" for a local or unknown remote.
+
+    ``git@host:o/r.git``, ``ssh://git@host/o/r``, ``https://user:token@host/o/r.git``
+    all give ``https://host/o/r`` (never the credentials).
+    """
+    url = remote_url.strip()
+    scp = re.fullmatch(r"(?:[^@/\s]+@)?([^:/\s]+):(?!//)(.+)", url)
+    if scp and not re.fullmatch(r"[A-Za-z]", scp.group(1)):
+        host, path = scp.group(1), scp.group(2)
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "ssh", "git") or not parts.hostname:
+            return ""
+        host, path = parts.hostname, parts.path
+        if parts.port and parts.scheme in ("http", "https"):
+            host = f"{host}:{parts.port}"
+    path = path.strip("/")
+    path = path.removesuffix(".git")
+    if not path:
+        return ""
+    return f"https://{host}/{path}"
+
+
+def commit_url_for(project_url: str) -> str:
+    """The prefix of a commit's page: ``.../commit/`` (GitLab ``/-/commit/``)."""
+    if not project_url:
+        return ""
+    host = urlsplit(project_url).hostname or ""
+    base = project_url.rstrip("/")
+    if "gitlab" in host:
+        return f"{base}/-/commit/"
+    if host == "bitbucket.org":
+        return f"{base}/commits/"
+    return f"{base}/commit/"
+
+
+def site_links(repo: Path, env: dict[str, str] | None = None) -> SiteLinks:
+    """The links of the site: ``$PROJECT_URL``/``$COMMIT_URL``, else from ``origin``."""
+    env = dict(os.environ) if env is None else env
+    project = env.get("PROJECT_URL", "").strip()
+    commit = env.get("COMMIT_URL", "").strip()
+    if not project:
+        try:
+            remote = gp.git(repo, "remote", "get-url", "origin").decode()
+        except gp.GitError:
+            remote = ""
+        project = web_url(remote)
+    if not commit:
+        commit = commit_url_for(project)
+    elif not commit.endswith("/"):
+        commit += "/"
+    return SiteLinks(project_url=project, commit_url=commit)
+
+
+def _load_conf(conf_path: Path) -> dict[str, object]:
+    # asv.conf.json allows // comments on their own lines (asv strips them the same way).
+    lines = [
+        line for line in conf_path.read_text().splitlines() if not line.lstrip().startswith("//")
+    ]
+    data = json.loads("\n".join(lines))
+    if not isinstance(data, dict):
+        raise SiteError(f"{conf_path}: not a JSON object")
+    return data
+
+
+def publish_config(conf_path: Path, out_path: Path, links: SiteLinks) -> Path:
+    """Write a copy of asv's configuration with the site's links; return its path.
+
+    asv reads paths relative to its configuration file's directory: the copy has them
+    absolute, so it can live anywhere (under ``.asv/``, out of ``git status``).
+    """
+    conf = _load_conf(conf_path)
+    base = conf_path.resolve().parent
+    for key in ("repo", "benchmark_dir", "env_dir", "results_dir", "html_dir"):
+        value = conf.get(key)
+        if isinstance(value, str) and "://" not in value:
+            conf[key] = str(base / value)
+    conf["project_url"] = links.project_url
+    conf["show_commit_url"] = links.commit_url
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(conf, indent=2) + "\n")
+    return out_path
+
+
+def _local_tag(kind: str, rel: str) -> str:
+    if kind == "link":
+        return f'<link rel="stylesheet" href="vendor/{rel}">'
+    return f'<script src="vendor/{rel}" onerror="js_load_failure()"></script>'
+
+
+def localize_html(text: str) -> str:
+    """``text`` with every CDN script and stylesheet tag loading the vendored copy.
+
+    Raises:
+        SiteError: a tag loads an external URL with no vendored copy.
+    """
+    unknown: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        kind, url = match.group(1), match.group(2)
+        rel = CDN_ASSETS.get(url)
+        if rel is None:
+            unknown.append(url)
+            return match.group(0)
+        return _local_tag(kind, rel)
+
+    out = _TAG.sub(replace, text)
+    if unknown:
+        raise SiteError(
+            "the site would load external files with no vendored copy: "
+            + ", ".join(unknown)
+            + " (a newer asv? refresh tools/site_assets/vendor, see its README)"
+        )
+    return out
+
+
+def finish(html_dir: Path, links: SiteLinks) -> None:
+    """Make the site ``asv publish`` wrote self-contained (see the module docstring)."""
+    if not (html_dir / "index.html").is_file():
+        raise SiteError(f"no site in {html_dir} (did asv publish run?)")
+    vendor_out = html_dir / "vendor"
+    shutil.rmtree(vendor_out, ignore_errors=True)
+    shutil.copytree(VENDOR_DIR, vendor_out, ignore=shutil.ignore_patterns("README.md"))
+    for page in sorted(html_dir.glob("*.html")):
+        text = localize_html(page.read_text())
+        if not links.commit_url and page.name == "index.html":
+            tag = f'<script src="{NO_LINKS_SCRIPT}"></script>'
+            if tag not in text:
+                text = text.replace("</head>", f"    {tag}\n  </head>", 1)
+        page.write_text(text)
+    no_links = html_dir / NO_LINKS_SCRIPT
+    if links.commit_url:
+        no_links.unlink(missing_ok=True)
+    else:
+        no_links.write_text(_NO_LINKS_JS)
+    (html_dir / ".nojekyll").write_text("")  # serve vendor/ and files as they are
+
+
+def write_pages_branch(repo: Path, html_dir: Path, branch: str = PAGES_BRANCH) -> str | None:
+    """Commit ``html_dir`` as the whole tree of ``branch``; the new commit or None.
+
+    Raises:
+        SiteError: there is no site, or git could not commit it.
+    """
+    if not (html_dir / "index.html").is_file():
+        raise SiteError(f"no site in {html_dir} to commit")
+    try:
+        return gp.commit_directory(
+            repo, branch=branch, directory=html_dir, message="Publish the benchmark site"
+        )
+    except gp.GitError as exc:
+        raise SiteError(f"could not write the {branch} branch: {exc}") from exc
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        if os.environ.get("PREVIEW_LOG"):
+            super().log_message(format, *args)
+
+
+def make_server(html_dir: Path, port: int = 8080) -> http.server.ThreadingHTTPServer:
+    """An HTTP server of ``html_dir`` bound to 127.0.0.1 only (port 0: any free port)."""
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+def serve(html_dir: Path, port: int = 8080) -> None:
+    """Serve ``html_dir`` on http://127.0.0.1:PORT until interrupted."""
+    if not (html_dir / "index.html").is_file():
+        raise SiteError(f"no site in {html_dir}: run `make bench` first")
+    with make_server(html_dir, port) as server:
+        host, bound_port = server.server_address[:2]
+        print(f"Serving {html_dir} on http://{host!s}:{bound_port}/ (Ctrl-C stops)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``bench_site.py preview``: serve html/ on 127.0.0.1."""
+    parser = argparse.ArgumentParser(description="The published benchmark site.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    preview = sub.add_parser("preview", help="serve html/ on 127.0.0.1 only")
+    preview.add_argument("--port", type=int, default=8080)
+    preview.add_argument("--html-dir", type=Path, default=ROOT / "html")
+    args = parser.parse_args(argv)
+    try:
+        serve(args.html_dir, args.port)
+    except (SiteError, OSError) as exc:
+        print(f"preview: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
