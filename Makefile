@@ -11,15 +11,22 @@ COMMITS ?= 5
 BASE    ?= main
 HEAD    ?= HEAD
 FACTOR  ?= 1.2
+# asv machine name of the results (default: $ASV_MACHINE, else the host name); PUSH=1 also
+# pushes the benchmark-results and gh-pages branches to origin (docs/performance.md).
+MACHINE ?=
+PUSH    ?=
+PORT    ?= 8080
+BENCH_ARGS := $(if $(MACHINE),--machine $(MACHINE)) $(if $(filter-out 0,$(PUSH)),--push)
 
-.PHONY: bench test lint typecheck unit benchcheck compare preview clean help
+.PHONY: bench publish test lint typecheck unit benchcheck compare preview clean help
 
 help:
 	@echo "make bench    benchmark the newest $(COMMITS) commits of main with asv, publish html/"
 	@echo "make test     the whole test suite (ruff, mypy --strict, pytest incl. load tests)"
 	@echo "make compare  BASE=main HEAD=HEAD: benchmark two revisions, print a review report"
 	@echo "              (CI: .venv/bin/python tools/asv_compare.py, whose exit 0/1/2 make cannot pass on)"
-	@echo "make preview  serve html/ on http://127.0.0.1:8080"
+	@echo "make publish  publish the stored results (html/ and the gh-pages branch), run nothing"
+	@echo "make preview  serve html/ on http://127.0.0.1:$(PORT) (this machine only)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +35,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 bench: $(STAMP)
-	$(PY) tools/bench_history.py --commits $(COMMITS)
+	$(PY) tools/bench_history.py --commits $(COMMITS) $(BENCH_ARGS)
+
+publish: $(STAMP)
+	$(PY) tools/bench_history.py --publish-only $(BENCH_ARGS)
 
 test: lint typecheck unit benchcheck
 
@@ -56,8 +66,9 @@ benchcheck: $(STAMP)
 	$(VENV)/bin/asv check --python=same
 	$(PY) tools/bench_dry_run.py
 
+# asv preview would listen on every interface; this serves html/ on 127.0.0.1 only.
 preview: $(STAMP)
-	$(VENV)/bin/asv preview
+	$(PY) tools/bench_site.py preview --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .asv html

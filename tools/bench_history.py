@@ -4,36 +4,58 @@ Usage (via make)::
 
     make bench                 # the 5 newest commits of main (already-benchmarked ones skipped)
     make bench COMMITS=20      # more history
-    make bench COMMITS=all     # every commit of main
+    make bench COMMITS=all     # every commit of main (backfill)
+    make bench MACHINE=ci-2cpu # results under another machine name
+    make bench PUSH=1          # also push the results and the site to origin
+    make publish               # only publish the stored results (no benchmark run)
 
 What it does, in order:
 
-1. ``asv machine --yes`` once, so asv knows this machine (stored in ~/.asv-machine.json).
-2. Lists the newest N first-parent commits of ``main`` into a hash file under ``.asv/``.
-3. ``asv run HASHFILE:... --skip-existing-commits``: builds each commit once (one wheel),
-   installs it into the virtualenv environment under ``.asv/env`` and runs the suite.
-4. ``asv publish``: writes the HTML history into ``html/``.
+1. Loads the stored results: the ``benchmark-results`` branch of this repository and of
+   every remote that has one (fetched; skipped with a note when unreachable), merged
+   into ``.asv/results`` (tools/results_branch.py).
+2. Lists the newest N first-parent commits of ``main`` and keeps those with no result
+   yet for this machine. With none left, no environment is built and nothing runs.
+3. ``asv machine --yes --machine NAME``, then ``asv run HASHFILE:...`` of those commits
+   under that machine name: asv builds each commit once (one wheel), installs it into
+   its virtualenv under ``.asv/env`` and runs the suite.
+4. Commits ``.asv/results`` to the ``benchmark-results`` branch (git plumbing: the
+   working tree, its branch, its index and ``git status`` are never touched).
+5. :func:`publish`: ``asv publish`` into ``html/``, made self-contained and linked to
+   the repository's web pages (tools/bench_site.py), and committed to ``gh-pages``.
 
-Everything it writes is gitignored, so ``git status`` stays clean.
+The machine name is ``--machine`` (``make bench MACHINE=...``), else ``$ASV_MACHINE``,
+else this host's name: one name is one line in the graphs, so a fleet of interchangeable
+CI runners with changing host names should set ``ASV_MACHINE`` to one stable name.
+Pushing is left to the user: ``git push origin benchmark-results gh-pages``, or ``--push``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import bench_site
+import git_plumbing as gp
+import results_branch as rb
+
 ROOT = Path(__file__).resolve().parent.parent
 ASV = [sys.executable, "-m", "asv"]
+STATE_DIR = ROOT / ".asv"
+RESULTS_DIR = STATE_DIR / "results"
+HTML_DIR = ROOT / "html"
+CONF = ROOT / "asv.conf.json"
 
 
 def git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return gp.git(ROOT, *args).decode().strip()
 
 
 def parse_commits(value: str) -> int | None:
@@ -50,8 +72,108 @@ def parse_commits(value: str) -> int | None:
     return n
 
 
+def parse_machine(value: str) -> str:
+    """A machine name usable as asv's results directory name."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        raise argparse.ArgumentTypeError(
+            f"machine name {value!r}: use 1-64 letters, digits, '.', '_' or '-'"
+        )
+    return value
+
+
+def default_machine() -> str:
+    """``$ASV_MACHINE``, else this host's name (its first label, made name-safe)."""
+    name = os.environ.get("ASV_MACHINE", "").strip()
+    if not name:
+        name = socket.gethostname().split(".")[0]
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", name).strip("-._") or "localhost"
+    return name
+
+
+def warn_missing_tools() -> None:
+    """Say once what a missing optional tool costs, and how to get it."""
+    if shutil.which("valgrind") is None:
+        print(
+            "bench: NOTE: valgrind is not installed. The instruction-count benchmarks\n"
+            "       (benchmarks/bench_instructions.py) need it and will show n/a.\n"
+            "       Install it (Debian/Ubuntu: `sudo apt-get install valgrind`) and rerun.",
+            flush=True,
+        )
+
+
+def publish() -> int:
+    """Publish the results in ``.asv/results``: ``html/`` and the ``gh-pages`` branch.
+
+    1. ``asv publish`` with the site's links (:func:`bench_site.site_links`: from the
+       ``origin`` remote, or ``$PROJECT_URL``/``$COMMIT_URL``) into ``html/``;
+    2. post-processing of asv's output (add further steps here, before 3);
+    3. the site made self-contained (:func:`bench_site.finish`) and committed to the
+       ``gh-pages`` branch (:func:`bench_site.write_pages_branch`).
+
+    Returns:
+        0, or the failing step's exit code (2 when the site could not be finished).
+    """
+    links = bench_site.site_links(ROOT)
+    conf = bench_site.publish_config(CONF, STATE_DIR / "asv.publish.json", links)
+    rc = subprocess.run([*ASV, "publish", "--no-pull", "--config", str(conf)], cwd=ROOT).returncode
+    if rc != 0:
+        return rc
+    try:
+        bench_site.finish(HTML_DIR, links)
+        pages = bench_site.write_pages_branch(ROOT, HTML_DIR)
+    except bench_site.SiteError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if not links.commit_url:
+        print(
+            "bench: no web address for commit links (no GitHub/GitLab-style `origin`); set\n"
+            "       PROJECT_URL=https://host/owner/repo (and COMMIT_URL) to add them."
+        )
+    state = f"updated ({pages[:8]})" if pages else "unchanged"
+    print(f"bench: site in {HTML_DIR}; branch {bench_site.PAGES_BRANCH} {state}")
+    return 0
+
+
+def push_branches(branches: list[str]) -> int:
+    """``git push origin BRANCHES``; 0 or 1 (with git's words on stderr)."""
+    try:
+        gp.git(ROOT, "push", "--quiet", "origin", *branches, timeout_s=120)
+    except gp.GitError as exc:
+        print(f"bench: push failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"bench: pushed {', '.join(branches)} to origin")
+    return 0
+
+
+def run_benchmarks(hashes: list[str], machine: str, asv_args: str) -> int:
+    """``asv run`` of ``hashes`` under ``machine``; asv's exit code."""
+    hashfile = STATE_DIR / "bench-commits.txt"
+    hashfile.write_text("\n".join(hashes) + "\n")
+    subprocess.run(
+        [*ASV, "machine", "--yes", "--machine", machine],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    run = [
+        *ASV,
+        "run",
+        f"HASHFILE:{hashfile}",
+        "--machine",
+        machine,
+        "--skip-existing-commits",
+        "--show-stderr",
+        # The suite is imported once per commit and each benchmark forked from it: the
+        # full suite takes ~100 s instead of ~130 s with asv's default (spawn).
+        "--launch-method=forkserver",
+        *asv_args.split(),
+    ]
+    print("bench: " + " ".join(run[2:]), flush=True)
+    return subprocess.run(run, cwd=ROOT).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
         "--commits",
         type=parse_commits,
@@ -60,53 +182,82 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--branch", default="main", help="the branch to benchmark")
     parser.add_argument(
+        "--machine",
+        type=parse_machine,
+        default=None,
+        help="asv machine name (default: $ASV_MACHINE, else the host name)",
+    )
+    parser.add_argument(
         "--asv-args",
         default=os.environ.get("ASV_ARGS", ""),
         help="extra arguments for `asv run` (also from $ASV_ARGS), e.g. '--quick'",
     )
+    parser.add_argument(
+        "--no-fetch", action="store_true", help="do not fetch the results branch from remotes"
+    )
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        default=os.environ.get("PUSH", "") not in ("", "0"),
+        help="push benchmark-results and gh-pages to origin afterwards (also $PUSH=1)",
+    )
+    parser.add_argument(
+        "--publish-only", action="store_true", help="publish the stored results, run nothing"
+    )
     args = parser.parse_args(argv)
+    machine = args.machine or parse_machine(default_machine())
 
-    try:
-        git("rev-parse", "--verify", f"{args.branch}^{{commit}}")
-    except subprocess.CalledProcessError:
+    if gp.resolve(ROOT, args.branch) is None:
         print(f"bench: no branch {args.branch!r} in {ROOT}", file=sys.stderr)
         return 2
-
-    rev_list = ["rev-list", "--first-parent", args.branch]
-    if args.commits is not None:
-        rev_list[1:1] = ["-n", str(args.commits)]
-    hashes = git(*rev_list).split()
-    state = ROOT / ".asv"
-    state.mkdir(exist_ok=True)
-    hashfile = state / "bench-commits.txt"
-    hashfile.write_text("\n".join(hashes) + "\n")
-    print(f"bench: {len(hashes)} commit(s) of {args.branch}, newest {hashes[0][:8]}", flush=True)
-
     started = time.monotonic()
-    subprocess.run([*ASV, "machine", "--yes"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    run = [
-        *ASV,
-        "run",
-        f"HASHFILE:{hashfile}",
-        "--skip-existing-commits",
-        "--show-stderr",
-        # The suite is imported once per commit and each benchmark forked from it: the
-        # full suite takes ~100 s instead of ~130 s with asv's default (spawn).
-        "--launch-method=forkserver",
-        *args.asv_args.split(),
-    ]
-    print("bench: " + " ".join(run[2:]), flush=True)
-    run_rc = subprocess.run(run, cwd=ROOT).returncode
-    publish_rc = subprocess.run([*ASV, "publish"], cwd=ROOT).returncode
+    STATE_DIR.mkdir(exist_ok=True)
+
+    loaded = rb.load(ROOT, RESULTS_DIR, do_fetch=not args.no_fetch)
+    for note in loaded.notes:
+        print(f"bench: {note}")
+    print(
+        f"bench: {loaded.files} stored result file(s) from branch {rb.BRANCH} "
+        f"({len(loaded.merged_commits)} copy/copies merged) in {RESULTS_DIR}",
+        flush=True,
+    )
+
+    run_rc = 0
+    if not args.publish_only:
+        warn_missing_tools()
+        rev_list = ["rev-list", "--first-parent", args.branch]
+        if args.commits is not None:
+            rev_list[1:1] = ["-n", str(args.commits)]
+        hashes = git(*rev_list).split()
+        done = rb.benchmarked_commits(RESULTS_DIR, machine)
+        todo = [h for h in hashes if h not in done]
+        print(
+            f"bench: machine {machine!r}: {len(hashes)} commit(s) of {args.branch}, "
+            f"{len(hashes) - len(todo)} already benchmarked, {len(todo)} to run",
+            flush=True,
+        )
+        if todo:
+            run_rc = run_benchmarks(todo, machine, args.asv_args)
+    stored = rb.store(
+        ROOT,
+        RESULTS_DIR,
+        merged_commits=loaded.merged_commits,
+        message=f"Benchmark results of {machine}",
+    )
+    state = f"updated ({stored[:8]})" if stored else "unchanged"
+    print(f"bench: branch {rb.BRANCH} {state}; share it with `git push origin {rb.BRANCH}`")
+
+    publish_rc = publish()
+    push_rc = push_branches([rb.BRANCH, bench_site.PAGES_BRANCH]) if args.push else 0
     minutes = (time.monotonic() - started) / 60
-    print(f"bench: done in {minutes:.1f} min; HTML history in {ROOT / 'html'}")
-    print("bench: browse it with `make preview` (or `.venv/bin/asv preview`), then open")
-    print("       http://127.0.0.1:8080 ; compare commits with `make compare`.")
+    print(f"bench: done in {minutes:.1f} min; HTML history in {HTML_DIR}")
+    print("bench: browse it with `make preview` (http://127.0.0.1:8080, this machine only);")
+    print("       compare commits with `make compare`.")
     if publish_rc != 0:
         return publish_rc
     # asv exits non-zero when a benchmark failed on some commit; report it, but the
-    # history of the others is published all the same.
-    return run_rc
+    # history of the others is stored and published all the same.
+    return run_rc or push_rc
 
 
 if __name__ == "__main__":
