@@ -259,6 +259,27 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
     else:
         no_links.write_text(_NO_LINKS_JS)
     (html_dir / ".nojekyll").write_text("")  # serve vendor/ and files as they are
+    _fill_missing_summaries(html_dir)
+
+
+def _fill_missing_summaries(html_dir: Path) -> None:
+    """An empty summary for every benchmark without one (no result on any commit).
+
+    asv's grid loads ``graphs/summary/NAME.json`` for every benchmark it lists and draws
+    nothing when that fails; a benchmark that never produced a value (n/a everywhere, a
+    tool missing) would cost a 404 and a console error. An empty series draws the same
+    empty thumbnail.
+    """
+    try:
+        index = json.loads((html_dir / "index.json").read_text())
+    except (OSError, ValueError):
+        return
+    summary_dir = html_dir / "graphs" / "summary"
+    for name in index.get("benchmarks", {}) if isinstance(index, dict) else {}:
+        target = summary_dir / f"{name}.json"
+        if "/" not in name and not target.exists():
+            summary_dir.mkdir(parents=True, exist_ok=True)
+            target.write_text("[]")
 
 
 def write_pages_branch(repo: Path, html_dir: Path, branch: str = PAGES_BRANCH) -> str | None:

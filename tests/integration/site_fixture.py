@@ -40,7 +40,19 @@ BENCHMARKS = {
         "param_names": ["n"],
     },
     "bench_demo.Load.track_p99_ms": {"type": "track", "unit": "ms", "params": []},
+    # Never has a value (n/a on every commit, as without the tool it needs).
+    "bench_demo.Instructions.track_instructions": {
+        "type": "track",
+        "unit": "instructions",
+        "params": [],
+    },
 }
+#: The benchmarks with values in the result files.
+MEASURED = (
+    "bench_demo.Breaker.time_call",
+    "bench_demo.Sort.time_sort",
+    "bench_demo.Load.track_p99_ms",
+)
 #: The commit (0-based) from which time_call takes twice as long.
 REGRESSION_AT = 3
 N_COMMITS = 6

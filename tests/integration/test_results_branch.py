@@ -136,7 +136,7 @@ def test_two_clones_merge_without_losing_a_result(
         for i in (2, 3):
             assert f"box-b/{history.commits[i][:8]}-{sf.ENV}.json" in files
         merged = json.loads(files[shared_name])
-        assert sorted(merged["results"]) == sorted(sf.BENCHMARKS)
+        assert sorted(merged["results"]) == sorted(sf.MEASURED)
         on_disk = json.loads((results_dir(repo) / shared_name).read_bytes())
         assert on_disk == merged
         assert rb.benchmarked_commits(results_dir(repo), "box-b") == set(history.commits[2:])
@@ -191,7 +191,7 @@ def test_merge_file_keeps_both_sides_benchmarks_ours_winning_ties() -> None:
         rb.merge_file("m/x.json", json.dumps(ours).encode(), json.dumps(theirs).encode())
     )
 
-    assert sorted(merged["results"]) == sorted(sf.BENCHMARKS)
+    assert sorted(merged["results"]) == sorted(sf.MEASURED)
     assert merged["results"]["bench_demo.Breaker.time_call"][0] == [1e-6]  # ours
     assert merged["date"] == 1  # the rest of the file is ours
     # Unmergeable content: ours, untouched.

@@ -147,7 +147,7 @@ def test_grid_lists_every_benchmark(browser: Browser, base_url: str) -> None:
     page, rec = open_page(browser, base_url, "index.html")
     page.wait_for_selector("#summarygrid-display .benchmark-container", timeout=15_000)
     text = page.inner_text("#summarygrid-display")
-    for name in ("time_call", "time_sort", "track_p99_ms"):
+    for name in ("time_call", "time_sort", "track_p99_ms", "track_instructions"):
         assert name in text
     assert page.get_attribute("#project-name", "href") == PROJECT
     assert page.inner_text("#project-name") == "demo"
