@@ -101,6 +101,9 @@ def test_store_commits_results_without_touching_the_working_tree(
     assert git(a, "rev-list", "--count", rb.BRANCH) == "1"
     # Nothing new: no new commit.
     assert rb.store(a, results_dir(a), merged_commits=(), message="again") is None
+    # asv's x axis (rev-list --all --date-order): the data commit leaves main's contiguous.
+    order = git(a, "rev-list", "--all", "--date-order", "--reverse").split()
+    assert order.index(commit) < order.index(history.commits[0])
 
 
 def test_two_clones_merge_without_losing_a_result(
