@@ -17,6 +17,9 @@
 - **A branch.** :func:`write_pages_branch` commits ``html/`` as the tree of ``gh-pages``
   with git plumbing (tools/git_plumbing.py): nothing is checked out, ``git status`` of the
   working tree does not change. ``git push origin gh-pages`` publishes it.
+- **Opens from disk.** Browsers refuse XMLHttpRequest on ``file://``, which asv uses
+  for its data; every ``X.json`` gets a twin ``X.json.js`` and a small script makes
+  jQuery load the twins with script tags when the page is a file (:func:`write_file_twins`).
 - **Preview.** :func:`serve` serves the site on 127.0.0.1 only (``asv preview`` binds
   every interface).
 
@@ -105,6 +108,50 @@ _NO_LINKS_JS = """\
     return open.apply(window, arguments);
   };
 })();
+"""
+
+#: Lets the site open from disk: loaded right after jQuery (see :func:`write_file_twins`).
+FILE_DATA_SCRIPT = "pga-file-data.js"
+_FILE_DATA_JS = """\
+/* Written by tools/bench_site.py: lets the site open from disk (file://), where browsers
+   refuse XMLHttpRequest. Every data file X.json has a twin X.json.js that hands its text
+   to __pgaData(); on file:// jQuery's JSON requests load the twin with a script tag
+   (scripts load from disk where XMLHttpRequest may not). Over http nothing changes. */
+(function ($) {
+  "use strict";
+  if (window.location.protocol !== "file:") { return; }
+  var waiting = {};
+  window.__pgaData = function (path, text) {
+    var callbacks = waiting[path] || [];
+    delete waiting[path];
+    for (var i = 0; i < callbacks.length; i++) { callbacks[i](text); }
+  };
+  $.ajaxTransport("json", function (options) {
+    var path = decodeURIComponent(options.url.split("?")[0].split("#")[0]);
+    if (path.indexOf("./") === 0) { path = path.slice(2); }
+    var script = null;
+    return {
+      send: function (headers, complete) {
+        (waiting[path] = waiting[path] || []).push(function (text) {
+          complete(200, "success", {text: text});
+        });
+        script = document.createElement("script");
+        script.src = encodeURI(path) + ".js";
+        script.onload = function () { script.parentNode.removeChild(script); };
+        script.onerror = function () {
+          script.parentNode.removeChild(script);
+          delete waiting[path];
+          complete(404, "error");
+        };
+        document.head.appendChild(script);
+      },
+      abort: function () {
+        if (script) { script.onerror = null; }
+        delete waiting[path];
+      }
+    };
+  });
+})(jQuery);
 """
 
 _TAG = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"(https?://[^\"]+)\"[^>]*>(</script>)?")
@@ -246,8 +293,12 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
     vendor_out = html_dir / "vendor"
     shutil.rmtree(vendor_out, ignore_errors=True)
     shutil.copytree(VENDOR_DIR, vendor_out, ignore=shutil.ignore_patterns("README.md"))
+    jquery_tag = _local_tag("script", CDN_ASSETS["https://code.jquery.com/jquery-3.3.1.min.js"])
+    file_data_tag = f'<script src="{FILE_DATA_SCRIPT}"></script>'
     for page in sorted(html_dir.glob("*.html")):
         text = localize_html(page.read_text())
+        if jquery_tag in text and file_data_tag not in text:
+            text = text.replace(jquery_tag, f"{jquery_tag}\n    {file_data_tag}", 1)
         if not links.commit_url and page.name == "index.html":
             tag = f'<script src="{NO_LINKS_SCRIPT}"></script>'
             if tag not in text:
@@ -260,6 +311,25 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
         no_links.write_text(_NO_LINKS_JS)
     (html_dir / ".nojekyll").write_text("")  # serve vendor/ and files as they are
     _fill_missing_summaries(html_dir)
+    (html_dir / FILE_DATA_SCRIPT).write_text(_FILE_DATA_JS)
+    write_file_twins(html_dir)
+
+
+def write_file_twins(html_dir: Path) -> int:
+    """``X.json.js`` next to every ``X.json`` of the site; the number written.
+
+    The twin calls ``__pgaData(path, text)`` with the JSON text, so the pages opened
+    from disk (``file://``) can load their data with script tags (``FILE_DATA_SCRIPT``).
+    """
+    written = 0
+    for data in sorted(html_dir.rglob("*.json")):
+        rel = data.relative_to(html_dir).as_posix()
+        twin = data.with_name(data.name + ".js")
+        content = f"__pgaData({json.dumps(rel)}, {json.dumps(data.read_text())});\n"
+        if not twin.exists() or twin.read_text() != content:
+            twin.write_text(content)
+            written += 1
+    return written
 
 
 def _fill_missing_summaries(html_dir: Path) -> None:

@@ -215,3 +215,22 @@ def test_without_a_web_remote_commit_and_project_links_are_text(
         assert page.inner_text("#project-name") == "demo"
         assert_clean(page, rec, base_url)
         page.context.close()
+
+
+def test_the_site_opens_from_disk(browser: Browser, tmp_path: Path) -> None:
+    """file://: browsers refuse asv's XMLHttpRequests there; the .json.js twins serve."""
+    html = publish(tmp_path, origin=None)
+    base_url = html.as_uri() + "/"
+
+    page, rec = open_page(browser, base_url, "index.html#regressions")
+    page.wait_for_selector("#regressions-body table tbody tr", timeout=15_000)
+    assert "bench_demo.Breaker.time_call" in page.inner_text("#regressions-body")
+    assert_clean(page, rec, base_url)
+    assert any(u.endswith("/regressions.json.js") for u in rec.requests)
+    page.context.close()
+
+    page, rec = open_page(browser, base_url, "index.html#bench_demo.Sort.time_sort")
+    page.wait_for_selector("#main-graph canvas.flot-base", timeout=15_000)
+    assert "bench_demo.Sort.time_sort" in page.inner_text("#title")
+    assert_clean(page, rec, base_url)
+    page.context.close()
