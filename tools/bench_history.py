@@ -104,6 +104,7 @@ def warn_missing_tools() -> None:
 def publish() -> int:
     """Publish the results in ``.asv/results``: ``html/`` and the ``gh-pages`` branch.
 
+    0. the remotes' ``gh-pages`` fetched (so the new site is pushed as a fast-forward);
     1. ``asv publish`` with the site's links (:func:`bench_site.site_links`: from the
        ``origin`` remote, or ``$PROJECT_URL``/``$COMMIT_URL``) into ``html/``;
     2. post-processing of asv's output (add further steps here, before 3);
@@ -113,6 +114,8 @@ def publish() -> int:
     Returns:
         0, or the failing step's exit code (2 when the site could not be finished).
     """
+    for note in gp.fetch_branch(ROOT, bench_site.PAGES_BRANCH, timeout_s=rb.FETCH_TIMEOUT_S):
+        print(f"bench: {note}")
     links = bench_site.site_links(ROOT)
     conf = bench_site.publish_config(CONF, STATE_DIR / "asv.publish.json", links)
     rc = subprocess.run([*ASV, "publish", "--no-pull", "--config", str(conf)], cwd=ROOT).returncode
@@ -140,6 +143,7 @@ def push_branches(branches: list[str]) -> int:
         gp.git(ROOT, "push", "--quiet", "origin", *branches, timeout_s=120)
     except gp.GitError as exc:
         print(f"bench: push failed: {exc}", file=sys.stderr)
+        print("bench: `git fetch`, then `make publish` (merges) and push again.", file=sys.stderr)
         return 1
     print(f"bench: pushed {', '.join(branches)} to origin")
     return 0

@@ -355,6 +355,10 @@ def _fill_missing_summaries(html_dir: Path) -> None:
 def write_pages_branch(repo: Path, html_dir: Path, branch: str = PAGES_BRANCH) -> str | None:
     """Commit ``html_dir`` as the whole tree of ``branch``; the new commit or None.
 
+    The copies of ``branch`` fetched from remotes (``refs/remotes/*/gh-pages``) become
+    parents, so ``git push origin gh-pages`` fast-forwards; fetch them first
+    (:func:`git_plumbing.fetch_branch`).
+
     Raises:
         SiteError: there is no site, or git could not commit it.
     """
@@ -362,7 +366,12 @@ def write_pages_branch(repo: Path, html_dir: Path, branch: str = PAGES_BRANCH) -
         raise SiteError(f"no site in {html_dir} to commit")
     try:
         return gp.commit_directory(
-            repo, branch=branch, directory=html_dir, message="Publish the benchmark site"
+            repo,
+            branch=branch,
+            directory=html_dir,
+            message="Publish the benchmark site",
+            # The remotes' copies are parents: pushing the new site is a fast-forward.
+            merge_parents=[c for r in gp.remote_copies(repo, branch) if (c := gp.resolve(repo, r))],
         )
     except gp.GitError as exc:
         raise SiteError(f"could not write the {branch} branch: {exc}") from exc

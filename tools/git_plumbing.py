@@ -86,6 +86,38 @@ def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     return proc.returncode == 0
 
 
+def remote_copies(repo: Path, branch: str) -> list[str]:
+    """The remote-tracking refs of ``branch`` (``refs/remotes/<remote>/<branch>``)."""
+    refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/remotes/").decode().split()
+    return sorted(r for r in refs if r.endswith(f"/{branch}") and r.count("/") == 3)
+
+
+def fetch_branch(repo: Path, branch: str, *, timeout_s: float) -> list[str]:
+    """Fetch ``branch`` from every remote that has one; notes on the remotes that failed.
+
+    Never raises for a remote that cannot be reached (offline) or has no such branch.
+    """
+    notes: list[str] = []
+    for remote in git(repo, "remote").decode().split():
+        try:
+            listed = git(repo, "ls-remote", "--heads", remote, branch, timeout_s=timeout_s)
+            if not listed.strip():
+                continue
+            git(
+                repo,
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                remote,
+                f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}",
+                timeout_s=timeout_s,
+            )
+        except GitError as exc:
+            first_line = str(exc).splitlines()[0] if str(exc) else "failed"
+            notes.append(f"could not fetch {branch} from {remote} (skipped): {first_line}")
+    return notes
+
+
 def tree_files(repo: Path, commit: str) -> dict[str, bytes]:
     """Every file of ``commit``'s tree: path (``/``-separated) to content."""
     listing = git(repo, "ls-tree", "-r", "-z", "--full-tree", commit).split(b"\0")

@@ -43,8 +43,7 @@ class Loaded:
 
 def remote_branches(repo: Path) -> list[str]:
     """The remote-tracking refs of the results branch (``refs/remotes/*/benchmark-results``)."""
-    refs = gp.git(repo, "for-each-ref", "--format=%(refname)", "refs/remotes/").decode().split()
-    return sorted(r for r in refs if r.endswith(f"/{BRANCH}") and r.count("/") == 3)
+    return gp.remote_copies(repo, BRANCH)
 
 
 def fetch(repo: Path, *, timeout_s: float = FETCH_TIMEOUT_S) -> list[str]:
@@ -52,28 +51,7 @@ def fetch(repo: Path, *, timeout_s: float = FETCH_TIMEOUT_S) -> list[str]:
 
     Never raises for a remote that cannot be reached or has no results branch.
     """
-    notes: list[str] = []
-    remotes = gp.git(repo, "remote").decode().split()
-    for remote in remotes:
-        try:
-            listed = gp.git(
-                repo, "ls-remote", "--heads", remote, BRANCH, timeout_s=timeout_s
-            ).decode()
-            if not listed.strip():
-                continue
-            gp.git(
-                repo,
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                remote,
-                f"+refs/heads/{BRANCH}:refs/remotes/{remote}/{BRANCH}",
-                timeout_s=timeout_s,
-            )
-        except gp.GitError as exc:
-            first_line = str(exc).splitlines()[0] if str(exc) else "failed"
-            notes.append(f"could not fetch {BRANCH} from {remote} (skipped): {first_line}")
-    return notes
+    return gp.fetch_branch(repo, BRANCH, timeout_s=timeout_s)
 
 
 def _merge_json(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any] | None:

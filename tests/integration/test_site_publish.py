@@ -151,3 +151,28 @@ def test_finish_with_links_drops_the_no_links_script(tmp_path: Path) -> None:
     assert not (html / bench_site.NO_LINKS_SCRIPT).exists()
     index_json = (html / "index.json").read_text()
     assert '"show_commit_url": "https://github.com/o/r/commit/"' in index_json
+
+
+def test_pages_of_two_clones_push_as_fast_forwards(tmp_path: Path) -> None:
+    history = sf.make_history(tmp_path / "work", n_commits=1)
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(history.repo), str(bare)], check=True)
+    clones = []
+    for name in ("a", "b"):
+        subprocess.run(["git", "clone", "-q", str(bare), str(tmp_path / name)], check=True)
+        clones.append(tmp_path / name)
+    for i, clone in enumerate(clones):
+        site = tmp_path / f"site-{i}"
+        site.mkdir()
+        (site / "index.html").write_text(f"<p>site {i}</p>")
+        assert gp.fetch_branch(clone, bench_site.PAGES_BRANCH, timeout_s=30) == []
+        assert bench_site.write_pages_branch(clone, site) is not None
+        sf.git(clone, "push", "--quiet", "origin", bench_site.PAGES_BRANCH)  # no --force
+
+    a_pages = gp.resolve(clones[0], bench_site.PAGES_BRANCH)
+    b_pages = gp.resolve(clones[1], bench_site.PAGES_BRANCH)
+    assert a_pages is not None
+    assert b_pages is not None
+    assert gp.is_ancestor(clones[1], a_pages, b_pages)
+    assert gp.tree_files(clones[1], b_pages) == {"index.html": b"<p>site 1</p>"}
+    assert sf.git(clones[1], "status", "--porcelain") == ""
