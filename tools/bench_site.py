@@ -154,6 +154,7 @@ _FILE_DATA_JS = """\
 })(jQuery);
 """
 
+_BARE_COMMIT_LINK = re.compile(r"&lt;a href=\"[0-9a-f]{7,40}\"&gt;([^&<]*)&lt;/a&gt;")
 _TAG = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"(https?://[^\"]+)\"[^>]*>(</script>)?")
 
 
@@ -309,6 +310,9 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
         no_links.unlink(missing_ok=True)
     else:
         no_links.write_text(_NO_LINKS_JS)
+        feed = html_dir / "regressions.xml"
+        if feed.is_file():  # the Atom feed's entries (HTML escaped in XML) link commits too
+            feed.write_text(_BARE_COMMIT_LINK.sub(r"\1", feed.read_text()))
     (html_dir / ".nojekyll").write_text("")  # serve vendor/ and files as they are
     _fill_missing_summaries(html_dir)
     (html_dir / FILE_DATA_SCRIPT).write_text(_FILE_DATA_JS)

@@ -122,6 +122,9 @@ def test_finish_without_links_and_the_pages_branch(tmp_path: Path) -> None:
     assert f'<script src="{bench_site.NO_LINKS_SCRIPT}"></script>' in index
     assert (html / bench_site.NO_LINKS_SCRIPT).is_file()
     assert "example.invalid" not in (html / "index.json").read_text()
+    feed = (html / "regressions.xml").read_text()
+    assert f"in commit {history.commits[sf.REGRESSION_AT][:8]}." in feed
+    assert not re.search(r'href=\\?"[0-9a-f]{7,40}', feed)
     for page in html.glob("*.html"):
         assert _EXTERNAL.findall(page.read_text()) == [], page.name
     # Idempotent: finishing twice changes nothing.
