@@ -107,7 +107,8 @@ def publish() -> int:
     0. the remotes' ``gh-pages`` fetched (so the new site is pushed as a fast-forward);
     1. ``asv publish`` with the site's links (:func:`bench_site.site_links`: from the
        ``origin`` remote, or ``$PROJECT_URL``/``$COMMIT_URL``) into ``html/``;
-    2. post-processing of asv's output (add further steps here, before 3);
+    2. post-processing of asv's output (add further steps here, before 3: it writes
+       twins of the JSON files);
     3. the site made self-contained (:func:`bench_site.finish`) and committed to the
        ``gh-pages`` branch (:func:`bench_site.write_pages_branch`).
 
@@ -121,6 +122,8 @@ def publish() -> int:
     rc = subprocess.run([*ASV, "publish", "--no-pull", "--config", str(conf)], cwd=ROOT).returncode
     if rc != 0:
         return rc
+    # Post-processing of asv's output (html/*.json) goes here: finish() below writes the
+    # .json.js twins the site reads from disk, so later edits of the JSON would be lost.
     try:
         bench_site.finish(HTML_DIR, links)
         pages = bench_site.write_pages_branch(ROOT, HTML_DIR)
