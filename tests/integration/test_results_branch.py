@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import site_fixture as sf
+from site_fixture import git
 
 import git_plumbing as gp
 import results_branch as rb
-import site_fixture as sf
-from site_fixture import git
 
 
 def results_dir(clone: Path) -> Path:

@@ -21,13 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import site_fixture as sf
 from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import bench_site
-import site_fixture as sf
 
 pytestmark = pytest.mark.slow
 

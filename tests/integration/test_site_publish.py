@@ -11,13 +11,10 @@ from pathlib import Path
 
 import asv
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import site_fixture as sf
 
 import bench_site
 import git_plumbing as gp
-import site_fixture as sf
 
 ASV_INDEX = Path(asv.__file__).parent / "www" / "index.html"
 FLOT_CDN = "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/"
