@@ -270,15 +270,26 @@ def _no_aslr() -> list[str]:
     return [setarch, os.uname().machine, "--addr-no-randomize"] if setarch else []
 
 
+#: Set by ``make compare`` (tools/asvcompare/asvglue.py): the directory holding the
+#: commit's package, first on the benchmark process's ``sys.path`` (asv's runner drops
+#: ``ASV_PYTHONPATH`` once used). The measuring process must count that package, not
+#: whatever asv's environment has installed.
+PACKAGE_OVERLAY_VARIABLE = "PGANALYTICS_PACKAGE_OVERLAY"
+
+
 def _environment() -> dict[str, str]:
     """A small fixed environment: the counts must not depend on the caller's."""
-    return {
+    env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": HASH_SEED,
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    overlay = os.environ.get(PACKAGE_OVERLAY_VARIABLE)
+    if overlay:
+        env["PYTHONPATH"] = overlay
+    return env
 
 
 def count_instructions(

@@ -128,11 +128,14 @@ def _benchmark_env(env: AsvObject, python: str, overlay: Path) -> dict[str, str]
     """The environment of a benchmark process: the commit's package first on sys.path.
 
     asv's benchmark runner honours ``ASV_PYTHONPATH`` (and drops ``PYTHONPATH``).
+    ``PGANALYTICS_PACKAGE_OVERLAY`` tells benchmarks that start interpreters of their
+    own (the instruction counts' valgrind runs) where the commit's package is.
     """
     variables = dict(os.environ)
     variables.update(env.env_vars)
     variables.pop("PYTHONPATH", None)
     variables["ASV_PYTHONPATH"] = str(overlay)
+    variables["PGANALYTICS_PACKAGE_OVERLAY"] = str(overlay)
     variables["PATH"] = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])
     return variables
 
