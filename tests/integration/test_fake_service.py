@@ -7,6 +7,7 @@ the fault configuration and the counters, API-key auth and the command line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -21,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from http import HTTPStatus
 
 import httpx
 import pytest
@@ -900,6 +902,424 @@ def test_stop_closes_connections_and_is_idempotent(make_client: ClientFactory) -
         c.get("/health")
     with pytest.raises(RuntimeError, match="stopped"):
         svc.start()
+
+
+# --------------------------------------------------------------------------------------
+# HTTP framing on a raw socket (what a hand-written client or a proxy may send)
+# --------------------------------------------------------------------------------------
+
+HEALTH_BODY = b'{"service":"ml-service","status":"healthy"}\n'
+MAX_BODY = 16 * 1024 * 1024  # the service's request body limit, in bytes
+
+
+def http_request(
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    version: str = "HTTP/1.1",
+) -> bytes:
+    """Serialize one request; a body gets a Content-Length unless headers frame it."""
+    fields = {"Host": "127.0.0.1", **(headers or {})}
+    if body is not None and "Transfer-Encoding" not in fields:
+        fields.setdefault("Content-Length", str(len(body)))
+    head = f"{method} {path} {version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    return head.encode("latin-1") + b"\r\n" + (body or b"")
+
+
+def predict_request(query_hash: int = 4001, **headers: str) -> bytes:
+    body = json.dumps({"query_hash": query_hash}).encode()
+    return http_request("POST", PREDICT, body, {"Content-Type": "application/json", **headers})
+
+
+class RawConnection:
+    """One TCP connection that sends bytes and reads Content-Length framed responses."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5.0)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"connection closed; unread: {self.buffer[:200]!r}")
+        self.buffer += chunk
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        """Read a status line and header fields: (status, {lowercase name: value})."""
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        version, status, _ = status_line.split(" ", 2)
+        assert version == "HTTP/1.1"
+        fields = (line.partition(":") for line in lines)
+        return int(status), {name.lower(): value.strip() for name, _, value in fields}
+
+    def read_response(self, *, head: bool = False) -> tuple[int, dict[str, str], bytes]:
+        """Read one whole response: (status, header fields, body)."""
+        status, fields = self.read_head()
+        length = 0 if head else int(fields["content-length"])
+        while len(self.buffer) < length:
+            self._fill()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return status, fields, body
+
+    def read_to_end(self) -> tuple[bytes, type[OSError] | None]:
+        """Read until the peer closes: (the bytes, ConnectionResetError or None for a FIN)."""
+        data, self.buffer = self.buffer, b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return data, ConnectionResetError
+            if not chunk:
+                return data, None
+            data += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(service: FakeMLService) -> Iterator[RawConnection]:
+    """A raw TCP connection to ``service``, closed after the test."""
+    connection = RawConnection(service.port)
+    yield connection
+    connection.close()
+
+
+def test_response_head_fields(raw: RawConnection) -> None:
+    raw.send(http_request("GET", "/health"))
+    status, fields, body = raw.read_response()
+    assert (status, body) == (200, HEALTH_BODY)
+    assert fields["content-type"] == "application/json"
+    assert fields["content-length"] == str(len(HEALTH_BODY))
+    assert fields["server"] == "pganalytics-fake-ml"
+    assert fields["date"].endswith(" GMT")
+    assert "connection" not in fields  # HTTP/1.1 keeps the connection without saying so
+
+
+def test_keep_alive_answers_requests_in_turn_on_one_connection(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    for query_hash in (1, 2, 3):
+        raw.send(predict_request(query_hash))
+        status, fields, body = raw.read_response()
+        assert status == 200
+        assert json.loads(body)["query_hash"] == query_hash
+    raw.send(http_request("GET", "/health", headers={"Connection": "close"}))
+    status, fields, body = raw.read_response()
+    assert (status, fields["connection"], body) == (200, "close", HEALTH_BODY)
+    assert raw.read_to_end() == (b"", None)
+    assert service.request_counts()["predict"] == 3
+
+
+def test_pipelined_requests_are_answered_in_order(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    raw.send(
+        b"".join(
+            [
+                predict_request(11),
+                http_request("GET", "/health"),
+                http_request("HEAD", "/health"),
+                http_request("GET", "/nowhere"),
+                http_request("DELETE", "/health"),
+                predict_request(12),
+            ]
+        )
+    )
+    answers = [
+        raw.read_response(),
+        raw.read_response(),
+        raw.read_response(head=True),
+        raw.read_response(),
+        raw.read_response(),
+        raw.read_response(),
+    ]
+    assert [status for status, _, _ in answers] == [200, 200, 200, 404, 405, 200]
+    assert json.loads(answers[0][2])["query_hash"] == 11
+    assert answers[1][2] == HEALTH_BODY
+    assert (answers[2][1]["content-length"], answers[2][2]) == (str(len(HEALTH_BODY)), b"")
+    assert json.loads(answers[5][2])["query_hash"] == 12
+    assert service.total_requests() == 6
+
+
+def test_expect_100_continue(service: FakeMLService, raw: RawConnection) -> None:
+    body = b'{"query_hash": 4001}'
+    request = http_request(
+        "POST",
+        PREDICT,
+        body,
+        {"Content-Type": "application/json", "Expect": "100-continue"},
+    )
+    raw.send(request[: -len(body)])  # the head only: the body waits for the go-ahead
+    assert raw.read_head()[0] == 100
+    raw.send(body)
+    status, _, answer = raw.read_response()
+    assert status == 200
+    assert json.loads(answer)["query_hash"] == 4001
+    assert service.request_counts()["predict"] == 1
+
+
+def test_chunked_body_with_extensions_and_trailers(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    body = b'{"query_hash": 4001, "scenario": "optimized"}'
+    chunks = b"4;name=value\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Checksum: abc\r\n\r\n" % (
+        body[:4],
+        len(body) - 4,
+        body[4:],
+    )
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    raw.send(http_request("POST", PREDICT, chunks, headers))
+    status, _, answer = raw.read_response()
+    assert status == 200
+    assert json.loads(answer)["scenario"] == "optimized"
+    raw.send(http_request("GET", "/health"))  # the trailer was consumed, not left behind
+    assert raw.read_response()[::2] == (200, HEALTH_BODY)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"NONSENSE\r\n\r\n", id="request-line"),
+        pytest.param(b"GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", id="header-line"),
+        pytest.param(
+            b"POST /api/predict/query-execution HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            id="content-length",
+        ),
+        pytest.param(
+            b"POST /api/predict/query-execution HTTP/1.1\r\nHost: x\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+            id="chunk-size",
+        ),
+    ],
+)
+def test_a_malformed_request_is_a_400_then_close(
+    service: FakeMLService, raw: RawConnection, data: bytes
+) -> None:
+    raw.send(data)
+    status, fields, body = raw.read_response()
+    assert status == 400
+    assert (fields["content-type"], fields["connection"]) == ("application/json", "close")
+    answer = json.loads(body)
+    assert answer["error"] == "Bad Request"
+    assert answer["message"]
+    assert raw.read_to_end() == (b"", None)
+    assert service.total_requests() == 0  # never parsed, never counted
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        pytest.param(b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505, id="version"),
+        pytest.param(
+            b"POST /api/predict/query-execution HTTP/1.1\r\nHost: x\r\n"
+            b"Transfer-Encoding: gzip\r\n\r\n",
+            501,
+            id="transfer-encoding",
+        ),
+        pytest.param(
+            b"GET /health HTTP/1.1\r\n"
+            + b"".join(b"X-Field-%d: v\r\n" % i for i in range(101))
+            + b"\r\n",
+            431,
+            id="101-header-fields",
+        ),
+        pytest.param(b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, id="long-target"),
+    ],
+)
+def test_unsupported_requests_get_their_status_then_close(
+    service: FakeMLService, raw: RawConnection, data: bytes, status: int
+) -> None:
+    raw.send(data)
+    answer_status, fields, body = raw.read_response()
+    assert (answer_status, fields["connection"]) == (status, "close")
+    assert json.loads(body)["error"] == HTTPStatus(status).phrase
+    assert service.total_requests() == 0
+
+
+def test_a_content_length_over_the_limit_is_a_413_before_the_body(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    headers = {"Content-Type": "application/json", "Content-Length": str(MAX_BODY + 1)}
+    raw.send(http_request("POST", PREDICT, headers=headers))  # the body is never sent
+    status, fields, body = raw.read_response()
+    assert (status, fields["connection"]) == (413, "close")
+    assert json.loads(body)["error"] == "Request Entity Too Large"
+    assert raw.read_to_end() == (b"", None)
+    assert service.total_requests() == 0
+
+
+def test_a_body_at_the_limit_is_read(service: FakeMLService, raw: RawConnection) -> None:
+    padding = b" " * (MAX_BODY - len(b'{"query_hash": 7}'))
+    body = b'{"query_hash": 7}' + padding
+    raw.send(http_request("POST", PREDICT, body, {"Content-Type": "application/json"}))
+    status, _, answer = raw.read_response()
+    assert status == 200
+    assert json.loads(answer)["query_hash"] == 7
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(service: FakeMLService, raw: RawConnection) -> None:
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    piece = b"x" * (1024 * 1024)
+
+    def send_body() -> None:
+        # The service may answer and close before it has read everything: ignore that.
+        with contextlib.suppress(OSError):
+            raw.send(http_request("POST", PREDICT, b"%x\r\n" % (MAX_BODY + 1), headers))
+            for _ in range(16):
+                raw.send(piece)
+            raw.send(b"x")
+
+    sender = threading.Thread(target=send_body)
+    sender.start()
+    try:
+        status, fields, body = raw.read_response()
+    finally:
+        sender.join()
+    assert (status, fields["connection"]) == (413, "close")
+    assert json.loads(body)["error"] == "Request Entity Too Large"
+    assert service.total_requests() == 0
+
+
+def test_request_targets_are_decoded_and_absolute_form_is_accepted(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    raw.send(http_request("GET", "http://127.0.0.1/health?verbose=1"))
+    raw.send(http_request("GET", "/api/models/%32"))
+    assert raw.read_response()[2] == HEALTH_BODY
+    status, _, body = raw.read_response()
+    assert (status, json.loads(body)["model_id"]) == (200, 2)
+    assert service.request_counts()["health"] == 1
+
+
+def test_stop_closes_a_connection_waiting_in_a_delay_without_an_answer(
+    make_client: ClientFactory,
+) -> None:
+    svc = FakeMLService(faults=Faults(latency_s=30.0)).start()
+    c = make_client(svc.url, timeout=30.0)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            c.get("/health")
+        except httpx.TransportError as exc:
+            errors.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    while svc.total_requests() == 0:  # the request arrived and waits in its delay
+        time.sleep(0.001)
+    svc.stop()
+    caller.join()
+    assert [type(e) for e in errors] == [httpx.RemoteProtocolError]
+
+
+# --------------------------------------------------------------------------------------
+# Faults: the exact bytes of each mode
+# --------------------------------------------------------------------------------------
+
+
+def test_reset_sends_half_the_body_then_a_reset(service: FakeMLService, raw: RawConnection) -> None:
+    service.set_faults(Faults(mode="reset"))
+    raw.send(http_request("GET", "/health"))
+    status, fields = raw.read_head()
+    assert status == 200
+    assert fields["content-length"] == str(len(HEALTH_BODY))
+    assert fields["connection"] == "close"
+    assert raw.read_to_end() == (HEALTH_BODY[: len(HEALTH_BODY) // 2], ConnectionResetError)
+
+
+def test_truncated_sends_half_the_body_then_closes(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    service.set_faults(Faults(mode="truncated"))
+    raw.send(http_request("GET", "/health"))
+    status, fields = raw.read_head()
+    assert (status, fields["connection"]) == (200, "close")
+    assert fields["content-length"] == str(len(HEALTH_BODY))
+    assert raw.read_to_end() == (HEALTH_BODY[: len(HEALTH_BODY) // 2], None)
+
+
+def test_malformed_json_drops_the_last_brace_and_keeps_the_connection(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    service.set_faults(Faults(mode="malformed_json", latency_s=0.001))
+    raw.send(http_request("GET", "/health"))
+    status, fields, body = raw.read_response()
+    assert (status, fields["content-type"]) == (200, "application/json")
+    assert body == HEALTH_BODY.rstrip()[:-1]
+    assert fields["x-injected-delay-ms"] == "1.000"
+    raw.send(http_request("GET", "/nowhere"))  # a 404 is spoiled into a 200 as well
+    status, _, body = raw.read_response()
+    assert (status, body) == (200, b'{"error":"Not found","message":"Endpoint not found"')
+    raw.send(http_request("OPTIONS", "/health"))  # no JSON to break: a JSON fragment
+    assert raw.read_response()[::2] == (200, b'{"status": "ok", ')
+
+
+def test_wrong_content_type_is_a_portal_page(service: FakeMLService, raw: RawConnection) -> None:
+    service.set_faults(Faults(mode="wrong_content_type", endpoints=frozenset({"predict"})))
+    raw.send(predict_request())
+    status, fields, body = raw.read_response()
+    assert (status, fields["content-type"]) == (200, "text/html; charset=utf-8")
+    assert b"<title>Service Portal</title>" in body
+    raw.send(http_request("GET", "/health"))  # same connection, an endpoint left alone
+    assert raw.read_response()[::2] == (200, HEALTH_BODY)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "expected"),
+    [
+        ("/health", "GET", {"service": "ml-service", "status": "healthy"}),
+        ("/nowhere", "GET", {"error": "Not found", "message": "Endpoint not found"}),
+        ("/health", "DELETE", {}),  # the HTML 405 page is replaced, not padded
+    ],
+)
+def test_oversized_pads_the_json_answer_to_the_size(
+    service: FakeMLService,
+    raw: RawConnection,
+    path: str,
+    method: str,
+    expected: dict[str, object],
+) -> None:
+    service.set_faults(Faults(mode="oversized", oversized_bytes=5000))
+    raw.send(http_request(method, path))
+    status, fields, body = raw.read_response()
+    assert (status, fields["content-type"], len(body)) == (200, "application/json", 5000)
+    answer = json.loads(body)
+    padding = answer.pop("padding")
+    assert answer == expected
+    assert padding == "x" * len(padding)
+
+
+def test_oversized_smaller_than_the_answer_adds_an_empty_padding(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    service.set_faults(Faults(mode="oversized", oversized_bytes=10))
+    raw.send(http_request("GET", "/health"))
+    assert raw.read_response()[::2] == (200, HEALTH_BODY.rstrip()[:-1] + b',"padding":""}')
+
+
+def test_fail_next_wins_over_the_mode(service: FakeMLService, raw: RawConnection) -> None:
+    service.set_faults(Faults(mode="reset"))
+    service.fail_next(1, status=503)
+    raw.send(http_request("GET", "/health"))
+    status, _, body = raw.read_response()
+    assert status == 503
+    assert json.loads(body) == {
+        "error": "Service Unavailable",
+        "message": "Injected fault (fake ML service)",
+    }
+    raw.send(http_request("GET", "/health"))  # the connection survived; now the mode
+    assert raw.read_head()[0] == 200
+    assert raw.read_to_end()[1] is ConnectionResetError
 
 
 # --------------------------------------------------------------------------------------
