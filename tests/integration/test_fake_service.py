@@ -1090,6 +1090,7 @@ def test_chunked_body_with_extensions_and_trailers(
     [
         pytest.param(b"NONSENSE\r\n\r\n", id="request-line"),
         pytest.param(b"GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", id="header-line"),
+        pytest.param(b"GET /health HTTP/1.1\r\n\r\n", id="http11-without-host"),
         pytest.param(
             b"POST /api/predict/query-execution HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
             id="content-length",
@@ -1126,13 +1127,15 @@ def test_a_malformed_request_is_a_400_then_close(
             id="transfer-encoding",
         ),
         pytest.param(
-            b"GET /health HTTP/1.1\r\n"
-            + b"".join(b"X-Field-%d: v\r\n" % i for i in range(101))
+            b"GET /health HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-Field-%d: v\r\n" % i for i in range(100))
             + b"\r\n",
             431,
             id="101-header-fields",
         ),
-        pytest.param(b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, id="long-target"),
+        pytest.param(
+            b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, id="long-target"
+        ),
     ],
 )
 def test_unsupported_requests_get_their_status_then_close(
@@ -1187,6 +1190,44 @@ def test_a_chunked_body_over_the_limit_is_a_413(service: FakeMLService, raw: Raw
     assert (status, fields["connection"]) == (413, "close")
     assert json.loads(body)["error"] == "Request Entity Too Large"
     assert service.total_requests() == 0
+
+
+def test_a_repeated_head_is_framed_like_the_first(service: FakeMLService) -> None:
+    # The same head bytes again (the service may reuse h11's verdict on them) still take
+    # the body of their own request, and close, continue or get rejected as the first.
+    one = http_request("POST", PREDICT, b'{"query_hash": 4001}', JSON_HEADERS)
+    two = http_request("POST", PREDICT, b'{"query_hash": 4002}', JSON_HEADERS)
+    closing = http_request("GET", "/health", headers={"Connection": "close"})
+    http10 = http_request("GET", "/health", version="HTTP/1.0")
+    expect = http_request(
+        "POST", PREDICT, b'{"query_hash": 9}', {**JSON_HEADERS, "Expect": "100-continue"}
+    )
+    for _ in range(2):
+        raw = RawConnection(service.port)
+        try:
+            raw.send(one + two)
+            assert json.loads(raw.read_response()[2])["query_hash"] == 4001
+            assert json.loads(raw.read_response()[2])["query_hash"] == 4002
+            raw.send(expect[: expect.index(b"\r\n\r\n") + 4])
+            assert raw.read_head()[0] == 100
+            raw.send(b'{"query_hash": 9}')
+            assert json.loads(raw.read_response()[2])["query_hash"] == 9
+            raw.send(closing)
+            assert raw.read_response()[1]["connection"] == "close"
+            assert raw.read_to_end() == (b"", None)
+        finally:
+            raw.close()
+        for data, status in ((http10, 200), (b"GET /health HTTP/1.1\r\n\r\n", 400)):
+            raw = RawConnection(service.port)
+            try:
+                raw.send(data)
+                answer_status, fields, _ = raw.read_response()
+                assert (answer_status, fields["connection"]) == (status, "close")
+                assert raw.read_to_end() == (b"", None)
+            finally:
+                raw.close()
+    assert service.request_counts()["predict"] == 6
+    assert service.request_counts()["health"] == 4
 
 
 def test_request_targets_are_decoded_and_absolute_form_is_accepted(
