@@ -1,10 +1,11 @@
 """Compare the fake ML service's throughput on loopback between two revisions, same run.
 
     flock /tmp/pga-timing.lock .venv/bin/python tools/fake_throughput.py \
-        [--baseline main] [--rounds 5] [--seconds 2] [--threads 4]
+        [--baseline main] [--candidate REV] [--rounds 5] [--seconds 2] [--threads 4]
 
 The baseline's ``pganalytics_core`` is extracted with ``git archive`` into a temporary
-directory; the candidate is this checkout's working tree. Every measurement runs in a
+directory; so is the candidate's when ``--candidate`` names a revision, else the
+candidate is this checkout's working tree (do not edit it during a run). Every measurement runs in a
 fresh interpreter that imports one of the two, and the two alternate
 (baseline, candidate, baseline, ...) so that both see the same machine load. Each
 measurement starts ``FakeMLService()`` and drives it with the same load:
@@ -114,6 +115,7 @@ def _extract(ref: str, into: Path) -> Path:
         check=True,
         capture_output=True,
     ).stdout
+    into.mkdir()
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
@@ -137,6 +139,9 @@ def main() -> int:
     """Run the comparison; print the table. Returns the exit status (0)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="main", help="git revision to compare with")
+    parser.add_argument(
+        "--candidate", default=None, help="git revision to measure (the working tree)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (5)")
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds per run (2)")
     parser.add_argument("--threads", type=int, default=4, help="httpx client threads (4)")
@@ -146,7 +151,11 @@ def main() -> int:
     args = parser.parse_args()
     loads = ["httpx", "pipelined"] if args.load == "both" else [args.load]
     with tempfile.TemporaryDirectory(prefix="fake-throughput-") as tmp:
-        sides = {"baseline": _extract(args.baseline, Path(tmp)), "candidate": ROOT}
+        base, cand = Path(tmp, "baseline"), Path(tmp, "candidate")
+        sides = {
+            "baseline": _extract(args.baseline, base),
+            "candidate": ROOT if args.candidate is None else _extract(args.candidate, cand),
+        }
         for load in loads:
             rates: dict[str, list[float]] = {"baseline": [], "candidate": []}
             for round_ in range(args.rounds):

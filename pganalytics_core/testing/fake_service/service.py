@@ -79,7 +79,7 @@ class FakeMLService:
             seed=seed,
             api_key=api_key,
             training_outcome=lambda: self._injector.faults.training_outcome,
-            predictions_served=lambda: self._counts["predict"],
+            predictions_served=self._predictions_served,
         )
 
         self._lock = threading.Lock()
@@ -288,6 +288,10 @@ class FakeMLService:
                 self._counts[name] = 0
 
     # -- internals used by the connections ---------------------------------------------
+
+    def _predictions_served(self) -> int:
+        with self._lock:
+            return self._counts["predict"]
 
     def _admit(self, endpoint: str) -> Plan | None:
         """Count a request when it arrives; return its faults (``None``: none)."""
