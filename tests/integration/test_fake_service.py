@@ -1305,6 +1305,16 @@ def test_malformed_json_drops_the_last_brace_and_keeps_the_connection(
     assert raw.read_response()[::2] == (200, b'{"status": "ok", ')
 
 
+def test_a_head_request_under_a_body_rewrite_gets_no_body(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    service.set_faults(Faults(mode="malformed_json"))
+    raw.send(http_request("HEAD", "/health") + http_request("GET", "/health"))
+    status, fields, body = raw.read_response(head=True)
+    assert (status, fields["content-length"], body) == (200, str(len(HEALTH_BODY) - 2), b"")
+    assert raw.read_response()[::2] == (200, HEALTH_BODY.rstrip()[:-1])
+
+
 def test_wrong_content_type_is_a_portal_page(service: FakeMLService, raw: RawConnection) -> None:
     service.set_faults(Faults(mode="wrong_content_type", endpoints=frozenset({"predict"})))
     raw.send(predict_request())
