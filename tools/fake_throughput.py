@@ -17,8 +17,10 @@ measurement starts ``FakeMLService()`` and drives it with the same load:
   /health`` and prediction requests: the client costs almost nothing, so this reads the
   server's own cost per request.
 
-Prints requests per second per run, the medians, and candidate / baseline ratios (the
-median of the per-round ratios). Exit status 0; the numbers are for a reader to judge.
+Prints requests per second per run, the medians, the process's CPU time per request
+(less sensitive to other load on the machine than wall-clock rates), and candidate /
+baseline ratios (the median of the per-round ratios). Exit status 0; the numbers are
+for a reader to judge.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Runs in a fresh interpreter: argv = [root, load, seconds, threads]; prints one JSON line.
 # An editable install's import hook would win over PYTHONPATH: drop it, put root first.
 _DRIVER = r"""
-import json, socket, sys, threading, time
+import json, os, socket, sys, threading, time
 sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith("__editable__")]
 sys.path.insert(0, sys.argv[1])
 import httpx
@@ -47,6 +49,10 @@ from pganalytics_core.testing import FakeMLService
 
 load, seconds, threads = sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 PREDICT = "/api/predict/query-execution"
+
+def cpu_since(c0):
+    c1 = os.times()
+    return (c1.user - c0.user) + (c1.system - c0.system)
 
 def run_httpx(url):
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
@@ -70,12 +76,13 @@ def run_httpx(url):
         workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
         for w in workers:
             w.start()
+        c0 = os.times()
         t0 = time.perf_counter()
         deadline[0] = t0 + seconds
         start.wait()
         for w in workers:
             w.join()
-        return sum(counts) / (time.perf_counter() - t0)
+        return sum(counts), time.perf_counter() - t0, cpu_since(c0)
 
 def run_pipelined(port):
     body = b'{"query_hash": 4001}'
@@ -95,16 +102,19 @@ def run_pipelined(port):
                 if seen == 32 and not data.endswith(b"}\n"):
                     seen = 31  # the last body is not complete yet
         one_batch()
+        c0 = os.times()
         t0 = time.perf_counter()
         n = 0
         while time.perf_counter() - t0 < seconds:
             one_batch()
             n += 32
-        return n / (time.perf_counter() - t0)
+        return n, time.perf_counter() - t0, cpu_since(c0)
 
 with FakeMLService() as service:
-    rate = run_httpx(service.url) if load == "httpx" else run_pipelined(service.port)
-print(json.dumps({"rate": rate, "module": testing.__file__}))
+    n, wall_s, cpu_s = (
+        run_httpx(service.url) if load == "httpx" else run_pipelined(service.port)
+    )
+print(json.dumps({"rate": n / wall_s, "cpu_us": cpu_s / n * 1e6, "module": testing.__file__}))
 """
 
 
@@ -121,7 +131,8 @@ def _extract(ref: str, into: Path) -> Path:
     return into
 
 
-def _measure(root: Path, load: str, seconds: float, threads: int) -> float:
+def _measure(root: Path, load: str, seconds: float, threads: int) -> tuple[float, float]:
+    """One run: (requests per second, CPU µs of the process per request)."""
     out = subprocess.run(
         [sys.executable, "-c", _DRIVER, str(root), load, str(seconds), str(threads)],
         check=True,
@@ -132,7 +143,7 @@ def _measure(root: Path, load: str, seconds: float, threads: int) -> float:
     module = Path(result["module"]).resolve()
     if not module.is_relative_to(root.resolve()):
         raise RuntimeError(f"measured {module}, not the code under {root}")
-    return float(result["rate"])
+    return float(result["rate"]), float(result["cpu_us"])
 
 
 def main() -> int:
@@ -158,20 +169,29 @@ def main() -> int:
         }
         for load in loads:
             rates: dict[str, list[float]] = {"baseline": [], "candidate": []}
+            cpus: dict[str, list[float]] = {"baseline": [], "candidate": []}
             for round_ in range(args.rounds):
                 # Alternate which side goes first, so neither always runs on a warmer box.
                 order = ["baseline", "candidate"] if round_ % 2 == 0 else ["candidate", "baseline"]
                 for side in order:
-                    rates[side].append(_measure(sides[side], load, args.seconds, args.threads))
-            ratios = [c / b for b, c in zip(rates["baseline"], rates["candidate"], strict=True)]
+                    rate, cpu_us = _measure(sides[side], load, args.seconds, args.threads)
+                    rates[side].append(rate)
+                    cpus[side].append(cpu_us)
             print(f"load {load!r} ({args.rounds} rounds x {args.seconds:g} s):")
             for side, values in rates.items():
                 runs = " ".join(f"{v:,.0f}" for v in values)
-                print(f"  {side:9} median {statistics.median(values):8,.0f} req/s   [{runs}]")
-            print(
-                f"  candidate / baseline: median {statistics.median(ratios):.3f} "
-                f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
-            )
+                print(
+                    f"  {side:9} median {statistics.median(values):8,.0f} req/s, "
+                    f"{statistics.median(cpus[side]):6.1f} CPU us/request   [{runs}]"
+                )
+            for name, series in (("req/s", rates), ("CPU us/request", cpus)):
+                ratios = [
+                    c / b for b, c in zip(series["baseline"], series["candidate"], strict=True)
+                ]
+                print(
+                    f"  candidate / baseline, {name}: median {statistics.median(ratios):.3f} "
+                    f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+                )
     return 0
 
 
