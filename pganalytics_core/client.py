@@ -69,8 +69,10 @@ from typing import Final, Generic, Protocol, TypeVar
 
 import httpx
 
+from pganalytics_core import _deadline
 from pganalytics_core.breaker import CircuitBreaker
 from pganalytics_core.cache import PredictionCache
+from pganalytics_core.errors import BODY_EXCERPT_CHARS as _EXCERPT_CHARS
 from pganalytics_core.errors import (
     BadRequestError,
     CircuitOpenError,
@@ -177,20 +179,72 @@ class _Op(Generic[T]):
     parse: Callable[[object], T]
     retryable: bool = True
     # The status endpoint answers 400 with the job's body when the job failed: this turns
-    # such a body into a result (None: a plain bad request).
-    accept_400: Callable[[bytes], T | None] | None = None
+    # such a body (decoded, scrubbed JSON) into a result (None: a plain bad request).
+    accept_400: Callable[[object], T | None] | None = None
 
 
 def _parse_health(data: object) -> bool:
     return type(data) is dict and data.get("status") == "healthy"
 
 
-def _failed_job(body: bytes) -> TrainingStatus | None:
+def _failed_job(data: object) -> TrainingStatus | None:
     try:
-        job = parse_training_status(json.loads(body))
-    except (ValueError, RecursionError, MalformedResponseError):
+        job = parse_training_status(data)
+    except MalformedResponseError:
         return None
     return job if job.status is TrainingState.FAILED else None
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf - inf is nan: a literal like 1e999 overflowed
+        raise ValueError("a number beyond the range of a float")
+    return value
+
+
+# JSON (RFC 8259) has no NaN or infinities; Python's json module takes them by default.
+_JSON_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _scrub_json(value: object, scrub: Callable[[str], str]) -> object:
+    """Return decoded JSON with every string (keys too) passed through ``scrub``."""
+    if type(value) is str:
+        return scrub(value)
+    if type(value) is dict:
+        return {scrub(key): _scrub_json(item, scrub) for key, item in value.items()}
+    if type(value) is list:
+        return [_scrub_json(item, scrub) for item in value]
+    return value
+
+
+def _scrub_exception_chain(exc: BaseException, scrub: Callable[[str], str]) -> None:
+    """Scrub the text arguments of ``exc`` and of every exception chained to it.
+
+    httpx's exceptions (chained as the ``__cause__`` of the client's errors) carry
+    httpcore's and h11's, whose messages may quote what the server sent.
+    """
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.args = tuple(
+            scrub(arg)
+            if isinstance(arg, str)
+            else scrub(arg.decode("latin-1")).encode("latin-1")
+            if isinstance(arg, bytes)
+            else arg
+            for arg in current.args
+        )
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
 
 
 _HEALTH: Final = _Op("health", "GET", True, _parse_health, retryable=False)
@@ -205,13 +259,16 @@ _DETECT_PATTERNS: Final = _Op("detect_patterns", "POST", True, parse_pattern_det
 _JSON_SEPARATORS: Final = (",", ":")
 
 
-def _translate_httpx_error(exc: httpx.HTTPError, operation: str) -> MLServiceError:
+def _translate_httpx_error(
+    exc: httpx.HTTPError, operation: str, describe: Callable[[str, int], str]
+) -> MLServiceError:
     """Translate an httpx exception into the package's error tree (the one place).
 
     The caller raises the result ``from exc``. Messages hold the exception's type and
-    text, never the request's URL or headers.
+    text (through ``describe``, which scrubs and trims it), never the request's URL or
+    headers.
     """
-    text = trim_body(str(exc))
+    text = describe(str(exc), _EXCERPT_CHARS)
     message = f"{operation}: {type(exc).__name__}" + (f": {text}" if text else "")
     if isinstance(exc, httpx.TimeoutException):
         # Connect and pool timeouts happen before a byte of the request is written.
@@ -313,7 +370,23 @@ class _Inflater:
         return b"".join(self._chunks)
 
 
-def _body_inflater(headers: httpx.Headers, limit: int, operation: str) -> _Inflater | None:
+def _check_time_left(operation: str) -> None:
+    """Raise :class:`ServiceTimeoutError` once the current exchange's end has passed.
+
+    The client's own transports time out every read at that end; this check, between
+    chunks, also bounds inflation and a transport the caller passed in.
+    """
+    left = _deadline.time_left()
+    if left is not None and left <= 0:
+        raise ServiceTimeoutError(
+            f"{operation}: the call's deadline passed while reading the body",
+            operation=operation,
+        )
+
+
+def _body_inflater(
+    headers: httpx.Headers, limit: int, operation: str, describe: Callable[[str, int], str]
+) -> _Inflater | None:
     """Return an inflater for a compressed success body (None for identity), or refuse."""
     encoding = _content_encoding(headers)
     if encoding is None:
@@ -321,7 +394,7 @@ def _body_inflater(headers: httpx.Headers, limit: int, operation: str) -> _Infla
     wbits = _WBITS_BY_ENCODING.get(encoding)
     if wbits is None:
         raise MalformedResponseError(
-            f"{operation}: unsupported content encoding {trim_body(encoding, 40)!r} "
+            f"{operation}: unsupported content encoding {describe(encoding, 40)!r} "
             "(the client asks for identity and inflates only gzip and deflate)",
             operation=operation,
         )
@@ -351,7 +424,9 @@ def _held_body(response: httpx.Response, limit: int, operation: str) -> bytes:
     return body
 
 
-def _read_body(response: httpx.Response, limit: int, operation: str) -> bytes:
+def _read_body(
+    response: httpx.Response, limit: int, operation: str, describe: Callable[[str, int], str]
+) -> bytes:
     """Read a whole success body of at most ``limit`` bytes, refusing a longer one early.
 
     Raises:
@@ -362,12 +437,13 @@ def _read_body(response: httpx.Response, limit: int, operation: str) -> bytes:
     _check_declared_length(headers, limit, operation)
     if response.is_stream_consumed:
         return _held_body(response, limit, operation)
-    inflater = _body_inflater(headers, limit, operation)
+    inflater = _body_inflater(headers, limit, operation, describe)
     if inflater is not None:
         try:
             for chunk in response.iter_raw():
                 if not inflater.feed(chunk):
                     raise ResponseTooLargeError(limit, operation=operation)
+                _check_time_left(operation)
         except zlib.error:
             raise _undecodable(operation) from None
         return _inflated_body(inflater, operation)
@@ -378,21 +454,25 @@ def _read_body(response: httpx.Response, limit: int, operation: str) -> bytes:
         if total > limit:
             raise ResponseTooLargeError(limit, operation=operation)
         chunks.append(chunk)
+        _check_time_left(operation)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _aread_body(response: httpx.Response, limit: int, operation: str) -> bytes:
+async def _aread_body(
+    response: httpx.Response, limit: int, operation: str, describe: Callable[[str, int], str]
+) -> bytes:
     """Async twin of :func:`_read_body`."""
     headers = response.headers
     _check_declared_length(headers, limit, operation)
     if response.is_stream_consumed:
         return _held_body(response, limit, operation)
-    inflater = _body_inflater(headers, limit, operation)
+    inflater = _body_inflater(headers, limit, operation, describe)
     if inflater is not None:
         try:
             async for chunk in response.aiter_raw():
                 if not inflater.feed(chunk):
                     raise ResponseTooLargeError(limit, operation=operation)
+                _check_time_left(operation)
         except zlib.error:
             raise _undecodable(operation) from None
         return _inflated_body(inflater, operation)
@@ -403,21 +483,26 @@ async def _aread_body(response: httpx.Response, limit: int, operation: str) -> b
         if total > limit:
             raise ResponseTooLargeError(limit, operation=operation)
         chunks.append(chunk)
+        _check_time_left(operation)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _excerpt_inflater(headers: httpx.Headers, limit: int) -> _Inflater | bytes | None:
+def _excerpt_inflater(
+    headers: httpx.Headers, limit: int, describe: Callable[[str, int], str]
+) -> _Inflater | bytes | None:
     """Return an inflater for a compressed error body, None for identity, or a stand-in."""
     encoding = _content_encoding(headers)
     if encoding is None:
         return None
     wbits = _WBITS_BY_ENCODING.get(encoding)
     if wbits is None:
-        return f"[a {trim_body(encoding, 40)}-encoded body]".encode()
+        return f"[a {describe(encoding, 40)}-encoded body]".encode()
     return _Inflater(wbits, limit)
 
 
-def _read_excerpt(response: httpx.Response, limit: int) -> bytes:
+def _read_excerpt(
+    response: httpx.Response, limit: int, operation: str, describe: Callable[[str, int], str]
+) -> bytes:
     """Read at most ``limit`` bytes of a non-2xx body; never raises for its content.
 
     A compressed body is inflated up to ``limit`` bytes and cut where it stops decoding;
@@ -425,7 +510,7 @@ def _read_excerpt(response: httpx.Response, limit: int) -> bytes:
     """
     if response.is_stream_consumed:
         return response.content[:limit]
-    inflater = _excerpt_inflater(response.headers, limit)
+    inflater = _excerpt_inflater(response.headers, limit, describe)
     if inflater is not None:
         if isinstance(inflater, bytes):
             return inflater
@@ -433,6 +518,7 @@ def _read_excerpt(response: httpx.Response, limit: int) -> bytes:
             for chunk in response.iter_raw():
                 if not inflater.feed(chunk):
                     break
+                _check_time_left(operation)
         except zlib.error:
             pass
         return inflater.output()
@@ -443,14 +529,17 @@ def _read_excerpt(response: httpx.Response, limit: int) -> bytes:
         total += len(chunk)
         if total >= limit:
             break
+        _check_time_left(operation)
     return b"".join(chunks)[:limit]
 
 
-async def _aread_excerpt(response: httpx.Response, limit: int) -> bytes:
+async def _aread_excerpt(
+    response: httpx.Response, limit: int, operation: str, describe: Callable[[str, int], str]
+) -> bytes:
     """Async twin of :func:`_read_excerpt`."""
     if response.is_stream_consumed:
         return response.content[:limit]
-    inflater = _excerpt_inflater(response.headers, limit)
+    inflater = _excerpt_inflater(response.headers, limit, describe)
     if inflater is not None:
         if isinstance(inflater, bytes):
             return inflater
@@ -458,6 +547,7 @@ async def _aread_excerpt(response: httpx.Response, limit: int) -> bytes:
             async for chunk in response.aiter_raw():
                 if not inflater.feed(chunk):
                     break
+                _check_time_left(operation)
         except zlib.error:
             pass
         return inflater.output()
@@ -468,6 +558,7 @@ async def _aread_excerpt(response: httpx.Response, limit: int) -> bytes:
         total += len(chunk)
         if total >= limit:
             break
+        _check_time_left(operation)
     return b"".join(chunks)[:limit]
 
 
@@ -481,10 +572,11 @@ def _without_secret_tail(text: str, secrets: tuple[str, ...]) -> str:
     if text.endswith("..."):
         text, suffix = text[:-3], "..."
     stripped = text.rstrip("\ufffd")  # a character cut in the middle of its bytes
+    folded = stripped.lower()
     cut = 0
     for secret in secrets:
         for n in range(min(len(secret), len(stripped)), max(cut, _MIN_SECRET_FRAGMENT - 1), -1):
-            if stripped.endswith(secret[:n]):
+            if folded.endswith(secret[:n].lower()):
                 cut = n
                 break
     if not cut:
@@ -532,9 +624,11 @@ def _check_job_id(job_id: object) -> str:
 def _normalise_base_url(base_url: str | httpx.URL) -> tuple[httpx.URL, str | None, str]:
     """Return the base URL without credentials, its Basic header (or None) and password."""
     try:
-        url = httpx.URL(base_url)
-    except httpx.InvalidURL:
-        raise ConfigError("base_url", "is not a valid URL") from None
+        url: httpx.URL | None = httpx.URL(base_url)
+    except httpx.InvalidURL:  # its message may quote the URL: not kept as a __context__
+        url = None
+    if url is None:
+        raise ConfigError("base_url", "is not a valid URL")
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigError("base_url", "must be an absolute http:// or https:// URL")
     if url.query or url.fragment:
@@ -621,6 +715,12 @@ class _ClientBase:
         self._secrets = tuple(sorted(filter(None, secrets), key=len, reverse=True))
         # A cut "Basic <token>" is caught by its token; "Basic" alone is no secret.
         self._fragment_secrets = tuple(secret for secret in self._secrets if secret != basic)
+        # Case-insensitive: a server may echo a header lowercased (as Content-Encoding is).
+        self._secret_re = (
+            re.compile("|".join(map(re.escape, self._secrets)), re.IGNORECASE)
+            if self._secrets
+            else None
+        )
         longest = max((len(secret.encode()) for secret in self._secrets), default=0)
         self._excerpt_bytes = _ERROR_BODY_BYTES + longest
         self._authorized = authorization is not None
@@ -703,10 +803,8 @@ class _ClientBase:
         end = started + budget_s
         return end if deadline is None or end < deadline else deadline
 
-    def _bounded_extensions(
-        self, op: _Op[T], end: float, error: MLServiceError | None
-    ) -> dict[str, object]:
-        """The request extensions of an attempt that must end by ``end``.
+    def _attempt_budget(self, op: _Op[T], end: float, error: MLServiceError | None) -> float:
+        """The seconds an attempt that must end by ``end`` (client's clock) may take.
 
         Raises:
             MLServiceError: nothing is left: the last attempt's error, or a
@@ -721,9 +819,18 @@ class _ClientBase:
                 operation=op.operation,
                 request_sent=False,
             )
-        if remaining >= self._timeout_s:
+        return remaining if remaining < self._timeout_s else self._timeout_s
+
+    def _extensions_for(self, budget_s: float) -> dict[str, object]:
+        """The request extensions of an attempt of ``budget_s`` seconds.
+
+        Every socket operation is also cut to the end of the exchange (``_deadline``);
+        the timeouts here bound the wait for a pooled connection, and the operations of
+        a transport the caller passed in.
+        """
+        if budget_s >= self._timeout_s:
             return self._extensions
-        return {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), remaining)}
+        return {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), budget_s)}
 
     @staticmethod
     def _train_body(
@@ -796,28 +903,29 @@ class _ClientBase:
         """
         if 200 <= status < 300:
             content_type = headers.get("content-type")
+            if (
+                content_type is not None
+                and "json" not in content_type
+                and "json" not in content_type.lower()
+            ):
+                raise MalformedResponseError(
+                    f"{op.operation}: expected JSON, got content type "
+                    f"{self._text(content_type, 60)!r}",
+                    operation=op.operation,
+                )
+            data = self._json(body, op.operation)
             try:
-                if (
-                    content_type is not None
-                    and "json" not in content_type
-                    and "json" not in content_type.lower()
-                ):
-                    raise MalformedResponseError(
-                        f"{op.operation}: expected JSON, got content type "
-                        f"{trim_body(content_type, 60)!r}"
-                    )
-                try:
-                    data = json.loads(body)
-                except (ValueError, RecursionError):
-                    raise MalformedResponseError(
-                        f"{op.operation}: the body is not JSON: {self._excerpt(body)!r}"
-                    ) from None
                 return op.parse(data)
             except MalformedResponseError as exc:
                 exc.operation = op.operation
                 raise
         if status == 400 and op.accept_400 is not None:
-            accepted = op.accept_400(body)
+            try:
+                data = self._json(body, op.operation)
+            except MalformedResponseError:
+                accepted = None
+            else:
+                accepted = op.accept_400(data)
             if accepted is not None:
                 return accepted
         error = self._status_error(op.operation, status, headers, body)
@@ -825,15 +933,63 @@ class _ClientBase:
             raise error
         return error
 
+    def _json(self, body: bytes, operation: str) -> object:
+        """Decode a JSON body, its strings scrubbed of the client's secrets.
+
+        Raises:
+            MalformedResponseError: not UTF-8 JSON (RFC 8259: NaN, infinities and numbers
+                beyond a float's range are refused), or nested too deep. Raised outside
+                the decoder's exception, whose ``doc`` holds the whole body.
+        """
+        try:
+            text = body.decode("utf-8")
+            data = _JSON_DECODER.decode(text)
+        except (ValueError, RecursionError):
+            text = None
+        if text is None:
+            raise MalformedResponseError(
+                f"{operation}: the body is not JSON (RFC 8259): {self._excerpt(body)!r}",
+                operation=operation,
+            )
+        secret_re = self._secret_re
+        # An escape (\uXXXX) could spell a secret that the raw text does not show.
+        if secret_re is not None and ("\\" in text or secret_re.search(text) is not None):
+            try:
+                data = _scrub_json(data, self._scrub)
+            except RecursionError:
+                text = None
+            if text is None:
+                raise MalformedResponseError(
+                    f"{operation}: the body is nested too deeply", operation=operation
+                )
+        return data
+
+    def _scrub(self, text: str) -> str:
+        """Replace every secret of the client in ``text`` (in any case) by ``***``."""
+        secret_re = self._secret_re
+        return text if secret_re is None else secret_re.sub("***", text)
+
+    def _text(self, text: str, limit: int = _EXCERPT_CHARS) -> str:
+        """A printable excerpt of text a server sent, scrubbed of the client's secrets.
+
+        Scrubbed before trimming; what a cut left of a secret at the end is dropped.
+        """
+        if self._secret_re is None:
+            return trim_body(text, limit)
+        return _without_secret_tail(trim_body(self._scrub(text), limit), self._fragment_secrets)
+
     def _excerpt(self, body: bytes) -> str:
-        # Scrub before trimming, and drop what a cut left of a secret at the end.
-        text = body[: self._excerpt_bytes].decode("utf-8", "replace")
-        secrets = self._secrets
-        if not secrets:
-            return trim_body(text)
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return _without_secret_tail(trim_body(text), self._fragment_secrets)
+        return self._text(body[: self._excerpt_bytes].decode("utf-8", "replace"))
+
+    def _translate(
+        self, exc: httpx.HTTPError, request: httpx.Request, operation: str
+    ) -> MLServiceError:
+        """Translate an httpx exception, first scrubbing it and the request it carries."""
+        if self._authorized:
+            _redact_authorization(exc, request)
+        if self._secret_re is not None:
+            _scrub_exception_chain(exc, self._scrub)
+        return _translate_httpx_error(exc, operation, self._text)
 
     def _status_error(
         self, operation: str, status: int, headers: httpx.Headers, body: bytes
@@ -914,9 +1070,11 @@ def _batch_outcomes(
 
 
 def _sync_transport(
-    transport: httpx.BaseTransport | RouterLike | None,
-) -> httpx.BaseTransport | None:
-    if transport is None or isinstance(transport, httpx.BaseTransport):
+    transport: httpx.BaseTransport | RouterLike | None, limits: httpx.Limits | None
+) -> httpx.BaseTransport:
+    if transport is None:
+        return _deadline.sync_transport(limits if limits is not None else httpx.Limits())
+    if isinstance(transport, httpx.BaseTransport):
         return transport
     handler = getattr(transport, "handler", None)
     if callable(handler):
@@ -927,9 +1085,11 @@ def _sync_transport(
 
 
 def _async_transport(
-    transport: httpx.AsyncBaseTransport | RouterLike | None,
-) -> httpx.AsyncBaseTransport | None:
-    if transport is None or isinstance(transport, httpx.AsyncBaseTransport):
+    transport: httpx.AsyncBaseTransport | RouterLike | None, limits: httpx.Limits | None
+) -> httpx.AsyncBaseTransport:
+    if transport is None:
+        return _deadline.async_transport(limits if limits is not None else httpx.Limits())
+    if isinstance(transport, httpx.AsyncBaseTransport):
         return transport
     handler = getattr(transport, "async_handler", None)
     if callable(handler):
@@ -1006,7 +1166,7 @@ class MLClient(_ClientBase):
         self._http = httpx.Client(
             timeout=self._timeout,
             limits=limits if limits is not None else httpx.Limits(),
-            transport=_sync_transport(transport),
+            transport=_sync_transport(transport, limits),
             follow_redirects=False,
             trust_env=False,
         )
@@ -1031,30 +1191,28 @@ class MLClient(_ClientBase):
     # ------------------------------------------------------------------ the loop
 
     def _attempt(
-        self,
-        op: _Op[T],
-        url: httpx.URL,
-        content: bytes | None,
-        extensions: dict[str, object],
+        self, op: _Op[T], url: httpx.URL, content: bytes | None, budget_s: float
     ) -> T | ServiceStatusError:
-        request = self._build(op, url, content, extensions)
+        request = self._build(op, url, content, self._extensions_for(budget_s))
+        operation = op.operation
+        token = _deadline.start_exchange(budget_s)
         try:
             response = self._http.send(request, stream=True)
             try:
                 status = response.status_code
                 if 200 <= status < 300:
-                    body = _read_body(response, self._max_response_bytes, op.operation)
+                    body = _read_body(response, self._max_response_bytes, operation, self._text)
                 elif status == 400 and op.accept_400 is not None:
                     # Maybe a failed job's body; unreadable, it is a plain bad request.
-                    body = _read_excerpt(response, self._max_response_bytes)
+                    body = _read_excerpt(response, self._max_response_bytes, operation, self._text)
                 else:
-                    body = _read_excerpt(response, self._excerpt_bytes)
+                    body = _read_excerpt(response, self._excerpt_bytes, operation, self._text)
             finally:
                 response.close()
         except httpx.HTTPError as exc:
-            if self._authorized:
-                _redact_authorization(exc, request)
-            raise _translate_httpx_error(exc, op.operation) from exc
+            raise self._translate(exc, request, operation) from exc
+        finally:
+            _deadline.end_exchange(token)
         return self._interpret(op, status, response.headers, body)
 
     def _call(
@@ -1071,14 +1229,14 @@ class MLClient(_ClientBase):
             if deadline is None and self._retry.deadline_s is None
             else self._end_of_call(started, deadline)
         )
-        extensions = self._extensions
+        budget_s = self._timeout_s
         attempt = 1
         error: MLServiceError | None = None
         while True:
             if end is not None:
-                extensions = self._bounded_extensions(op, end, error)
+                budget_s = self._attempt_budget(op, end, error)
             try:
-                result = breaker.call(self._attempt, op, url, content, extensions)
+                result = breaker.call(self._attempt, op, url, content, budget_s)
             except MLServiceError as exc:
                 error = exc
             except CircuitOpenError as exc:
@@ -1413,7 +1571,7 @@ class AsyncMLClient(_ClientBase):
         self._http = httpx.AsyncClient(
             timeout=self._timeout,
             limits=limits if limits is not None else httpx.Limits(),
-            transport=_async_transport(transport),
+            transport=_async_transport(transport, limits),
             follow_redirects=False,
             trust_env=False,
         )
@@ -1438,30 +1596,34 @@ class AsyncMLClient(_ClientBase):
     # ------------------------------------------------------------------ the loop
 
     async def _attempt(
-        self,
-        op: _Op[T],
-        url: httpx.URL,
-        content: bytes | None,
-        extensions: dict[str, object],
+        self, op: _Op[T], url: httpx.URL, content: bytes | None, budget_s: float
     ) -> T | ServiceStatusError:
-        request = self._build(op, url, content, extensions)
+        request = self._build(op, url, content, self._extensions_for(budget_s))
+        operation = op.operation
+        token = _deadline.start_exchange(budget_s)
         try:
             response = await self._http.send(request, stream=True)
             try:
                 status = response.status_code
                 if 200 <= status < 300:
-                    body = await _aread_body(response, self._max_response_bytes, op.operation)
+                    body = await _aread_body(
+                        response, self._max_response_bytes, operation, self._text
+                    )
                 elif status == 400 and op.accept_400 is not None:
                     # Maybe a failed job's body; unreadable, it is a plain bad request.
-                    body = await _aread_excerpt(response, self._max_response_bytes)
+                    body = await _aread_excerpt(
+                        response, self._max_response_bytes, operation, self._text
+                    )
                 else:
-                    body = await _aread_excerpt(response, self._excerpt_bytes)
+                    body = await _aread_excerpt(
+                        response, self._excerpt_bytes, operation, self._text
+                    )
             finally:
                 await response.aclose()
         except httpx.HTTPError as exc:
-            if self._authorized:
-                _redact_authorization(exc, request)
-            raise _translate_httpx_error(exc, op.operation) from exc
+            raise self._translate(exc, request, operation) from exc
+        finally:
+            _deadline.end_exchange(token)
         return self._interpret(op, status, response.headers, body)
 
     async def _call(
@@ -1478,14 +1640,14 @@ class AsyncMLClient(_ClientBase):
             if deadline is None and self._retry.deadline_s is None
             else self._end_of_call(started, deadline)
         )
-        extensions = self._extensions
+        budget_s = self._timeout_s
         attempt = 1
         error: MLServiceError | None = None
         while True:
             if end is not None:
-                extensions = self._bounded_extensions(op, end, error)
+                budget_s = self._attempt_budget(op, end, error)
             try:
-                result = await breaker.call_async(self._attempt, op, url, content, extensions)
+                result = await breaker.call_async(self._attempt, op, url, content, budget_s)
             except MLServiceError as exc:
                 error = exc
             except CircuitOpenError as exc:

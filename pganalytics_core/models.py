@@ -509,11 +509,11 @@ def _bool(data: dict[str, object], key: str, what: str) -> bool:
 def _timestamp(data: dict[str, object], key: str, what: str) -> datetime:
     text = _str(data, key, what)
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise MalformedResponseError(
-            f"{what}: field {key!r} is not an ISO 8601 timestamp"
-        ) from None
+        moment: datetime | None = datetime.fromisoformat(text)
+    except ValueError:  # its message holds the text: not kept as a __context__
+        moment = None
+    if moment is None:
+        raise MalformedResponseError(f"{what}: field {key!r} is not an ISO 8601 timestamp")
     if moment.tzinfo is None:
         # The service writes naive UTC timestamps (datetime.utcnow().isoformat()).
         return moment.replace(tzinfo=UTC)
@@ -528,12 +528,13 @@ def _opt_timestamp(data: dict[str, object], key: str, what: str) -> datetime | N
 
 def _state(data: dict[str, object], what: str) -> TrainingState:
     text = _str(data, "status", what)
-    try:
-        return _TRAINING_STATES[text]
-    except KeyError:
+    state = _TRAINING_STATES.get(text)
+    if state is None:
+        # Not raised from a KeyError: its __context__ would keep the server's text whole.
         raise MalformedResponseError(
             f"{what}: unknown status {text[:40]!r}; expected one of {sorted(_TRAINING_STATES)}"
-        ) from None
+        )
+    return state
 
 
 def parse_prediction(data: object) -> Prediction:
