@@ -24,10 +24,16 @@ long, undecodable, an unsupported encoding): only the excerpt suffers.
 
 Retries follow the client's :class:`RetryPolicy`; ``train`` creates a job and is retried
 only when the request certainly never reached the service. A :class:`CircuitOpenError` is
-never retried. With ``RetryPolicy.deadline_s`` (and in ``wait_for_training``) each attempt
-gets at most the time left: its connect, write, read and pool timeouts are cut to it, and
-no attempt starts once nothing is left (httpx times each phase, each read, not a whole
-attempt: a server trickling bytes can still stretch one). Successful predictions are cached when a
+never retried.
+
+Deadlines: each attempt is one exchange (waiting for a pooled connection, connect, send,
+status line and headers, body, inflation) bounded as a whole by ``timeout_s``, or by the
+time left of ``RetryPolicy.deadline_s`` (or of ``wait_for_training``) when that is less;
+no attempt starts once nothing is left. httpx times each socket operation, not an
+exchange, so the client's transports run on :mod:`pganalytics_core._deadline`'s network
+backend, which cuts every connect, read and write to the time left in the attempt: a
+server dripping its headers or body one byte at a time ends in
+:class:`ServiceTimeoutError` when the budget runs out. Successful predictions are cached when a
 :class:`PredictionCache` is given, except those the service answered from its mock data
 (``source == "mock"``, its database being down): they would outlive the outage.
 
@@ -41,9 +47,14 @@ compression bomb costs at most about ``max_response_bytes``; any other encoding 
 read the same way and never raises: an undecodable one is cut short. A response built in
 memory (``httpx.MockTransport``, respx) was already read, and decoded, by httpx.
 
-Secrets (the API key, the URL password and its Basic token) are scrubbed from excerpts,
-and on an httpx exception the ``Authorization`` header of the request it carries is
-replaced by ``[redacted]`` before the client's error is chained to it.
+Secrets (the API key, the URL password and its Basic token) are scrubbed, in any letter
+case, from everything taken from a response before it reaches a message, an attribute or
+a result: header values, every JSON string and key (scrubbed once, after decoding, only
+when the body shows a secret or an escape), body excerpts, and the text of the httpx,
+httpcore and h11 exceptions chained to the client's errors. No exception that holds such
+a value is kept as a ``__context__``. On an httpx exception the ``Authorization`` header
+of the request it carries is replaced by ``[redacted]``. JSON is decoded as RFC 8259 has
+it: ``NaN``, ``Infinity`` and numbers beyond a float's range are malformed answers.
 
 Speed: the hot path builds an ``httpx.Request`` by hand from pre-bound URLs, pre-built
 headers and a pre-built timeout (skipping ``Client.build_request``'s merging and
@@ -1112,8 +1123,9 @@ class MLClient(_ClientBase):
         base_url: the service's root, e.g. ``http://127.0.0.1:8081``. Credentials in it
             (``http://user:pass@host``) are moved to a Basic ``Authorization`` header and
             never shown.
-        timeout_s: the connect, read, write and pool timeout of each attempt, in seconds
-            (cut to what is left of ``retry.deadline_s`` or of a training wait).
+        timeout_s: the bound on each attempt as a whole (connect, send, headers, body),
+            in seconds, cut to what is left of ``retry.deadline_s`` or of a training
+            wait; an attempt that runs out raises :class:`ServiceTimeoutError`.
         retry: when and how long to retry.
         breaker: the circuit breaker every attempt goes through; None makes one named
             ``ml-service`` with the default config.
@@ -1123,7 +1135,9 @@ class MLClient(_ClientBase):
             or a log line.
         limits: connection-pool limits (ignored when ``transport`` is given).
         transport: an httpx transport (e.g. ``httpx.MockTransport``) or a respx router,
-            for tests.
+            for tests. Its per-operation timeouts are cut to the time left and the body
+            is checked against the deadline between chunks, but what happens inside it
+            (a server dripping headers) is bounded only by the transport itself.
         max_response_bytes: the largest success body accepted, in bytes, raw and (when a
             server compresses it anyway) inflated.
         sleep: how to wait between retries and polls (inject a fake one in tests).

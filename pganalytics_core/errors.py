@@ -25,7 +25,9 @@ id that would change the URL path) raise plain :class:`ValueError` or :class:`Ty
 before any request is sent, as Python's own APIs do.
 
 No message, repr or attribute of these errors ever holds an API key or a URL password:
-the client passes only the path of the request and a trimmed body.
+the client passes only the path of the request, and every value it takes from a response
+(header values, JSON strings, body excerpts, the text of chained httpx exceptions) is
+scrubbed of them first.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ A retry waits ``Retry-After`` when the service sent one (up to ``max_retry_after
 beyond it the call gives up at once and the caller sees the error with its
 ``retry_after_s``), otherwise exponential backoff with jitter, capped at
 ``backoff_max_s``. No retry starts after ``deadline_s`` would be exceeded, and the client
-cuts each attempt's timeouts to what is left of ``deadline_s`` (so a call lasts about
-``deadline_s`` at most, not ``deadline_s`` plus a whole timeout).
+bounds each attempt as a whole (connect, send, headers, body) by what is left of
+``deadline_s``, so a call lasts about ``deadline_s`` at most, whatever the server does.
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ class RetryPolicy:
         max_retry_after_s: the longest ``Retry-After`` the client waits, in seconds; a
             longer one ends the call with the error (which carries ``retry_after_s``).
         deadline_s: optional budget for the whole call including retries, in seconds: no
-            retry starts when its delay would end past it, and the client gives each
-            attempt at most the time left (its connect, write, read and pool timeouts
-            are cut to it). None means no budget.
+            retry starts when its delay would end past it, and the client bounds each
+            attempt as a whole (connect, send, headers, body) by the time left. None
+            means no budget.
 
     Raises:
         ConfigError: a field is out of range (the error names it).
