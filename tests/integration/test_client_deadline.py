@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from raw_http import RawConnection, RawServer
 
@@ -157,3 +159,34 @@ def test_a_timely_answer_still_succeeds_through_the_deadline_transport() -> None
     ):
         assert [client.predict(1).predicted_execution_time_ms for _ in range(3)] == [10.0] * 3
         assert server.requests == 3
+
+
+def test_waiting_for_a_pooled_connection_counts_against_the_timeout() -> None:
+    # One connection, held by a dripping call: a second call waits for it within its own
+    # budget, not on top of it.
+    errors: list[BaseException] = []
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with (
+        RawServer(_slow_body, lifetime_s=DRIP_S) as server,
+        MLClient(
+            server.url, timeout_s=TIMEOUT_S, retry=RetryPolicy.none(), limits=limits
+        ) as client,
+    ):
+
+        def hog() -> None:
+            try:
+                client.predict(1)
+            except ServiceTimeoutError as exc:
+                errors.append(exc)
+
+        holder = threading.Thread(target=hog)
+        holder.start()
+        while server.requests == 0:
+            time.sleep(0.01)
+        started = time.monotonic()
+        with pytest.raises(ServiceTimeoutError):
+            client.predict(2)
+        elapsed = time.monotonic() - started
+        holder.join()
+    assert len(errors) == 1
+    assert elapsed < TIMEOUT_S + MARGIN_S
