@@ -137,6 +137,12 @@ def _nonzero(counts: dict[str, int]) -> dict[str, int]:
     return {name: n for name, n in counts.items() if n}
 
 
+#: The client's timeout against a service answering after 2 s. The timeout bounds the whole
+#: exchange (connect and send included), so it leaves room for a connect on a loaded
+#: machine: a request that never left would not be the read timeout these tests mean.
+SLOW_TIMEOUT_S = 0.3
+
+
 def _count_after_timeout(svc: FakeMLService, endpoint: str, expected: int) -> int:
     """The service's count for ``endpoint`` once it has parsed ``expected`` requests.
 
@@ -375,7 +381,7 @@ def test_a_slow_service_is_a_timeout_and_is_retried(
     make: Callable[..., MLClient], svc: FakeMLService
 ) -> None:
     svc.set_faults(Faults(latency_s=2.0, endpoints=frozenset({"predict"})))
-    client = make(timeout_s=0.05, retry=RetryPolicy(max_retries=1, jitter=0.0))
+    client = make(timeout_s=SLOW_TIMEOUT_S, retry=RetryPolicy(max_retries=1, jitter=0.0))
     with pytest.raises(ServiceTimeoutError) as info:
         client.predict(4001)
     assert info.value.request_sent is True
@@ -388,7 +394,7 @@ async def test_a_slow_service_is_a_timeout_async(
 ) -> None:
     svc.set_faults(Faults(latency_s=2.0))
     with pytest.raises(ServiceTimeoutError) as info:
-        await amake(timeout_s=0.05, retry=RetryPolicy.none()).detect_patterns(
+        await amake(timeout_s=SLOW_TIMEOUT_S, retry=RetryPolicy.none()).detect_patterns(
             database_name="d", lookback_days=1
         )
     assert info.value.attempts == 1
@@ -486,7 +492,7 @@ def test_train_read_timeout_is_not_retried(
 ) -> None:
     svc.set_faults(Faults(latency_s=2.0, endpoints=frozenset({"train"})))
     with pytest.raises(ServiceTimeoutError) as info:
-        make(timeout_s=0.05).train()
+        make(timeout_s=SLOW_TIMEOUT_S).train()
     assert info.value.attempts == 1
     assert _count_after_timeout(svc, "train", 1) == 1
 
