@@ -126,3 +126,16 @@ def test_main_returns_the_verdicts_exit_code_for_stored_results(
     report = json.loads(out.read_text())
     assert report["exit_code"] == code
     assert set(report) == {"info", "exit_code", "summary", "verdicts", "measurements"}
+
+
+def test_setup_cache_runs_the_commits_package_under_both_launchers() -> None:
+    # asv's ForkServer inherits Spawner.create_setup_cache, which runs through asv's
+    # environment without the commit's package: setup_cache (the instruction counts)
+    # then measured whatever the environment had installed, the same on both sides.
+    from asvcompare import asvglue
+
+    for launcher in (asvglue.OverlaySpawner, asvglue.OverlayForkServer):
+        assert launcher.create_setup_cache is asvglue.OverlaySpawner.create_setup_cache
+        assert launcher._call is asvglue.OverlaySpawner._call
+    env = asvglue._benchmark_env(type("Env", (), {"env_vars": {}})(), "/x/bin/python", Path("/o"))
+    assert env["ASV_PYTHONPATH"] == env["PGANALYTICS_PACKAGE_OVERLAY"] == "/o"

@@ -225,6 +225,11 @@ class OverlayForkServer(runner.ForkServer):  # type: ignore[misc]  # asv is unty
                 raise CompareError("asv's forkserver did not start")
             time.sleep(0.02)
 
+    # asv's ForkServer runs setup_cache through asv's environment (Spawner's method), which
+    # has not got the commit's package: run it in a process of our own, as the spawner does.
+    _call = OverlaySpawner._call
+    create_setup_cache = OverlaySpawner.create_setup_cache
+
     def close(self) -> None:
         """Kill the forkserver's process group and remove its socket directory."""
         if self.server_proc.poll() is None:
