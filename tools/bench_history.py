@@ -21,8 +21,11 @@ What it does, in order:
    its virtualenv under ``.asv/env`` and runs the suite.
 4. Commits ``.asv/results`` to the ``benchmark-results`` branch (git plumbing: the
    working tree, its branch, its index and ``git status`` are never touched).
-5. :func:`publish`: ``asv publish`` into ``html/``, made self-contained and linked to
-   the repository's web pages (tools/bench_site.py), and committed to ``gh-pages``.
+5. :func:`publish`: ``asv publish`` into ``html/``; ``tools/confirm_regressions.py``
+   re-measures, in paired rounds, each step asv lists on the Regressions page and keeps
+   only the confirmed ones (report in ``html/regressions-confirmation.json``;
+   docs/reviewing.md); the site made self-contained and linked to the repository's web
+   pages (tools/bench_site.py), and committed to ``gh-pages``.
 
 The machine name is ``--machine`` (``make bench MACHINE=...``), else ``$ASV_MACHINE``,
 else this host's name: one name is one line in the graphs, so a fleet of interchangeable
@@ -101,14 +104,15 @@ def warn_missing_tools() -> None:
         )
 
 
-def publish() -> int:
+def publish(confirm_args: str = "") -> int:
     """Publish the results in ``.asv/results``: ``html/`` and the ``gh-pages`` branch.
 
     0. the remotes' ``gh-pages`` fetched (so the new site is pushed as a fast-forward);
     1. ``asv publish`` with the site's links (:func:`bench_site.site_links`: from the
        ``origin`` remote, or ``$PROJECT_URL``/``$COMMIT_URL``) into ``html/``;
-    2. post-processing of asv's output (add further steps here, before 3: it writes
-       twins of the JSON files);
+    2. post-processing of asv's output (before 3: it writes twins of the JSON files):
+       ``tools/confirm_regressions.py`` keeps only the confirmed steps in
+       ``regressions.json`` and ``regressions.xml`` (``confirm_args``: its extra options);
     3. the site made self-contained (:func:`bench_site.finish`) and committed to the
        ``gh-pages`` branch (:func:`bench_site.write_pages_branch`).
 
@@ -124,6 +128,11 @@ def publish() -> int:
         return rc
     # Post-processing of asv's output (html/*.json) goes here: finish() below writes the
     # .json.js twins the site reads from disk, so later edits of the JSON would be lost.
+    confirm = [sys.executable, str(ROOT / "tools" / "confirm_regressions.py")]
+    confirm += confirm_args.split()
+    rc = subprocess.run(confirm, cwd=ROOT).returncode
+    if rc != 0:
+        return rc
     try:
         bench_site.finish(HTML_DIR, links)
         pages = bench_site.write_pages_branch(ROOT, HTML_DIR)
@@ -200,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         help="extra arguments for `asv run` (also from $ASV_ARGS), e.g. '--quick'",
     )
     parser.add_argument(
+        "--confirm-args",
+        default=os.environ.get("CONFIRM_ARGS", ""),
+        help="extra arguments for tools/confirm_regressions.py (also from $CONFIRM_ARGS)",
+    )
+    parser.add_argument(
         "--no-fetch", action="store_true", help="do not fetch the results branch from remotes"
     )
     parser.add_argument(
@@ -254,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     state = f"updated ({stored[:8]})" if stored else "unchanged"
     print(f"bench: branch {rb.BRANCH} {state}; share it with `git push origin {rb.BRANCH}`")
 
-    publish_rc = publish()
+    publish_rc = publish(args.confirm_args)
     push_rc = push_branches([rb.BRANCH, bench_site.PAGES_BRANCH]) if args.push else 0
     minutes = (time.monotonic() - started) / 60
     print(f"bench: done in {minutes:.1f} min; HTML history in {HTML_DIR}")

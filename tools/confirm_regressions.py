@@ -1,0 +1,505 @@
+"""Publish only the regressions the code caused: re-measure each step asv lists, in pairs.
+
+Usage (``make bench`` runs it right after ``asv publish``)::
+
+    python tools/confirm_regressions.py                 # this repository's html/
+    python tools/confirm_regressions.py --repo DIR --budget-min 4 --rounds 4
+
+``asv publish`` finds steps in the history of each benchmark (``asv.step_detect``) and
+lists them in ``html/regressions.json`` and its Atom feed ``html/regressions.xml`` (the
+Regressions page of the site). Each commit of ``asv run`` is measured minutes apart from
+its neighbours; on a shared machine the speed of identical code drifts by up to 1.6x over
+such spans (docs/reviewing.md), so asv lists steps no commit caused. This tool takes each
+listed step (a benchmark, the measured commit before the step and the one after) and
+decides:
+
+- ``unit == "instructions"`` (counted, deterministic): a step beyond
+  ``--instructions-step`` (1.02) is real; kept without re-measuring.
+- everything else: both commits are re-measured in paired rounds by ``make compare``'s
+  machinery (``tools/asv_compare.py``, through its CLI, ``--factor`` = 1 + the
+  benchmark's ``regressions_thresholds`` entry of asv.conf.json). The step is kept only
+  when the comparison says *regression*: the median ratio after/before beyond the
+  threshold, the spread of the rounds entirely above 1, confirmed by independent rounds.
+  Steps of one commit pair are re-measured together, largest first, pairs in order of
+  their largest step, within ``--budget-min``; a step left over when the budget is spent
+  is dropped ("not re-measured") rather than published unconfirmed.
+
+``regressions.json`` and ``regressions.xml`` are then rewritten with the kept steps only,
+by asv's own writers (``asv.plugins.regressions.Regressions``), so the site reads them as
+before. ``html/regressions-confirmation.json`` says, for every step asv listed, whether it
+was kept and why, with the re-measured ratio. Decisions are remembered per (benchmark,
+commit before, commit after, threshold) in ``.asv/regressions-confirmed.json``: the next
+``make bench`` re-measures only new steps.
+
+Exit codes: 0 done (whatever was kept or dropped); 2 the published files could not be
+read or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPARE = Path(__file__).resolve().parent / "asv_compare.py"
+
+#: asv's threshold for a benchmark no ``regressions_thresholds`` entry matches.
+ASV_DEFAULT_THRESHOLD = 0.05
+INSTRUCTIONS_UNIT = "instructions"
+DEFAULT_INSTRUCTIONS_STEP = 1.02
+DEFAULT_ROUNDS = 4
+DEFAULT_CONFIRM_ROUNDS = 4
+DEFAULT_BUDGET_MIN = 4.0
+REPORT_NAME = "regressions-confirmation.json"
+CACHE_NAME = "regressions-confirmed.json"
+
+
+class ConfirmError(Exception):
+    """The published regressions could not be read or rewritten."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One step of one benchmark as asv lists it.
+
+    Attributes:
+        name: the benchmark with its parameters, as in regressions.json.
+        before: the last measured commit before the step.
+        after: the first measured commit after it.
+        value_before: asv's value before the step.
+        value_after: asv's best value after it.
+        unit: the benchmark's unit ("seconds", "instructions", ...).
+        threshold: its ``regressions_thresholds`` (a fraction: 0.2 is 20%).
+        entry: index of the benchmark's entry in regressions.json.
+        jump: index of the step in that entry's list of jumps.
+    """
+
+    name: str
+    before: str
+    after: str
+    value_before: float
+    value_after: float
+    unit: str
+    threshold: float
+    entry: int
+    jump: int
+
+    @property
+    def ratio(self) -> float:
+        """after/before as asv saw it (inf when before is 0)."""
+        return self.value_after / self.value_before if self.value_before else float("inf")
+
+    @property
+    def key(self) -> str:
+        """Identifies the step across runs (the cache key)."""
+        return f"{self.name}|{self.before}|{self.after}|{self.threshold:g}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """Whether a step is published, and why.
+
+    Attributes:
+        step: the step asv listed.
+        kept: True: it stays in the Regressions list.
+        reason: why, in words.
+        remeasured: the paired re-measurement (asv_compare's verdict: "verdict",
+            "ratio" {center, low, high}, "rounds", "note"), when there was one.
+    """
+
+    step: Step
+    kept: bool
+    reason: str
+    remeasured: Mapping[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def threshold_for(name: str, thresholds: Mapping[str, Any]) -> float:
+    """The regression threshold asv applies to a benchmark (asv's own rule).
+
+    The largest value among the ``regressions_thresholds`` entries whose regex matches
+    the start of the name (``re.match``), else asv's default 0.05.
+    """
+    matched = [float(t) for regex, t in thresholds.items() if re.match(regex, name)]
+    return max(matched) if matched else ASV_DEFAULT_THRESHOLD
+
+
+def read_steps(
+    regressions: Mapping[str, Any],
+    index: Mapping[str, Any],
+    thresholds: Mapping[str, Any],
+    parent_of: Any,
+) -> list[Step]:
+    """Every step of html/regressions.json, with commits and units resolved.
+
+    Args:
+        regressions: the content of regressions.json (``{"regressions": [...]}``); each
+            entry is ``[name, graph_path, graph_params, param_index, last_value,
+            best_value, jumps]``, each jump ``[revision_before or None, revision_after,
+            value_before, value_after]`` (None: the step is a single commit).
+        index: the content of html/index.json (``revision_to_hash``, ``benchmarks``).
+        thresholds: asv.conf.json's ``regressions_thresholds``.
+        parent_of: commit -> its parent commit (for single-commit steps).
+    """
+    rev_to_hash = {int(r): h for r, h in index["revision_to_hash"].items()}
+    benchmarks = index["benchmarks"]
+    steps = []
+    for i, entry in enumerate(regressions.get("regressions", [])):
+        name, jumps = entry[0], entry[6]
+        bench = benchmarks.get(name.split("(", 1)[0], {})
+        for j, (rev_a, rev_b, v1, v2) in enumerate(jumps):
+            after = rev_to_hash[int(rev_b)]
+            before = rev_to_hash[int(rev_a)] if rev_a is not None else parent_of(after)
+            steps.append(
+                Step(
+                    name=name,
+                    before=before,
+                    after=after,
+                    value_before=float(v1),
+                    value_after=float(v2),
+                    unit=bench.get("unit") or "",
+                    threshold=threshold_for(name, thresholds),
+                    entry=i,
+                    jump=j,
+                )
+            )
+    return steps
+
+
+def filtered(regressions: Mapping[str, Any], kept: Sequence[Step]) -> dict[str, Any]:
+    """regressions.json with only the kept steps (an entry with none left goes)."""
+    keep = {(s.entry, s.jump) for s in kept}
+    out = []
+    for i, entry in enumerate(regressions.get("regressions", [])):
+        jumps = [jump for j, jump in enumerate(entry[6]) if (i, j) in keep]
+        if jumps:
+            out.append([*entry[:6], jumps])
+    return {**regressions, "regressions": out}
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+def judge(step: Step, verdict: Mapping[str, Any] | None, *, error: str = "") -> Decision:
+    """Keep a step only when the paired re-measurement shows it.
+
+    Args:
+        step: the step asv listed.
+        verdict: asv_compare's verdict for the step's benchmark (one element of its
+            JSON ``verdicts``), or None when it was not re-measured.
+        error: why there is no verdict.
+    """
+    if verdict is None:
+        return Decision(step=step, kept=False, reason=f"not re-measured: {error}")
+    ratio = verdict.get("ratio")
+    seen = (
+        f"{ratio['center']:.2f}x [{ratio['low']:.2f}..{ratio['high']:.2f}]" if ratio else "no ratio"
+    )
+    limit = 1 + step.threshold
+    if verdict["verdict"] == "regression" and ratio and ratio["center"] > limit:
+        reason = f"confirmed: {seen} in {verdict.get('rounds', 0)} paired rounds"
+        return Decision(step=step, kept=True, reason=reason, remeasured=verdict)
+    if verdict["verdict"] == "regression":
+        why = f"re-measured {seen}: within the threshold {limit:g}x"
+    elif verdict["verdict"] == "failed":
+        why = f"could not re-measure: {verdict.get('note') or 'failed'}"
+    else:
+        note = f" ({verdict['note']})" if verdict.get("note") else ""
+        why = f"re-measured {seen}: {verdict['verdict']}{note}"
+    return Decision(step=step, kept=False, reason=why, remeasured=verdict)
+
+
+def judge_counted(step: Step, min_ratio: float) -> Decision:
+    """A step of a deterministic (instruction-count) benchmark: real when large enough."""
+    if step.ratio > min_ratio:
+        reason = f"counted, deterministic: {step.ratio:.3f}x > {min_ratio:g}x"
+        return Decision(step=step, kept=True, reason=reason)
+    reason = f"counted, deterministic: {step.ratio:.3f}x is within {min_ratio:g}x"
+    return Decision(step=step, kept=False, reason=reason)
+
+
+def plan(steps: Sequence[Step]) -> list[tuple[tuple[str, str], list[Step]]]:
+    """Steps grouped by commit pair, largest step first, pairs by their largest step."""
+    groups: dict[tuple[str, str], list[Step]] = {}
+    for s in sorted(steps, key=lambda s: -s.ratio):
+        groups.setdefault((s.before, s.after), []).append(s)
+    return list(groups.items())
+
+
+def compare_pair(
+    repo: Path,
+    before: str,
+    after: str,
+    names: Sequence[str],
+    *,
+    factor: float,
+    rounds: int,
+    confirm_rounds: int,
+    timeout_s: float,
+) -> tuple[dict[str, Mapping[str, Any]], str]:
+    """Re-measure ``names`` on two commits with asv_compare.py (paired rounds).
+
+    Returns:
+        The verdicts by benchmark name, and an error ("" when the comparison ran).
+    """
+    with tempfile.TemporaryDirectory(prefix="confirm-") as tmp:
+        out = Path(tmp) / "compare.json"
+        cmd = [
+            sys.executable,
+            str(COMPARE),
+            "--base",
+            before,
+            "--head",
+            after,
+            "--factor",
+            f"{factor:g}",
+            "--rounds",
+            str(rounds),
+            "--confirm-rounds",
+            str(confirm_rounds),
+            "--json",
+            str(out),
+            "--repo",
+            str(repo),
+        ]
+        for name in names:
+            cmd += ["-b", f"^{re.escape(name)}$"]
+        proc = subprocess.Popen(
+            cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            _, err = proc.communicate(timeout=max(timeout_s, 1.0))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)  # asv_compare cleans up its forkservers
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+            return {}, "the confirmation budget ran out during the re-measurement"
+        if not out.exists():
+            last = [ln for ln in (err or "").splitlines() if ln.strip()]
+            return {}, f"asv_compare exited {proc.returncode}: {last[-1] if last else ''}"
+        data = json.loads(out.read_text())
+    return {v["name"]: v for v in data["verdicts"]}, ""
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def chdir(path: Path) -> Iterator[None]:
+    """asv resolves the paths of asv.conf.json against the working directory."""
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def write_published(
+    repo: Path, conf: Any, data: Mapping[str, Any], index: Mapping[str, Any]
+) -> None:
+    """regressions.json and regressions.xml, written by asv's own publisher."""
+    from asv.plugins.regressions import Regressions
+
+    rev_to_hash = {int(r): h for r, h in index["revision_to_hash"].items()}
+    revisions = {h: r for r, h in rev_to_hash.items()}
+    with chdir(repo):
+        Regressions._save(conf, data)
+        Regressions._save_feed(
+            conf, index["benchmarks"], data["regressions"], revisions, rev_to_hash
+        )
+
+
+def summary(decisions: Sequence[Decision], seconds: float) -> str:
+    """One line for the job's output."""
+    kept = sum(d.kept for d in decisions)
+    dropped = len(decisions) - kept
+    return (
+        f"confirm: asv listed {len(decisions)} step(s); {kept} confirmed and published, "
+        f"{dropped} dropped ({seconds / 60:.1f} min)"
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="confirm_regressions.py",
+        description="Keep only confirmed steps in html/regressions.json and .xml.",
+    )
+    p.add_argument("--repo", type=Path, default=ROOT, help="the repository (default: this one)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"paired rounds per commit pair (default {DEFAULT_ROUNDS})",
+    )
+    p.add_argument(
+        "--confirm-rounds",
+        type=int,
+        default=DEFAULT_CONFIRM_ROUNDS,
+        help=f"asv_compare's rounds for suspects (default {DEFAULT_CONFIRM_ROUNDS})",
+    )
+    p.add_argument(
+        "--budget-min",
+        type=float,
+        default=DEFAULT_BUDGET_MIN,
+        help="stop re-measuring after this many minutes; steps left are dropped "
+        f"(default {DEFAULT_BUDGET_MIN:g})",
+    )
+    p.add_argument(
+        "--instructions-step",
+        type=float,
+        default=DEFAULT_INSTRUCTIONS_STEP,
+        help="a counted (unit 'instructions') step beyond this ratio is real "
+        f"(default {DEFAULT_INSTRUCTIONS_STEP:g})",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="re-measure steps decided by earlier runs too"
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except ConfirmError as exc:
+        print(f"confirm: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from asv.config import Config
+
+    started = time.monotonic()
+    repo: Path = args.repo.resolve()
+    with chdir(repo):
+        conf = Config.load("asv.conf.json")
+    html = repo / conf.html_dir
+    cache_path = (repo / conf.results_dir).parent / CACHE_NAME
+    try:
+        regressions = json.loads((html / "regressions.json").read_text())
+        index = json.loads((html / "index.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfirmError(f"cannot read the published history in {html}: {exc}") from None
+
+    def parent_of(commit: str) -> str:
+        return subprocess.run(
+            ["git", "rev-parse", f"{commit}^"],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    steps = read_steps(regressions, index, conf.regressions_thresholds, parent_of)
+    cache: dict[str, Any] = {}
+    if cache_path.exists() and not args.no_cache:
+        with contextlib.suppress(OSError, ValueError):
+            cache = json.loads(cache_path.read_text())
+
+    decisions: dict[str, Decision] = {}
+    timed: list[Step] = []
+    for s in steps:
+        if s.unit == INSTRUCTIONS_UNIT:
+            decisions[s.key] = judge_counted(s, args.instructions_step)
+        elif s.key in cache:
+            d = judge(s, cache[s.key])
+            decisions[s.key] = dataclasses.replace(d, reason=d.reason + " (earlier run)")
+        else:
+            timed.append(s)
+
+    deadline = started + 60 * args.budget_min
+    for (before, after), group in plan(timed):
+        left = deadline - time.monotonic()
+        if left <= 5:
+            for s in group:
+                decisions[s.key] = judge(s, None, error="the confirmation budget was spent")
+            continue
+        factor = 1 + min(s.threshold for s in group)
+        print(
+            f"confirm: re-measuring {len(group)} step(s) of {before[:8]}..{after[:8]} "
+            f"in paired rounds: {', '.join(s.name for s in group[:3])}"
+            + (", ..." if len(group) > 3 else ""),
+            flush=True,
+        )
+        verdicts, error = compare_pair(
+            repo,
+            before,
+            after,
+            sorted({s.name for s in group}),
+            factor=factor,
+            rounds=args.rounds,
+            confirm_rounds=args.confirm_rounds,
+            timeout_s=left,
+        )
+        for s in group:
+            v = verdicts.get(s.name)
+            decisions[s.key] = judge(s, v, error=error or "asv_compare did not run it")
+            if v is not None and abs(factor - 1 - s.threshold) < 1e-9:
+                cache[s.key] = v
+    ordered = [decisions[s.key] for s in steps]
+
+    kept = [d.step for d in ordered if d.kept]
+    write_published(repo, conf, filtered(regressions, kept), index)
+    seconds = time.monotonic() - started
+    report = {
+        "listed": len(ordered),
+        "kept": len(kept),
+        "dropped": len(ordered) - len(kept),
+        "seconds": round(seconds, 1),
+        "rounds": args.rounds,
+        "confirm_rounds": args.confirm_rounds,
+        "budget_min": args.budget_min,
+        "steps": [
+            {
+                "name": d.step.name,
+                "before": d.step.before,
+                "after": d.step.after,
+                "unit": d.step.unit,
+                "asv_ratio": round(d.step.ratio, 4),
+                "threshold": d.step.threshold,
+                "kept": d.kept,
+                "reason": d.reason,
+                "remeasured": d.remeasured,
+            }
+            for d in ordered
+        ],
+    }
+    (html / REPORT_NAME).write_text(json.dumps(report, indent=1) + "\n")
+    with contextlib.suppress(OSError):
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_path.write_text(json.dumps(cache, indent=1) + "\n")
+    print(summary(ordered, seconds))
+    for d in ordered:
+        mark = "kept   " if d.kept else "dropped"
+        print(
+            f"confirm: {mark} {d.step.name} {d.step.after[:8]} (asv {d.step.ratio:.2f}x): "
+            f"{d.reason}"
+        )
+    print(f"confirm: report in {html / REPORT_NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
