@@ -40,10 +40,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +65,8 @@ DEFAULT_INSTRUCTIONS_STEP = 1.02
 DEFAULT_ROUNDS = 4
 DEFAULT_CONFIRM_ROUNDS = 4
 DEFAULT_BUDGET_MIN = 4.0
+#: Values on each side of a commit that must all be apart for an unlisted step.
+DEFAULT_WINDOW = 4
 REPORT_NAME = "regressions-confirmation.json"
 CACHE_NAME = "regressions-confirmed.json"
 
@@ -179,6 +183,104 @@ def read_steps(
                 )
             )
     return steps
+
+
+def _series(points: Sequence[Any], j: int | None) -> list[tuple[int, float]]:
+    """(revision, value) of one parameter combination of a graph, missing values out."""
+    out = []
+    for rev, value in points:
+        v = value if j is None else (value[j] if isinstance(value, list) else None)
+        if isinstance(v, int | float) and v == v:  # not None, not NaN
+            out.append((int(rev), float(v)))
+    return sorted(out)
+
+
+def separated_steps(
+    series: Sequence[tuple[int, float]], threshold: float, window: int
+) -> list[tuple[int, int, float, float]]:
+    """Upward steps that stand clear of the noise around them.
+
+    A step at point i when every one of the ``window`` values from i on is beyond
+    (1 + threshold) times every one of the ``window`` values before i: a change of the
+    code shifts all later values alike, whereas the drift of a shared machine moves
+    single commits. Returns (revision before, revision after, median before, median
+    after) per step.
+    """
+    out = []
+    for i in range(1, len(series)):
+        before = [v for _, v in series[max(0, i - window) : i]]
+        after = [v for _, v in series[i : i + window]]
+        if min(after) > (1 + threshold) * max(before):
+            out.append(
+                (
+                    series[i - 1][0],
+                    series[i][0],
+                    statistics.median(before),
+                    statistics.median(after),
+                )
+            )
+    return out
+
+
+def add_unlisted(
+    regressions: Mapping[str, Any],
+    html: Path,
+    index: Mapping[str, Any],
+    thresholds: Mapping[str, Any],
+    parent_of: Any,
+    *,
+    window: int,
+) -> tuple[dict[str, Any], int]:
+    """regressions.json plus the clear steps asv's fit missed (see :func:`separated_steps`).
+
+    asv fits one level per stretch of the history; on a shared machine the drift of
+    identical code between commits (up to 1.5x) can make it fit a real 2x step of the
+    newest commits as noise. Such steps are added, as asv would have listed them, to be
+    confirmed like the others. Returns the new content and how many steps were added.
+    """
+    rev_to_hash = {int(r): h for r, h in index["revision_to_hash"].items()}
+    entries = [list(e) for e in regressions.get("regressions", [])]
+    by_key = {(e[0], e[1]): e for e in entries}
+    listed = {(e[0], rev_to_hash[int(jump[1])]) for e in entries for jump in e[6]}
+    all_params = index.get("params", {})
+    added = 0
+    for path in sorted(html.glob("graphs/**/*.json")):
+        rel = path.relative_to(html).as_posix()
+        name = path.name[: -len(".json")]
+        bench = index["benchmarks"].get(name)
+        if rel.startswith("graphs/summary/") or bench is None:
+            continue
+        params = dict(p.split("-", 1) if "-" in p else (p, "") for p in rel.split("/")[1:-1])
+        graph_params = {k: v for k, v in params.items() if len(all_params.get(k, ())) > 1}
+        points = json.loads(path.read_text())
+        combos = list(itertools.product(*bench["params"])) if bench.get("params") else [None]
+        for j, combo in enumerate(combos):
+            entry_name = name if combo is None else f"{name}({', '.join(combo)})"
+            series = _series(points, None if combo is None else j)
+            threshold = threshold_for(entry_name, thresholds)
+            for rev_a, rev_b, v1, v2 in separated_steps(series, threshold, window):
+                after = rev_to_hash[rev_b]
+                if (entry_name, after) in listed:
+                    continue
+                single = parent_of(after) == rev_to_hash[rev_a]
+                jump = [None if single else rev_a, rev_b, v1, v2]
+                key = (entry_name, rel)
+                if key not in by_key:
+                    values = [v for _, v in series]
+                    by_key[key] = [
+                        entry_name,
+                        rel,
+                        graph_params,
+                        None if combo is None else j,
+                        values[-1],
+                        min(values),
+                        [],
+                    ]
+                    entries.append(by_key[key])
+                by_key[key][6].append(jump)
+                listed.add((entry_name, after))
+                added += 1
+    return {**regressions, "regressions": entries}, added
 
 
 def filtered(regressions: Mapping[str, Any], kept: Sequence[Step]) -> dict[str, Any]:
@@ -328,13 +430,14 @@ def write_published(
         )
 
 
-def summary(decisions: Sequence[Decision], seconds: float) -> str:
+def summary(decisions: Sequence[Decision], by_asv: int, seconds: float) -> str:
     """One line for the job's output."""
     kept = sum(d.kept for d in decisions)
     dropped = len(decisions) - kept
     return (
-        f"confirm: asv listed {len(decisions)} step(s); {kept} confirmed and published, "
-        f"{dropped} dropped ({seconds / 60:.1f} min)"
+        f"confirm: asv listed {by_asv} step(s), {len(decisions) - by_asv} more clear "
+        f"step(s) found; {kept} confirmed and published, {dropped} dropped "
+        f"({seconds / 60:.1f} min)"
     )
 
 
@@ -372,6 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_INSTRUCTIONS_STEP,
         help="a counted (unit 'instructions') step beyond this ratio is real "
         f"(default {DEFAULT_INSTRUCTIONS_STEP:g})",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=DEFAULT_WINDOW,
+        help="also confirm steps asv's fit missed whose values on each side, this many, "
+        f"are all apart by the threshold (default {DEFAULT_WINDOW}; 0: only asv's steps)",
     )
     p.add_argument(
         "--no-cache", action="store_true", help="re-measure steps decided by earlier runs too"
@@ -412,6 +522,14 @@ def run(args: argparse.Namespace) -> int:
             text=True,
         ).stdout.strip()
 
+    by_asv = {
+        (s.name, s.after)
+        for s in read_steps(regressions, index, conf.regressions_thresholds, parent_of)
+    }
+    if args.window:
+        regressions, _ = add_unlisted(
+            regressions, html, index, conf.regressions_thresholds, parent_of, window=args.window
+        )
     steps = read_steps(regressions, index, conf.regressions_thresholds, parent_of)
     cache: dict[str, Any] = {}
     if cache_path.exists() and not args.no_cache:
@@ -465,6 +583,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     report = {
         "listed": len(ordered),
+        "listed_by_asv": len(by_asv),
         "kept": len(kept),
         "dropped": len(ordered) - len(kept),
         "seconds": round(seconds, 1),
@@ -478,6 +597,7 @@ def run(args: argparse.Namespace) -> int:
                 "after": d.step.after,
                 "unit": d.step.unit,
                 "asv_ratio": round(d.step.ratio, 4),
+                "origin": "asv" if (d.step.name, d.step.after) in by_asv else "clear step",
                 "threshold": d.step.threshold,
                 "kept": d.kept,
                 "reason": d.reason,
@@ -490,7 +610,7 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cache, indent=1) + "\n")
-    print(summary(ordered, seconds))
+    print(summary(ordered, len(by_asv), seconds))
     for d in ordered:
         mark = "kept   " if d.kept else "dropped"
         print(
