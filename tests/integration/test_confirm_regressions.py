@@ -1,0 +1,198 @@
+"""The decisions of tools/confirm_regressions.py on synthetic published files (no asv run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+
+import confirm_regressions as cr
+
+THRESHOLDS = {
+    r"(?!bench_instructions\.)": 0.2,
+    r"bench_load\.": 0.3,
+    r"bench_instructions\.": 0.02,
+}
+INDEX: dict[str, Any] = {
+    "revision_to_hash": {"0": "a" * 40, "1": "b" * 40, "2": "c" * 40, "3": "d" * 40},
+    "params": {"machine": ["vm"], "branch": ["main"]},
+    "benchmarks": {
+        "bench_breaker.BreakerOps.time_reset": {"unit": "seconds", "params": []},
+        "bench_breaker.GuardedCall.time_call_success": {
+            "unit": "seconds",
+            "params": [["'consecutive'", "'window'"]],
+        },
+        "bench_instructions.Ops.track_reset": {"unit": "instructions", "params": []},
+    },
+}
+GRAPH = "graphs/machine-vm/bench_breaker.BreakerOps.time_reset.json"
+
+
+def parent_of(commit: str) -> str:
+    order = [INDEX["revision_to_hash"][str(r)] for r in range(4)]
+    return order[order.index(commit) - 1]
+
+
+def regressions(*entries: list[Any]) -> dict[str, Any]:
+    return {"regressions": list(entries)}
+
+
+def test_threshold_is_the_largest_matching_family_as_in_asv() -> None:
+    assert cr.threshold_for("bench_breaker.BreakerOps.time_reset", THRESHOLDS) == 0.2
+    assert cr.threshold_for("bench_load.ShortLoadRun.track_p99_ms", THRESHOLDS) == 0.3
+    assert cr.threshold_for("bench_instructions.Ops.track_reset", THRESHOLDS) == 0.02
+    assert cr.threshold_for("anything", {}) == cr.ASV_DEFAULT_THRESHOLD
+
+
+def test_read_steps_resolves_commits_units_and_single_commit_steps() -> None:
+    data = regressions(
+        ["bench_breaker.BreakerOps.time_reset", GRAPH, {}, None, 2.0, 1.0, [[None, 2, 1.0, 2.0]]],
+        [
+            "bench_breaker.GuardedCall.time_call_success('window')",
+            GRAPH,
+            {},
+            1,
+            3.0,
+            1.0,
+            [[0, 2, 1.0, 1.5], [2, 3, 1.5, 3.0]],
+        ],
+    )
+
+    steps = cr.read_steps(data, INDEX, THRESHOLDS, parent_of)
+
+    assert [(s.name, s.before[0], s.after[0], s.entry, s.jump) for s in steps] == [
+        ("bench_breaker.BreakerOps.time_reset", "b", "c", 0, 0),
+        ("bench_breaker.GuardedCall.time_call_success('window')", "a", "c", 1, 0),
+        ("bench_breaker.GuardedCall.time_call_success('window')", "c", "d", 1, 1),
+    ]
+    assert steps[0].unit == "seconds"
+    assert steps[0].ratio == pytest.approx(2.0)
+    assert steps[0].threshold == 0.2
+
+
+def test_filtered_keeps_the_kept_jumps_and_drops_empty_entries() -> None:
+    data = regressions(
+        ["x.A.time_a", GRAPH, {}, None, 2.0, 1.0, [[None, 2, 1.0, 2.0]]],
+        ["x.B.time_b", GRAPH, {}, None, 3.0, 1.0, [[0, 1, 1.0, 1.5], [None, 3, 1.5, 3.0]]],
+    )
+    steps = cr.read_steps(data, INDEX, THRESHOLDS, parent_of)
+
+    out = cr.filtered(data, [steps[2]])
+
+    assert out == regressions(["x.B.time_b", GRAPH, {}, None, 3.0, 1.0, [[None, 3, 1.5, 3.0]]])
+
+
+def _step(ratio: float = 2.0, unit: str = "seconds", threshold: float = 0.2) -> cr.Step:
+    return cr.Step(
+        name="b.T.time_x",
+        before="a" * 40,
+        after="b" * 40,
+        value_before=1.0,
+        value_after=ratio,
+        unit=unit,
+        threshold=threshold,
+        entry=0,
+        jump=0,
+    )
+
+
+def _verdict(verdict: str, center: float, low: float, high: float) -> dict[str, Any]:
+    ratio = {"center": center, "low": low, "high": high}
+    return {"name": "b.T.time_x", "verdict": verdict, "ratio": ratio, "rounds": 8, "note": ""}
+
+
+def test_a_confirmed_regression_beyond_the_threshold_is_kept() -> None:
+    d = cr.judge(_step(), _verdict("regression", 1.9, 1.85, 1.95))
+
+    assert d.kept is True
+    assert d.reason == "confirmed: 1.90x [1.85..1.95] in 8 paired rounds"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "reason"),
+    [
+        (_verdict("unchanged", 1.02, 0.97, 1.05), "re-measured 1.02x [0.97..1.05]: unchanged"),
+        (_verdict("improvement", 0.5, 0.45, 0.55), "re-measured 0.50x [0.45..0.55]: improvement"),
+        (
+            _verdict("regression", 1.1, 1.05, 1.15),
+            "re-measured 1.10x [1.05..1.15]: within the threshold 1.2x",
+        ),
+    ],
+)
+def test_steps_the_re_measurement_does_not_show_are_dropped(
+    verdict: dict[str, Any], reason: str
+) -> None:
+    d = cr.judge(_step(), verdict)
+
+    assert d.kept is False
+    assert d.reason == reason
+
+
+def test_a_step_not_re_measured_is_dropped_with_the_reason() -> None:
+    d = cr.judge(_step(), None, error="the confirmation budget was spent")
+
+    assert d.kept is False
+    assert d.reason == "not re-measured: the confirmation budget was spent"
+
+
+def test_counted_steps_are_judged_on_their_size_alone() -> None:
+    assert cr.judge_counted(_step(1.05, "instructions", 0.02), 1.02).kept is True
+    small = cr.judge_counted(_step(1.01, "instructions", 0.02), 1.02)
+    assert small.kept is False
+    assert small.reason == "counted, deterministic: 1.010x is within 1.02x"
+
+
+def test_plan_groups_by_commit_pair_largest_first() -> None:
+    steps = [
+        dataclass_replace(_step(1.3), name="p", after="c" * 40),
+        dataclass_replace(_step(2.5), name="q", after="b" * 40),
+        dataclass_replace(_step(1.4), name="r", after="c" * 40),
+        dataclass_replace(_step(1.6), name="s", after="b" * 40),
+    ]
+
+    groups = cr.plan(steps)
+
+    assert [(pair[1][0], [s.name for s in g]) for pair, g in groups] == [
+        ("b", ["q", "s"]),
+        ("c", ["r", "p"]),
+    ]
+
+
+def dataclass_replace(step: cr.Step, **changes: Any) -> cr.Step:
+    import dataclasses
+
+    return dataclasses.replace(step, **changes)
+
+
+def test_separated_steps_find_a_clear_step_and_ignore_drift() -> None:
+    # Identical code drifting 1.46x, then a real 2x step (the self-test's first run).
+    drift = [460.0, 634.0, 553.0, 435.0]
+    series = list(enumerate([*drift, 1090.0, 1074.0]))
+
+    assert cr.separated_steps(series, 0.2, 4) == [(3, 4, 506.5, 1082.0)]
+    assert cr.separated_steps(list(enumerate(drift)), 0.2, 4) == []
+    # A single slow commit at the end is not separated from a fast one after it...
+    assert cr.separated_steps(list(enumerate([*drift, 900.0, 450.0])), 0.2, 4) == []
+
+
+def test_add_unlisted_adds_clear_steps_asv_missed_once(tmp_path: Path) -> None:
+    graph = tmp_path / GRAPH
+    graph.parent.mkdir(parents=True)
+    graph.write_text(json.dumps([[0, 1.0], [1, 1.1], [2, 2.0], [3, 2.1]]))
+    (tmp_path / "graphs" / "summary").mkdir()
+    (tmp_path / "graphs" / "summary" / graph.name).write_text(graph.read_text())
+
+    data, added = cr.add_unlisted(regressions(), tmp_path, INDEX, THRESHOLDS, parent_of, window=4)
+
+    assert added == 1
+    assert data == regressions(
+        ["bench_breaker.BreakerOps.time_reset", GRAPH, {}, None, 2.1, 1.0, [[None, 2, 1.05, 2.05]]]
+    )
+    again, added = cr.add_unlisted(data, tmp_path, INDEX, THRESHOLDS, parent_of, window=4)
+    assert added == 0
+    assert again == data
