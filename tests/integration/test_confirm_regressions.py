@@ -176,8 +176,13 @@ def test_separated_steps_find_a_clear_step_and_ignore_drift() -> None:
 
     assert cr.separated_steps(series, 0.2, 4) == [(3, 4, 506.5, 1082.0)]
     assert cr.separated_steps(list(enumerate(drift)), 0.2, 4) == []
-    # A single slow commit at the end is not separated from a fast one after it...
+    # A single slow commit followed by a fast one is no step...
     assert cr.separated_steps(list(enumerate([*drift, 900.0, 450.0])), 0.2, 4) == []
+    # ...the commit after a step is none either, and a step under the threshold is none.
+    real = list(enumerate([430.0, 704.0, 501.0, 1034.0, 806.0]))  # the full-suite run
+    assert cr.separated_steps(real, 0.2, 4) == [(2, 3, 501.0, 920.0)]
+    assert cr.separated_steps(real, 0.7, 4) == []
+    assert cr.separated_steps(list(enumerate([-1.0, 5.0, 5.0])), 0.2, 4) == []
 
 
 def test_add_unlisted_adds_clear_steps_asv_missed_once(tmp_path: Path) -> None:
