@@ -116,10 +116,14 @@ class Listed:
 
 
 def published(repo: Path) -> tuple[list[Listed], list[Listed]]:
-    """(steps asv listed before confirmation, steps published after it)."""
+    """(steps asv itself listed, steps published after the confirmation)."""
     html = repo / "html"
     report = json.loads((html / cr.REPORT_NAME).read_text())
-    before = [Listed(s["name"], s["after"], s["asv_ratio"]) for s in report["steps"]]
+    before = [
+        Listed(s["name"], s["after"], s["asv_ratio"])
+        for s in report["steps"]
+        if s.get("origin", "asv") == "asv"
+    ]
     index = json.loads((html / "index.json").read_text())
     regressions = json.loads((html / "regressions.json").read_text())
     steps = cr.read_steps(regressions, index, {}, lambda c: git(repo, "rev-parse", f"{c}^"))
