@@ -70,7 +70,7 @@ INSTRUCTIONS_UNIT = "instructions"
 DEFAULT_INSTRUCTIONS_STEP = 1.02
 DEFAULT_ROUNDS = 4
 DEFAULT_CONFIRM_ROUNDS = 4
-DEFAULT_BUDGET_MIN = 4.0
+DEFAULT_BUDGET_MIN = 3.0
 #: Values on each side of a commit that must all be apart for an unlisted step.
 DEFAULT_WINDOW = 4
 REPORT_NAME = "regressions-confirmation.json"
