@@ -441,8 +441,8 @@ def summary(decisions: Sequence[Decision], by_asv: int, seconds: float) -> str:
     kept = sum(d.kept for d in decisions)
     dropped = len(decisions) - kept
     return (
-        f"confirm: asv listed {by_asv} step(s), {len(decisions) - by_asv} more clear "
-        f"step(s) found; {kept} confirmed and published, {dropped} dropped "
+        f"confirm: asv listed {by_asv} step(s), {len(decisions) - by_asv} more candidate(s) "
+        f"its fit missed; {kept} confirmed and published, {dropped} dropped "
         f"({seconds / 60:.1f} min)"
     )
 
@@ -580,7 +580,7 @@ def run(args: argparse.Namespace) -> int:
         for s in group:
             v = verdicts.get(s.name)
             decisions[s.key] = judge(s, v, error=error or "asv_compare did not run it")
-            if v is not None:
+            if v is not None and v["verdict"] != "failed":  # a failure may not recur
                 cache[s.key] = {**v, "factor": factor}
     ordered = [decisions[s.key] for s in steps]
 
@@ -603,7 +603,7 @@ def run(args: argparse.Namespace) -> int:
                 "after": d.step.after,
                 "unit": d.step.unit,
                 "asv_ratio": round(d.step.ratio, 4),
-                "origin": "asv" if (d.step.name, d.step.after) in by_asv else "clear step",
+                "origin": "asv" if (d.step.name, d.step.after) in by_asv else "missed by asv",
                 "threshold": d.step.threshold,
                 "kept": d.kept,
                 "reason": d.reason,
