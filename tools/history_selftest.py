@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import confirm_regressions as cr
@@ -116,7 +117,11 @@ class Listed:
 
 
 def published(repo: Path) -> tuple[list[Listed], list[Listed]]:
-    """(steps asv itself listed, steps published after the confirmation)."""
+    """(steps asv itself listed, steps published after the confirmation).
+
+    Raises:
+        SelftestError: the Atom feed does not hold one entry per published step.
+    """
     html = repo / "html"
     report = json.loads((html / cr.REPORT_NAME).read_text())
     before = [
@@ -128,6 +133,16 @@ def published(repo: Path) -> tuple[list[Listed], list[Listed]]:
     regressions = json.loads((html / "regressions.json").read_text())
     steps = cr.read_steps(regressions, index, {}, lambda c: git(repo, "rev-parse", f"{c}^"))
     after = [Listed(s.name, s.after, round(s.ratio, 4)) for s in steps]
+    feed = ElementTree.parse(html / "regressions.xml").getroot()
+    entries = feed.findall("{http://www.w3.org/2005/Atom}entry")
+    titles = sorted(e.findtext("{http://www.w3.org/2005/Atom}title") or "" for e in entries)
+    if len(titles) != len(after) or any(
+        not any(t.endswith(" " + s.name) for t in titles) for s in after
+    ):
+        raise SelftestError(
+            f"regressions.xml ({len(titles)} entries) disagrees with regressions.json "
+            f"({len(after)} steps): {titles}"
+        )
     return before, after
 
 
