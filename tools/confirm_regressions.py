@@ -15,14 +15,20 @@ decides:
 
 - ``unit == "instructions"`` (counted, deterministic): a step beyond
   ``--instructions-step`` (1.02) is real; kept without re-measuring.
-- everything else: both commits are re-measured in paired rounds by ``make compare``'s
-  machinery (``tools/asv_compare.py``, through its CLI, ``--factor`` = 1 + the
-  benchmark's ``regressions_thresholds`` entry of asv.conf.json). The step is kept only
-  when the comparison says *regression*: the median ratio after/before beyond the
-  threshold, the spread of the rounds entirely above 1, confirmed by independent rounds.
-  Steps of one commit pair are re-measured together, largest first, pairs in order of
-  their largest step, within ``--budget-min``; a step left over when the budget is spent
-  is dropped ("not re-measured") rather than published unconfirmed.
+- a step among the newest ``--window`` + 1 (5) measured commits: the oldest and the
+  newest of them are re-measured in paired rounds by ``make compare``'s machinery
+  (``tools/asv_compare.py``, through its CLI, ``--factor`` = 1 + the benchmark's
+  ``regressions_thresholds`` entry of asv.conf.json). No *regression* (the median ratio
+  beyond the threshold, the spread of the rounds entirely above 1, confirmed by
+  independent rounds): the benchmark's steps there are dropped. A regression: the commit
+  that made it is found by bisection (paired comparisons again) and the step is
+  published there, whichever neighbour asv had put it on (:func:`locate_recent`).
+- an older step (asv lists the whole history): the commit before and the one after are
+  re-measured the same way; kept only on a regression.
+
+Every comparison is remembered and all of them share ``--budget-min``: a step left
+undecided when it is spent is dropped ("not re-measured"), not published unconfirmed,
+and the next run takes it up again.
 
 ``regressions.json`` and ``regressions.xml`` are then rewritten with the kept steps only,
 by asv's own writers (``asv.plugins.regressions.Regressions``), so the site reads them as
@@ -407,6 +413,174 @@ def compare_pair(
     return {v["name"]: v for v in data["verdicts"]}, ""
 
 
+class Measurer:
+    """Paired re-measurements of commit pairs (asv_compare.py), remembered, within a budget.
+
+    Args:
+        repo: the repository.
+        cache: earlier verdicts by "name|before|after" (updated in place).
+        deadline: time.monotonic() after which nothing more is measured.
+        rounds: paired rounds per comparison.
+        confirm_rounds: asv_compare's further rounds for suspects.
+    """
+
+    def __init__(
+        self,
+        repo: Path,
+        cache: dict[str, Any],
+        deadline: float,
+        *,
+        rounds: int,
+        confirm_rounds: int,
+    ) -> None:
+        self.repo = repo
+        self.cache = cache
+        self.deadline = deadline
+        self.rounds = rounds
+        self.confirm_rounds = confirm_rounds
+
+    def verdicts(
+        self, before: str, after: str, thresholds: Mapping[str, float]
+    ) -> tuple[dict[str, Mapping[str, Any]], str]:
+        """Verdicts after/before for the benchmarks named (name -> threshold).
+
+        Returns:
+            The verdicts by name (remembered ones too), and why some are missing.
+        """
+        out: dict[str, Mapping[str, Any]] = {}
+        todo = []
+        for name, t in thresholds.items():
+            seen = self.cache.get(f"{name}|{before}|{after}")
+            if seen and seen.get("factor", math.inf) <= 1 + t + 1e-9:
+                out[name] = seen
+            else:
+                todo.append(name)
+        if not todo:
+            return out, ""
+        left = self.deadline - time.monotonic()
+        if left <= 5:
+            return out, "the confirmation budget was spent"
+        factor = 1 + min(thresholds[n] for n in todo)
+        print(
+            f"confirm: re-measuring {before[:8]}..{after[:8]} in paired rounds: "
+            + ", ".join(todo[:3])
+            + (f" and {len(todo) - 3} more" if len(todo) > 3 else ""),
+            flush=True,
+        )
+        got, error = compare_pair(
+            self.repo,
+            before,
+            after,
+            sorted(todo),
+            factor=factor,
+            rounds=self.rounds,
+            confirm_rounds=self.confirm_rounds,
+            timeout_s=left,
+        )
+        for name, v in got.items():
+            if v["verdict"] != "failed":  # a failure may not recur
+                self.cache[f"{name}|{before}|{after}"] = {**v, "factor": factor}
+        out.update(got)
+        return out, error
+
+
+def locate_recent(
+    recent: Mapping[str, Sequence[Step]],
+    window: Sequence[tuple[int, str]],
+    measurer: Measurer,
+    regressions: Mapping[str, Any],
+    decisions: dict[tuple[int, int], Decision],
+    parent_of: Any,
+) -> list[Step]:
+    """Decide the steps among the newest commits: is there one, and at which commit?
+
+    On a shared machine a real step can read smaller than the drift of identical code
+    next to it, so asv (and :func:`separated_steps`) may put it on a neighbour. For each
+    benchmark with steps after the oldest commit of ``window`` (revision, hash), the
+    oldest and the newest commit are compared in paired rounds. No regression: each of
+    these steps is dropped. A regression: it is located by bisection over the window
+    (each probe a paired comparison with the last commit known to come before the step)
+    and published there; the benchmark's other steps in the window are dropped. When the
+    budget ends the bisection, it is published as a step somewhere in the range still
+    open (asv's "in commits a...b").
+
+    Mutates ``regressions`` (new jumps) and ``decisions``; returns the steps added.
+    """
+    if not recent:
+        return []
+    (_, first), (_, last) = window[0], window[-1]
+    thresholds = {name: steps[0].threshold for name, steps in recent.items()}
+    overall, error = measurer.verdicts(first, last, thresholds)
+    bounds: dict[str, tuple[int, int]] = {}
+    found: dict[str, Decision] = {}
+    for name, steps in recent.items():
+        span = dataclasses.replace(steps[0], before=first, after=last)
+        d = judge(span, overall.get(name), error=error or "asv_compare did not run it")
+        if d.kept:
+            found[name] = d
+            bounds[name] = (0, len(window) - 1)
+            continue
+        for s in steps:
+            why = f"{first[:8]}..{last[:8]} (the newest commits) {d.reason}"
+            decisions[s.entry, s.jump] = Decision(
+                step=s, kept=False, reason=why, remeasured=d.remeasured
+            )
+    stopped: set[str] = set()
+    while True:
+        probes: dict[tuple[int, int], dict[str, float]] = {}
+        for name, (lo, hi) in bounds.items():
+            if hi - lo > 1 and name not in stopped:
+                probes.setdefault((lo, (lo + hi) // 2), {})[name] = thresholds[name]
+        if not probes:
+            break
+        for (lo, mid), names in probes.items():
+            got, _ = measurer.verdicts(window[lo][1], window[mid][1], names)
+            for name in names:
+                if name not in got:
+                    stopped.add(name)
+                    continue
+                span = dataclasses.replace(
+                    recent[name][0], before=window[lo][1], after=window[mid][1]
+                )
+                hi = bounds[name][1]
+                bounds[name] = (lo, mid) if judge(span, got[name]).kept else (mid, hi)
+
+    added = []
+    for name, (lo, hi) in bounds.items():
+        (rev_a, before), (rev_b, after) = window[lo], window[hi]
+        d = found[name]
+        how = "located by bisection" if hi - lo == 1 else "not located further within the budget"
+        reason = f"{d.reason} between {first[:8]} and {last[:8]}; {how}"
+        match = [s for s in recent[name] if (s.before, s.after) == (before, after)]
+        for s in recent[name]:
+            if not match or s is not match[0]:
+                decisions[s.entry, s.jump] = Decision(
+                    step=s, kept=False, reason=f"the step is at {after[:8]}: {reason}"
+                )
+        if match:
+            decisions[match[0].entry, match[0].jump] = dataclasses.replace(
+                d, step=match[0], reason=reason
+            )
+            continue
+        measured = d.remeasured or {}
+        template = recent[name][0]
+        v1 = float((measured.get("base") or {}).get("center") or template.value_before)
+        v2 = float((measured.get("head") or {}).get("center") or template.value_after)
+        jumps = regressions["regressions"][template.entry][6]
+        jumps.append([None if parent_of(after) == before else rev_a, rev_b, v1, v2])
+        step = dataclasses.replace(
+            template,
+            before=before,
+            after=after,
+            value_before=v1,
+            value_after=v2,
+            jump=len(jumps) - 1,
+        )
+        decisions[step.entry, step.jump] = dataclasses.replace(d, step=step, reason=reason)
+        added.append(step)
+    return added
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -542,47 +716,36 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError, ValueError):
             cache = json.loads(cache_path.read_text())
 
-    decisions: dict[str, Decision] = {}
+    measurer = Measurer(
+        repo,
+        {} if args.no_cache else cache,
+        started + 60 * args.budget_min,
+        rounds=args.rounds,
+        confirm_rounds=args.confirm_rounds,
+    )
+    revisions = sorted(int(r) for r in index["revision_to_hash"])
+    window = [(r, index["revision_to_hash"][str(r)]) for r in revisions[-(args.window + 1) :]]
+    newest = {h for _, h in window[1:]}
+    decisions: dict[tuple[int, int], Decision] = {}
+    recent: dict[str, list[Step]] = {}
     timed: list[Step] = []
     for s in steps:
         if s.unit == INSTRUCTIONS_UNIT:
-            decisions[s.key] = judge_counted(s, args.instructions_step)
-        elif s.key in cache and cache[s.key].get("factor", math.inf) <= 1 + s.threshold + 1e-9:
-            d = judge(s, cache[s.key])
-            decisions[s.key] = dataclasses.replace(d, reason=d.reason + " (earlier run)")
+            decisions[s.entry, s.jump] = judge_counted(s, args.instructions_step)
+        elif args.window and s.after in newest:
+            recent.setdefault(s.name, []).append(s)
         else:
             timed.append(s)
 
-    deadline = started + 60 * args.budget_min
+    added = locate_recent(recent, window, measurer, regressions, decisions, parent_of)
     for (before, after), group in plan(timed):
-        left = deadline - time.monotonic()
-        if left <= 5:
-            for s in group:
-                decisions[s.key] = judge(s, None, error="the confirmation budget was spent")
-            continue
-        factor = 1 + min(s.threshold for s in group)
-        print(
-            f"confirm: re-measuring {len(group)} step(s) of {before[:8]}..{after[:8]} "
-            f"in paired rounds: {', '.join(s.name for s in group[:3])}"
-            + (", ..." if len(group) > 3 else ""),
-            flush=True,
-        )
-        verdicts, error = compare_pair(
-            repo,
-            before,
-            after,
-            sorted({s.name for s in group}),
-            factor=factor,
-            rounds=args.rounds,
-            confirm_rounds=args.confirm_rounds,
-            timeout_s=left,
-        )
+        verdicts, error = measurer.verdicts(before, after, {s.name: s.threshold for s in group})
         for s in group:
-            v = verdicts.get(s.name)
-            decisions[s.key] = judge(s, v, error=error or "asv_compare did not run it")
-            if v is not None and v["verdict"] != "failed":  # a failure may not recur
-                cache[s.key] = {**v, "factor": factor}
-    ordered = [decisions[s.key] for s in steps]
+            decisions[s.entry, s.jump] = judge(
+                s, verdicts.get(s.name), error=error or "asv_compare did not run it"
+            )
+    ordered = [decisions[s.entry, s.jump] for s in [*steps, *added]]
+    cache = measurer.cache
 
     kept = [d.step for d in ordered if d.kept]
     write_published(repo, conf, filtered(regressions, kept), index)

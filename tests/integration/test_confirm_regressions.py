@@ -201,3 +201,78 @@ def test_add_unlisted_adds_clear_steps_asv_missed_once(tmp_path: Path) -> None:
     again, added = cr.add_unlisted(data, tmp_path, INDEX, THRESHOLDS, parent_of, window=4)
     assert added == 0
     assert again == data
+
+
+class ScriptedMeasurer(cr.Measurer):
+    """Verdicts from the true level of each commit (no asv): the ratio of the levels."""
+
+    def __init__(self, levels: dict[str, float]) -> None:
+        super().__init__(Path("."), {}, float("inf"), rounds=1, confirm_rounds=0)
+        self.levels = levels
+        self.calls: list[tuple[str, str]] = []
+
+    def verdicts(self, before: str, after: str, thresholds: Any) -> tuple[dict[str, Any], str]:
+        self.calls.append((before[0], after[0]))
+        r = self.levels[after] / self.levels[before]
+        kind = "regression" if r > 1.2 else "unchanged"
+        out = {
+            name: {
+                **_verdict(kind, r, r * 0.98, r * 1.02),
+                "base": {"center": self.levels[before], "low": 0, "high": 0},
+                "head": {"center": self.levels[after], "low": 0, "high": 0},
+            }
+            for name in thresholds
+        }
+        return out, ""
+
+
+def test_locate_recent_moves_a_mislocated_step_to_the_commit_that_made_it() -> None:
+    # Five commits a..e (revisions 0..4); the code got 2x slower at d. asv put the step
+    # on b (a slow reading of identical code) and the candidate rule on e.
+    window = [(r, INDEX["revision_to_hash"][str(r)]) for r in range(4)]
+    window.append((4, "e" * 40))
+    levels = {"a" * 40: 1.0, "b" * 40: 1.0, "c" * 40: 1.0, "d" * 40: 2.0, "e" * 40: 2.0}
+    data = regressions(
+        ["x.T.time_r", GRAPH, {}, None, 2.0, 1.0, [[None, 1, 1.0, 1.8], [3, 4, 1.0, 2.0]]],
+        ["x.T.time_s", GRAPH, {}, None, 1.5, 1.0, [[None, 2, 1.0, 1.5]]],
+    )
+    index = {**INDEX, "revision_to_hash": {str(r): h for r, h in window}}
+    parents = {h: window[i - 1][1] for i, (_, h) in enumerate(window) if i}
+    steps = cr.read_steps(data, index, THRESHOLDS, parents.__getitem__)
+    recent = {"x.T.time_r": steps[:2], "x.T.time_s": [steps[2]]}
+    measurer = ScriptedMeasurer(levels)
+    decisions: dict[tuple[int, int], cr.Decision] = {}
+
+    added = cr.locate_recent(recent, window, measurer, data, decisions, parents.__getitem__)
+
+    # time_s is in the same comparisons: a..e is a 2x regression for both benchmarks here,
+    # so both are located at d; the steps asv listed on b, c and e are dropped.
+    assert [(s.name, s.before[0], s.after[0]) for s in added] == [
+        ("x.T.time_r", "c", "d"),
+        ("x.T.time_s", "c", "d"),
+    ]
+    assert measurer.calls == [("a", "e"), ("a", "c"), ("c", "d")]
+    assert all(decisions[s.entry, s.jump].kept for s in added)
+    assert [decisions[s.entry, s.jump].kept for s in steps] == [False, False, False]
+    assert decisions[steps[0].entry, steps[0].jump].reason.startswith("the step is at dddddddd")
+    assert data["regressions"][0][6][-1] == [None, 3, 1.0, 2.0]
+
+
+def test_locate_recent_drops_every_step_when_the_newest_commits_are_alike() -> None:
+    window = [(r, INDEX["revision_to_hash"][str(r)]) for r in range(4)]
+    levels = {h: 1.0 for _, h in window}
+    data = regressions(["x.T.time_r", GRAPH, {}, None, 2.0, 1.0, [[None, 1, 1.0, 1.8]]])
+    steps = cr.read_steps(data, INDEX, THRESHOLDS, parent_of)
+    measurer = ScriptedMeasurer(levels)
+    decisions: dict[tuple[int, int], cr.Decision] = {}
+
+    added = cr.locate_recent({"x.T.time_r": steps}, window, measurer, data, decisions, parent_of)
+
+    assert added == []
+    assert measurer.calls == [("a", "d")]
+    d = decisions[0, 0]
+    assert d.kept is False
+    assert (
+        d.reason
+        == "aaaaaaaa..dddddddd (the newest commits) re-measured 1.00x [0.98..1.02]: unchanged"
+    )
