@@ -118,11 +118,6 @@ class Step:
         """after/before as asv saw it (inf when before is 0)."""
         return self.value_after / self.value_before if self.value_before else float("inf")
 
-    @property
-    def key(self) -> str:
-        """Identifies the step across runs (the cache key)."""
-        return f"{self.name}|{self.before}|{self.after}"
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
@@ -660,8 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--window",
         type=int,
         default=DEFAULT_WINDOW,
-        help="also confirm steps asv's fit missed whose values on each side, this many, "
-        f"are all apart by the threshold (default {DEFAULT_WINDOW}; 0: only asv's steps)",
+        help="the newest WINDOW + 1 commits are checked oldest to newest and a step there "
+        "located by bisection; WINDOW values each side also name steps asv's fit missed "
+        f"(default {DEFAULT_WINDOW}; 0: only asv's steps, each at its own commits)",
     )
     p.add_argument(
         "--no-cache", action="store_true", help="re-measure steps decided by earlier runs too"
