@@ -129,7 +129,7 @@ def publish(confirm_args: str = "") -> int:
     # Post-processing of asv's output (html/*.json) goes here: finish() below writes the
     # .json.js twins the site reads from disk, so later edits of the JSON would be lost.
     confirm = [sys.executable, str(ROOT / "tools" / "confirm_regressions.py")]
-    confirm += confirm_args.split()
+    confirm += ["--config", str(conf), *confirm_args.split()]
     rc = subprocess.run(confirm, cwd=ROOT).returncode
     if rc != 0:
         return rc

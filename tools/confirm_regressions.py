@@ -74,6 +74,9 @@ COMPARE = Path(__file__).resolve().parent / "asv_compare.py"
 ASV_DEFAULT_THRESHOLD = 0.05
 INSTRUCTIONS_UNIT = "instructions"
 DEFAULT_INSTRUCTIONS_STEP = 1.02
+#: ... and by more instructions than this: other code moves the heap small operations run
+#: on by tens of instructions (the rule of ``make compare``, asvcompare.INSTRUCTIONS_FLOOR).
+INSTRUCTIONS_FLOOR = 100
 DEFAULT_ROUNDS = 4
 DEFAULT_CONFIRM_ROUNDS = 4
 DEFAULT_BUDGET_MIN = 3.0
@@ -229,6 +232,12 @@ def separated_steps(
     return out
 
 
+def _key_value(part: str) -> tuple[str, str]:
+    """A graph path's ``key-value`` part (asv's parameter directories)."""
+    key, _, value = part.partition("-")
+    return key, value
+
+
 def add_unlisted(
     regressions: Mapping[str, Any],
     html: Path,
@@ -257,7 +266,7 @@ def add_unlisted(
         bench = index["benchmarks"].get(name)
         if rel.startswith("graphs/summary/") or bench is None:
             continue
-        params = dict(p.split("-", 1) if "-" in p else (p, "") for p in rel.split("/")[1:-1])
+        params = dict(_key_value(p) for p in rel.split("/")[1:-1])
         graph_params = {k: v for k, v in params.items() if len(all_params.get(k, ())) > 1}
         points = json.loads(path.read_text())
         combos = list(itertools.product(*bench["params"])) if bench.get("params") else [None]
@@ -333,12 +342,19 @@ def judge(step: Step, verdict: Mapping[str, Any] | None, *, error: str = "") -> 
     return Decision(step=step, kept=False, reason=why, remeasured=verdict)
 
 
-def judge_counted(step: Step, min_ratio: float) -> Decision:
-    """A step of a deterministic (instruction-count) benchmark: real when large enough."""
-    if step.ratio > min_ratio:
-        reason = f"counted, deterministic: {step.ratio:.3f}x > {min_ratio:g}x"
+def judge_counted(step: Step, min_ratio: float, floor: float = INSTRUCTIONS_FLOOR) -> Decision:
+    """A step of a deterministic (instruction-count) benchmark: real when large enough.
+
+    Large enough: beyond ``min_ratio`` and by more than ``floor`` instructions.
+    """
+    added = step.value_after - step.value_before
+    if step.ratio > min_ratio and added > floor:
+        reason = f"counted, deterministic: {step.ratio:.3f}x > {min_ratio:g}x, {added:+.0f}"
         return Decision(step=step, kept=True, reason=reason)
-    reason = f"counted, deterministic: {step.ratio:.3f}x is within {min_ratio:g}x"
+    reason = (
+        f"counted, deterministic: {step.ratio:.3f}x ({added:+.0f}) is within "
+        f"{min_ratio:g}x or {floor:g} instructions"
+    )
     return Decision(step=step, kept=False, reason=reason)
 
 
@@ -626,6 +642,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--repo", type=Path, default=ROOT, help="the repository (default: this one)")
     p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the asv configuration asv publish used (default: the repository's "
+        "asv.conf.json); its project and commit links go into the rewritten feed",
+    )
+    p.add_argument(
         "--rounds",
         type=int,
         default=DEFAULT_ROUNDS,
@@ -680,7 +703,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     repo: Path = args.repo.resolve()
     with chdir(repo):
-        conf = Config.load("asv.conf.json")
+        conf = Config.load(str(args.config.resolve()) if args.config else "asv.conf.json")
     html = repo / conf.html_dir
     cache_path = (repo / conf.results_dir).parent / CACHE_NAME
     try:

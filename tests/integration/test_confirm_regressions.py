@@ -87,13 +87,15 @@ def test_filtered_keeps_the_kept_jumps_and_drops_empty_entries() -> None:
     assert out == regressions(["x.B.time_b", GRAPH, {}, None, 3.0, 1.0, [[None, 3, 1.5, 3.0]]])
 
 
-def _step(ratio: float = 2.0, unit: str = "seconds", threshold: float = 0.2) -> cr.Step:
+def _step(
+    ratio: float = 2.0, unit: str = "seconds", threshold: float = 0.2, before: float = 1.0
+) -> cr.Step:
     return cr.Step(
         name="b.T.time_x",
         before="a" * 40,
         after="b" * 40,
-        value_before=1.0,
-        value_after=ratio,
+        value_before=before,
+        value_after=ratio * before,
         unit=unit,
         threshold=threshold,
         entry=0,
@@ -141,10 +143,15 @@ def test_a_step_not_re_measured_is_dropped_with_the_reason() -> None:
 
 
 def test_counted_steps_are_judged_on_their_size_alone() -> None:
-    assert cr.judge_counted(_step(1.05, "instructions", 0.02), 1.02).kept is True
-    small = cr.judge_counted(_step(1.01, "instructions", 0.02), 1.02)
+    assert cr.judge_counted(_step(1.05, "instructions", 0.02, before=10_000), 1.02).kept is True
+    small = cr.judge_counted(_step(1.01, "instructions", 0.02, before=10_000), 1.02)
     assert small.kept is False
-    assert small.reason == "counted, deterministic: 1.010x is within 1.02x"
+    assert (
+        small.reason == "counted, deterministic: 1.010x (+100) is within 1.02x or 100 instructions"
+    )
+    # A heap-layout shift of a small operation: 5.8% but 53 instructions, not work.
+    moved = cr.judge_counted(_step(909 / 856, "instructions", 0.02, before=856), 1.02)
+    assert moved.kept is False
 
 
 def test_plan_groups_by_commit_pair_largest_first() -> None:
