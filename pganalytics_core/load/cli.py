@@ -52,6 +52,7 @@ from pganalytics_core.load.report import (
 from pganalytics_core.load.result import LoadTestResult
 from pganalytics_core.load.runner import Progress
 from pganalytics_core.load.scenarios import (
+    CLIENT_BREAKERS,
     SCENARIOS,
     Scenario,
     get_scenario,
@@ -176,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         metavar="SECONDS",
         help="per-request timeout (5)",
+    )
+    target.add_argument(
+        "--client-breaker",
+        choices=CLIENT_BREAKERS,
+        help="the load clients' circuit breaker: never-opens (default: measure the "
+        "service) or default (the client's own; its rejections are counted apart)",
     )
     target.add_argument(
         "--fake-in-process",
@@ -311,10 +318,10 @@ def _check_applicable(args: argparse.Namespace, scenario: Scenario, faults: Faul
     if args.url is not None and args.fake_in_process:
         raise ValueError("--fake-in-process starts the fake service: drop --url")
     if scenario.workload == "breaker":
-        if args.url is not None or faults is not None:
+        if args.url is not None or faults is not None or args.client_breaker is not None:
             raise ValueError(
                 f"{scenario.name} measures an in-process circuit breaker and calls no "
-                "service: --url and fault options do not apply"
+                "service: --url, --client-breaker and fault options do not apply"
             )
         if args.processes > 1:
             raise ValueError(
@@ -422,6 +429,7 @@ def _run(
             url=url,
             timeout_s=args.timeout,
             api_key=api_key,
+            client_breaker=args.client_breaker,
             method=method,
             progress=line,
             workers=workers,
@@ -492,6 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "faults": None if faults is None else _faults_dict(faults),
                 },
                 "processes": args.processes,
+                "client_breaker": None
+                if scenario.workload == "breaker"
+                else args.client_breaker or scenario.client_breaker,
                 "percentile_method": result.percentile_method,
                 "timeout_s": args.timeout,
             }

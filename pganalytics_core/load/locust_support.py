@@ -30,6 +30,11 @@ master listens on every interface by default: on one machine add ``--master-bind
 
     result = merge_sample_files(Path("locust-samples").glob("samples-*.zip"))
 
+Each user's client gets a circuit breaker that never opens by default
+(``ml_user_class(client_breaker="default")`` for the client's own): a load test measures
+the service. A call rejected by the breaker (``CircuitOpenError``) is not reported to
+Locust as a request; it is counted as a rejection in the samples file.
+
 Locust's users wait for each answer, so this is the *closed* model: latency is measured
 from each request's actual start (coordinated omission applies). For constant-rate
 questions on one machine, prefer :func:`~pganalytics_core.load.runner.run_open`.
@@ -47,7 +52,7 @@ from typing import Any, cast
 
 from pganalytics_core.client import MLClient
 from pganalytics_core.load.model import ClosedModel
-from pganalytics_core.load.recorder import Recorder, error_type
+from pganalytics_core.load.recorder import Recorder, error_type, is_rejection
 from pganalytics_core.load.report import read_samples, write_samples
 from pganalytics_core.load.result import (
     LoadTestResult,
@@ -57,6 +62,7 @@ from pganalytics_core.load.result import (
     merge_results,
     pack_samples,
 )
+from pganalytics_core.load.scenarios import ClientBreaker, make_client_breaker
 from pganalytics_core.retry import RetryPolicy
 
 __all__ = ["LocustSampleRecorder", "merge_sample_files", "ml_user_class", "record_samples"]
@@ -122,6 +128,10 @@ class LocustSampleRecorder:
         else:
             self.recorder.record_failure(latency_ns, error_type(exception))
 
+    def on_rejection(self) -> None:
+        """Count a call rejected by the user's own circuit breaker (not a request)."""
+        self.recorder.rejections += 1
+
     def on_spawning_complete(self, user_count: int = 0, **_: object) -> None:
         """Locust ``spawning_complete`` listener: remember how many users this process runs.
 
@@ -139,6 +149,7 @@ class LocustSampleRecorder:
             failures_by_type=_sorted_counts(self.recorder.errors),
             started_at_unix_ns=self._started_unix_ns,
             duration_ns=duration_ns,
+            rejections=self.recorder.rejections,
         )
         users = self._started_users or self._users
         model = ClosedModel(workers=max(users, 1), duration_s=duration_ns / 1e9)
@@ -146,7 +157,7 @@ class LocustSampleRecorder:
 
     def on_test_stop(self, environment: object = None, **_: object) -> None:
         """Locust ``test_stop`` listener: write this process's samples (if it made requests)."""
-        if not len(self.recorder):
+        if not len(self.recorder) and not self.recorder.rejections:
             return  # a master, or a worker that sent nothing
         self.directory.mkdir(parents=True, exist_ok=True)
         write_samples(self.directory / f"samples-{os.getpid()}.zip", self.result())
@@ -170,21 +181,30 @@ def record_samples(directory: str | os.PathLike[str], name: str = "locust") -> L
 
 
 def ml_user_class(
-    *, timeout_s: float = 5.0, api_key_variable: str = "PGANALYTICS_ML_API_KEY"
+    *,
+    timeout_s: float = 5.0,
+    api_key_variable: str = "PGANALYTICS_ML_API_KEY",
+    client_breaker: ClientBreaker = "never-opens",
 ) -> type:
     """Return an abstract Locust ``User`` whose ``self.ml`` is an :class:`MLClient`.
 
     Subclass it and write tasks that call ``self.timed(name, fn)``: the call is timed with
     ``perf_counter_ns`` and reported to Locust (and to :func:`record_samples`), an exception
-    counting as a failure. Retries are off: a load test measures single attempts.
+    counting as a failure, a rejection by the client's breaker as a rejection (not
+    reported to Locust: no request was made). Retries are off: a load test measures
+    single attempts.
 
     Args:
         timeout_s: each request's timeout, in seconds.
         api_key_variable: environment variable holding the service's API key, if any.
+        client_breaker: each client's circuit breaker: ``"never-opens"`` (measure the
+            service) or ``"default"`` (the client's own).
 
     Raises:
         ImportError: Locust is not installed.
+        ConfigError: an unknown ``client_breaker``.
     """
+    make_client_breaker(client_breaker)  # check it now, not in every user
     locust = _locust()
     user_base = cast(type, locust.User)
     no_retries = RetryPolicy(max_retries=0)
@@ -201,6 +221,7 @@ def ml_user_class(
                 timeout_s=timeout_s,
                 retry=no_retries,
                 api_key=os.environ.get(api_key_variable) or None,
+                breaker=make_client_breaker(client_breaker),
             )
 
         def on_stop(self) -> None:
@@ -213,6 +234,10 @@ def ml_user_class(
             try:
                 call()
             except Exception as exc:
+                if is_rejection(exc):
+                    for recorder in _RECORDERS:
+                        recorder.on_rejection()
+                    return
                 exception = exc
             elapsed_ns = clock() - start
             self.environment.events.request.fire(

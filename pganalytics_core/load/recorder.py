@@ -19,11 +19,23 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["DROPPED", "Recorder", "error_type"]
+from pganalytics_core.errors import CircuitOpenError
+
+__all__ = ["DROPPED", "Recorder", "error_type", "is_rejection"]
 
 #: The failure type of an open-model request that was never sent because
 #: ``max_in_flight`` requests were already outstanding.
 DROPPED: Final = "Dropped"
+
+
+def is_rejection(exc: BaseException) -> bool:
+    """Whether an operation's exception is a rejection by the caller's own circuit breaker.
+
+    A :class:`~pganalytics_core.errors.CircuitOpenError` means no request was made: it is
+    counted as a *rejection*, never as a request (no latency sample, not in the
+    throughput), so that a load run measures the service, not the client's breaker.
+    """
+    return isinstance(exc, CircuitOpenError)
 
 
 def error_type(exc: BaseException) -> str:
@@ -56,9 +68,19 @@ class Recorder:
         failures: how many requests failed (the sum of ``errors``, readable while the
             worker runs).
         late: open model only: requests that started later than the late threshold.
+        rejections: operations rejected by the caller's own circuit breaker (see
+            :func:`is_rejection`): not requests, so not in ``latencies_ns``.
     """
 
-    __slots__ = ("end_times_ns", "errors", "failures", "late", "latencies_ns", "service_times_ns")
+    __slots__ = (
+        "end_times_ns",
+        "errors",
+        "failures",
+        "late",
+        "latencies_ns",
+        "rejections",
+        "service_times_ns",
+    )
 
     def __init__(self) -> None:
         self.latencies_ns: array.array[int] = array.array("q")
@@ -67,6 +89,7 @@ class Recorder:
         self.errors: Counter[str] = Counter()
         self.failures = 0
         self.late = 0
+        self.rejections = 0
 
     def __len__(self) -> int:
         return len(self.latencies_ns)
@@ -88,14 +111,18 @@ class Recorder:
     ) -> None:
         """Call ``fn()`` once and record its duration and outcome.
 
-        An ``Exception`` from ``fn`` is recorded as a failure and not raised; other
-        ``BaseException``s (``KeyboardInterrupt``) propagate unrecorded.
+        An ``Exception`` from ``fn`` is recorded as a failure and not raised (a rejection
+        by the caller's breaker as a rejection); other ``BaseException``s
+        (``KeyboardInterrupt``) propagate unrecorded.
         """
         clock = time.perf_counter_ns
         start = clock()
         try:
             fn()
         except Exception as exc:
+            if is_rejection(exc):
+                self.rejections += 1
+                return
             self.latencies_ns.append(clock() - start)
             self.errors[classify(exc)] += 1
             self.failures += 1

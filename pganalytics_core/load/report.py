@@ -8,7 +8,7 @@ JSON report (``schema_version`` :data:`REPORT_SCHEMA_VERSION`)::
       "generated_at": "2026-11-26T22:59:00Z",      # UTC
       "passed": true,                              # every threshold passed
       "config": {"scenario", "workload", "target", "fake_service", "processes",
-                 "percentile_method", "timeout_s"},
+                 "client_breaker", "percentile_method", "timeout_s"},
       "model": {"name": "closed", "workers", "iterations", "duration_s"}
              | {"name": "open", "rate_per_s", "duration_s", "workers", "max_in_flight",
                 "late_after_ms", "max_scheduler_lag_ms", "min_achieved_ratio",
@@ -16,7 +16,8 @@ JSON report (``schema_version`` :data:`REPORT_SCHEMA_VERSION`)::
       "environment": {"python", "implementation", "platform", "machine", "cpu_count",
                       "load_average", "pganalytics_core", "httpx"},
       "results": {"name", "model", "total_requests", "successful_requests",
-                  "failed_requests", "error_rate", "failures_by_type", "duration_s",
+                  "failed_requests", "error_rate", "rejections", "failures_by_type",
+                  "duration_s",
                   "requests_per_second", "started_at_unix_s",
                   "latency": {"count", "method", "min_ms", "avg_ms", "max_ms", "p50_ms",
                               "p95_ms", "p99_ms", "p99_9_ms"},
@@ -29,6 +30,8 @@ JSON report (``schema_version`` :data:`REPORT_SCHEMA_VERSION`)::
       "thresholds": [{"metric", "condition", "actual", "passed"}, ...]
     }
 
+``rejections`` (added within version 1; absent means 0) counts operations rejected by
+the client's own circuit breaker: no request was made, so they are in no other field.
 Latencies are in milliseconds; a value that does not exist (p99.9 below 1,000 samples)
 is ``null``. A new field may appear within a version; a field is only removed or changed
 in meaning with a new ``schema_version``.
@@ -176,6 +179,11 @@ def format_summary(
         f"  requests       {result.total_requests} total, {result.successful_requests} ok, "
         f"{result.failed_requests} failed ({result.error_rate:.2%})"
     )
+    if result.rejections:
+        lines.append(
+            f"  rejections     {result.rejections} by the client's own circuit breaker "
+            "(no request made: not in the counts, latency or throughput)"
+        )
     lines.append(
         f"  duration       {result.duration_s:.2f} s, {result.requests_per_second:.1f} req/s"
     )
@@ -247,6 +255,8 @@ def format_progress(progress: Progress) -> str:
     )
     if progress.dropped:
         line += f"  {progress.dropped} dropped"
+    if progress.rejections:
+        line += f"  {progress.rejections} rejected"
     return line
 
 
@@ -334,6 +344,7 @@ def write_samples(path: str | os.PathLike[str], result: LoadTestResult) -> None:
         "late": samples.late,
         "schedule_ns": samples.schedule_ns,
         "queued": samples.queued,
+        "rejections": samples.rejections,
     }
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr("meta.json", json.dumps(meta, indent=2))
@@ -373,6 +384,7 @@ def read_samples(path: str | os.PathLike[str]) -> LoadTestResult:
         late=int(meta["late"]),
         schedule_ns=int(meta["schedule_ns"]),
         queued=int(meta.get("queued", 0)),
+        rejections=int(meta.get("rejections", 0)),
     )
     method: PercentileMethod = (
         "inclusive" if meta.get("percentile_method") == "inclusive" else "nearest-rank"

@@ -73,6 +73,8 @@ class RunSamples:
             length, or up to one period after the last actual start when that was late
             (the achieved rate is the requests actually sent per second of this).
         queued: open model: requests that found every worker busy when they were due.
+        rejections: operations rejected by the client's own circuit breaker: no request
+            was made, so they have no sample and are not in ``total_requests``.
     """
 
     latencies_ns: bytes
@@ -86,6 +88,7 @@ class RunSamples:
     late: int = 0
     schedule_ns: int = 0
     queued: int = 0
+    rejections: int = 0
 
     @property
     def total_requests(self) -> int:
@@ -170,6 +173,9 @@ class LoadTestResult:
             intended start in the open model, from the actual start in the closed one.
             A dropped request counts from its intended start until a slot freed.
         open_model: the open model's extra measurements; None for the closed model.
+        rejections: operations rejected by the client's own circuit breaker
+            (``CircuitOpenError``): no request was made, so they are counted here and
+            nowhere else (not requests, not failures, no latency, not in the throughput).
         started_at_unix_s: wall-clock start, in seconds since the epoch.
         samples: the raw samples (kept for exact merges; not compared, not shown).
     """
@@ -184,6 +190,7 @@ class LoadTestResult:
     requests_per_second: float
     latency: LatencySummary
     open_model: OpenModelStats | None = None
+    rejections: int = 0
     started_at_unix_s: float = 0.0
     samples: RunSamples | None = field(default=None, repr=False, compare=False)
 
@@ -256,6 +263,7 @@ class LoadTestResult:
             "successful_requests": self.successful_requests,
             "failed_requests": self.failed_requests,
             "error_rate": self.error_rate,
+            "rejections": self.rejections,
             "failures_by_type": dict(self.failures_by_type),
             "duration_s": self.duration_s,
             "requests_per_second": self.requests_per_second,
@@ -267,7 +275,9 @@ class LoadTestResult:
 
 def _open_stats(model: OpenModel, samples: RunSamples, method: PercentileMethod) -> OpenModelStats:
     schedule_s = max(samples.schedule_ns, 1) / 1e9
-    started = len(samples.service_times_ns) // 8
+    # The generator's accuracy: operations it started, a rejection by the client's own
+    # breaker included (started on time; it just sent nothing).
+    started = len(samples.service_times_ns) // 8 + samples.rejections
     achieved = started / schedule_s
     target = model.target_rate_per_s
     lag = summarize(unpack_samples(samples.scheduler_lag_ns), method=method)
@@ -346,6 +356,7 @@ def build_result(
         requests_per_second=total / duration_s if duration_s > 0 else 0.0,
         latency=summarize(unpack_samples(samples.latencies_ns), method=method),
         open_model=_open_stats(model, samples, method) if isinstance(model, OpenModel) else None,
+        rejections=samples.rejections,
         started_at_unix_s=samples.started_at_unix_ns / 1e9,
         samples=samples if keep_samples else None,
     )
@@ -376,6 +387,7 @@ def merge_samples(parts: Sequence[RunSamples]) -> RunSamples:
         late=sum(part.late for part in parts),
         schedule_ns=max(part.schedule_ns for part in parts),
         queued=sum(part.queued for part in parts),
+        rejections=sum(part.rejections for part in parts),
     )
 
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
-from pganalytics_core.load.recorder import DROPPED, Recorder, error_type
+from pganalytics_core.load.recorder import DROPPED, Recorder, error_type, is_rejection
 from pganalytics_core.load.result import (
     LoadTestResult,
     RunSamples,
@@ -96,6 +96,8 @@ class Progress:
         failed: requests failed so far.
         planned: requests the run will make, when known in advance.
         dropped: open model: requests dropped so far.
+        rejections: operations rejected by the client's own circuit breaker so far (not
+            requests: not in ``finished``).
     """
 
     model: ModelName
@@ -104,6 +106,7 @@ class Progress:
     failed: int
     planned: int | None
     dropped: int = 0
+    rejections: int = 0
 
     @property
     def requests_per_second(self) -> float:
@@ -244,6 +247,9 @@ def _closed_worker(
                     operation()
                 except Exception as exc:
                     end = clock()
+                    if is_rejection(exc):
+                        recorder.rejections += 1
+                        continue
                     append(end - start)
                     errors[classify(exc)] += 1
                     recorder.failures += 1
@@ -261,6 +267,9 @@ def _closed_worker(
                     operation()
                 except Exception as exc:
                     end = clock()
+                    if is_rejection(exc):
+                        recorder.rejections += 1
+                        continue
                     append(end - start)
                     errors[classify(exc)] += 1
                     recorder.failures += 1
@@ -292,6 +301,7 @@ def _closed_snapshot(
             finished=sum(len(r) for r in recorders),
             failed=sum(r.failures for r in recorders),
             planned=model.planned_requests,
+            rejections=sum(r.rejections for r in recorders),
         )
 
     return snapshot
@@ -392,6 +402,7 @@ def _run_closed_threads(
         failures_by_type=failures,
         started_at_unix_ns=control.start_unix_ns,
         duration_ns=max(control.last_end_ns - control.start_ns, 0),
+        rejections=sum(r.rejections for r in recorders),
     )
 
 
@@ -523,6 +534,10 @@ def _open_worker(
                 operation()
             except Exception as exc:
                 end = clock()
+                if is_rejection(exc):
+                    recorder.rejections += 1
+                    release()
+                    continue
                 errors[classify(exc)] += 1
                 recorder.failures += 1
             else:
@@ -662,6 +677,7 @@ def _run_open_threads(
             failed=sum(r.failures for r in recorders),
             planned=model.planned_requests,
             dropped=schedule.dropped,
+            rejections=sum(r.rejections for r in recorders),
         )
 
     _supervise(control, threads, snapshot, progress, progress_interval_s)
@@ -731,6 +747,7 @@ def _open_samples(
         dropped=len(dropped),
         late=sum(r.late for r in recorders),
         queued=schedule.queued,
+        rejections=sum(r.rejections for r in recorders),
         schedule_ns=_schedule_ns(
             model, control.start_ns, max(last_start_ns, schedule.last_handled_ns)
         ),
@@ -830,6 +847,9 @@ async def _closed_task(
             await operation()
         except Exception as exc:
             end = clock()
+            if is_rejection(exc):
+                recorder.rejections += 1
+                continue
             append(end - start)
             errors[classify(exc)] += 1
             recorder.failures += 1
@@ -1014,6 +1034,7 @@ async def _run_closed_tasks(
         failures_by_type=failures,
         started_at_unix_ns=control.start_unix_ns,
         duration_ns=max(control.last_end_ns - control.start_ns, 0),
+        rejections=sum(r.rejections for r in recorders),
     )
 
 
@@ -1043,6 +1064,9 @@ async def _run_open_tasks(
             await operation()
         except Exception as exc:
             end = clock()
+            if is_rejection(exc):
+                recorder.rejections += 1
+                return
             recorder.errors[classify(exc)] += 1
             recorder.failures += 1
         else:
@@ -1087,6 +1111,7 @@ async def _run_open_tasks(
             failed=recorder.failures,
             planned=model.planned_requests,
             dropped=schedule.dropped,
+            rejections=recorder.rejections,
         )
 
     control.start_clock()

@@ -20,6 +20,14 @@ name                       model                                  each operation
 every client before the clock starts, disables retries (a load test measures single
 attempts) and closes everything afterwards. Each preset carries default thresholds; sizes
 can be scaled down for tests (``iterations=5``).
+
+A load run measures the *service*, so the clients it builds get a circuit breaker that
+never opens (``client_breaker="never-opens"``, the default): with the client's default
+breaker, five failures in a row would open it and the workers would then spin on local
+``CircuitOpenError`` rejections instead of loading the service. Choose
+``client_breaker="default"`` to load the service through the breaker callers really use;
+either way a rejection is counted as a *rejection* (``LoadTestResult.rejections``), never
+as a request. The ``breaker-stress`` preset measures a real breaker in process.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 import httpx
 
@@ -54,6 +62,8 @@ from pganalytics_core.retry import RetryPolicy
 from pganalytics_core.testing.fake_service import FakeMLService, Faults
 
 __all__ = [
+    "CLIENT_BREAKERS",
+    "ClientBreaker",
     "InjectedFailure",
     "SCENARIOS",
     "Scenario",
@@ -61,12 +71,18 @@ __all__ = [
     "WorkloadKind",
     "build_workload",
     "get_scenario",
+    "make_client_breaker",
     "run_scenario",
     "scale_model",
 ]
 
 #: What one operation of a scenario does.
 WorkloadKind = Literal["predict", "predict-shared-client", "breaker", "train"]
+#: The circuit breaker of the clients a scenario builds: one that never opens (measure
+#: the service), or the client's default one (measure what callers get).
+ClientBreaker = Literal["never-opens", "default"]
+#: The accepted values of :data:`ClientBreaker`.
+CLIENT_BREAKERS: Final[tuple[str, ...]] = get_args(ClientBreaker)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +96,8 @@ class Scenario:
         workload: what each operation does (see the module table).
         thresholds: default k6-style thresholds, metric -> condition.
         breaker_fail_every: ``breaker`` workload: every n-th guarded call of a worker fails.
+        client_breaker: the circuit breaker of the clients built for the run (see the
+            module docstring); the in-process ``breaker`` workload ignores it.
     """
 
     name: str
@@ -88,10 +106,12 @@ class Scenario:
     workload: WorkloadKind
     thresholds: Mapping[str, str] = dataclasses.field(default_factory=dict)
     breaker_fail_every: int = 10
+    client_breaker: ClientBreaker = "never-opens"
 
     def __post_init__(self) -> None:
         # A read-only view, so that a preset cannot be changed through its thresholds.
         object.__setattr__(self, "thresholds", MappingProxyType(dict(self.thresholds)))
+        _check_client_breaker(self.client_breaker)
 
     def __reduce__(self) -> tuple[Callable[..., Scenario], tuple[object, ...]]:
         # A mappingproxy does not pickle; multi-process runs send scenarios to children.
@@ -104,6 +124,7 @@ class Scenario:
                 self.workload,
                 dict(self.thresholds),
                 self.breaker_fail_every,
+                self.client_breaker,
             ),
         )
 
@@ -115,6 +136,7 @@ def _make_scenario(
     workload: WorkloadKind,
     thresholds: dict[str, str],
     breaker_fail_every: int,
+    client_breaker: ClientBreaker = "never-opens",
 ) -> Scenario:
     return Scenario(
         name=name,
@@ -123,7 +145,31 @@ def _make_scenario(
         workload=workload,
         thresholds=thresholds,
         breaker_fail_every=breaker_fail_every,
+        client_breaker=client_breaker,
     )
+
+
+def _check_client_breaker(value: object) -> None:
+    if value not in CLIENT_BREAKERS:
+        raise ConfigError(
+            "client_breaker", f"must be one of {', '.join(CLIENT_BREAKERS)}, got {value!r}"
+        )
+
+
+def make_client_breaker(kind: ClientBreaker) -> CircuitBreaker:
+    """Return a new load client's circuit breaker of the given kind.
+
+    ``"never-opens"`` ignores every exception (no failure is ever counted, so the circuit
+    stays CLOSED); ``"default"`` is the client's default breaker.
+
+    Raises:
+        ConfigError: an unknown kind.
+    """
+    _check_client_breaker(kind)
+    if kind == "default":
+        return CircuitBreaker(name="load-client")
+    # Every exception ignored: never a failure, so the circuit never opens.
+    return CircuitBreaker(BreakerConfig(ignored_exceptions=(Exception,)), name="load-client")
 
 
 #: The presets, by name.
@@ -266,13 +312,20 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _client(url: str, *, pool: int, timeout_s: float, api_key: str | None) -> MLClient:
+def _client(
+    url: str, *, pool: int, timeout_s: float, api_key: str | None, breaker: ClientBreaker
+) -> MLClient:
     transport = httpx.HTTPTransport(
         verify=_tls_context(),
         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
     )
     return MLClient(
-        url, timeout_s=timeout_s, retry=_NO_RETRIES, api_key=api_key, transport=transport
+        url,
+        timeout_s=timeout_s,
+        retry=_NO_RETRIES,
+        api_key=api_key,
+        transport=transport,
+        breaker=make_client_breaker(breaker),
     )
 
 
@@ -318,6 +371,7 @@ def build_workload(
     workers: int,
     timeout_s: float = 5.0,
     api_key: str | None = None,
+    client_breaker: ClientBreaker | None = None,
 ) -> Iterator[Workload]:
     """Build a scenario's operations for ``workers`` workers; close them on exit.
 
@@ -327,31 +381,34 @@ def build_workload(
         workers: how many workers will call the operations.
         timeout_s: the clients' timeout per request, in seconds.
         api_key: sent as a Bearer token when set.
+        client_breaker: the clients' breaker (default: the scenario's).
 
     Yields:
         The workload.
     """
+    breaker = scenario.client_breaker if client_breaker is None else client_breaker
+    _check_client_breaker(breaker)
     with contextlib.ExitStack() as stack:
         kind = scenario.workload
         if kind == "breaker":
-            breaker = CircuitBreaker(
+            shared = CircuitBreaker(
                 BreakerConfig(failure_threshold=5, success_threshold=1, open_timeout_s=0.005),
                 name=f"load-{scenario.name}",
             )
-            callers = [
-                _breaker_caller(breaker, scenario.breaker_fail_every) for _ in range(workers)
-            ]
-            yield Workload(operation_factory=callers.__getitem__, breaker=breaker)
+            callers = [_breaker_caller(shared, scenario.breaker_fail_every) for _ in range(workers)]
+            yield Workload(operation_factory=callers.__getitem__, breaker=shared)
             return
         if kind == "predict-shared-client":
-            shared = stack.enter_context(
-                _client(url, pool=workers, timeout_s=timeout_s, api_key=api_key)
+            client = stack.enter_context(
+                _client(url, pool=workers, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
             )
-            predictors = [_predictor(shared, index) for index in range(workers)]
+            predictors = [_predictor(client, index) for index in range(workers)]
             yield Workload(operation_factory=predictors.__getitem__)
             return
         clients = [
-            stack.enter_context(_client(url, pool=1, timeout_s=timeout_s, api_key=api_key))
+            stack.enter_context(
+                _client(url, pool=1, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
+            )
             for _ in range(workers)
         ]
         if kind == "train":
@@ -374,6 +431,7 @@ def run_scenario(
     max_in_flight: int | None = None,
     timeout_s: float = 5.0,
     api_key: str | None = None,
+    client_breaker: ClientBreaker | None = None,
     method: PercentileMethod = "nearest-rank",
     classify: ErrorClassifier = error_type,
     progress: ProgressCallback | None = None,
@@ -393,6 +451,9 @@ def run_scenario(
             scenario's model (see :func:`scale_model`).
         timeout_s: each request's timeout, in seconds.
         api_key: the service's API key, if it needs one.
+        client_breaker: the clients' circuit breaker (default: the scenario's, which
+            never opens unless the scenario says otherwise); rejections are counted in
+            ``LoadTestResult.rejections``, never as requests.
         method, classify, progress, progress_interval_s, keep_samples: as for
             :func:`~pganalytics_core.load.runner.run_model`.
         before_start: called after the clients are built, right before the clock starts
@@ -428,7 +489,14 @@ def run_scenario(
             )
             url = service.url
         workload = stack.enter_context(
-            build_workload(chosen, url, workers=model.workers, timeout_s=timeout_s, api_key=api_key)
+            build_workload(
+                chosen,
+                url,
+                workers=model.workers,
+                timeout_s=timeout_s,
+                api_key=api_key,
+                client_breaker=client_breaker,
+            )
         )
         if on_workload is not None:
             on_workload(workload)

@@ -62,6 +62,8 @@ METRICS: Final[Mapping[str, Callable[[LoadTestResult], float | None]]] = {
     "successful_requests": lambda r: r.successful_requests,
     "failed_requests": lambda r: r.failed_requests,
     "error_rate": lambda r: r.error_rate if r.total_requests else None,
+    # Operations the client's own circuit breaker rejected (no request was made).
+    "rejections": lambda r: r.rejections,
     "rps": lambda r: r.requests_per_second,
     "duration_s": lambda r: r.duration_s,
     "min_ms": lambda r: r.min_ms,

@@ -23,12 +23,14 @@ def test_sample_recorder_counts_requests_exactly(tmp_path: Path) -> None:
     recorder.on_test_start()
     recorder.on_request(response_time=1.5)
     recorder.on_request(response_time=2.25, exception=ValueError("x"))
+    recorder.on_rejection()  # the user's own breaker rejected a call: no request
     recorder.on_spawning_complete(user_count=3)
     recorder.on_test_stop()
     (path,) = tmp_path.glob("samples-*.zip")
     result = merge_sample_files([path])
     assert result.total_requests == 2
     assert result.failures == {"ValueError": 1}
+    assert result.rejections == 1
     assert result.max_ms == 2.25
     assert result.model.workers == 3
 

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from pganalytics_core.load import Progress, run_closed, run_model, run_open
-from pganalytics_core.load.model import ClosedModel
+from pganalytics_core.errors import CircuitOpenError
+from pganalytics_core.load import Progress, format_summary, run_closed, run_model, run_open
+from pganalytics_core.load.model import ClosedModel, OpenModel
 
 pytestmark = pytest.mark.load
 
@@ -118,3 +119,37 @@ def test_operation_arguments_are_checked() -> None:
         )
     with pytest.raises(TypeError, match="returned a non-callable"):
         run_model(ClosedModel(workers=1, iterations=1), operation_factory=lambda i: 3)  # type: ignore[arg-type,return-value]
+
+
+def _rejecting_every_other_call() -> object:
+    calls = itertools.count(1)
+
+    def operation() -> None:
+        call = next(calls)
+        if call % 2 == 0:
+            raise CircuitOpenError("client", 30.0)
+        if call % 3 == 0:
+            raise Flaky("a real failure")
+
+    return operation
+
+
+@pytest.mark.parametrize(
+    "model",
+    [ClosedModel(workers=1, iterations=12), OpenModel(rate_per_s=400, duration_s=0.03, workers=1)],
+    ids=["closed", "open"],
+)
+def test_rejections_by_the_callers_breaker_are_no_requests(
+    model: ClosedModel | OpenModel,
+) -> None:
+    result = run_model(model, _rejecting_every_other_call())  # type: ignore[arg-type]
+    # calls 1..12: 6 rejected (even), 2 failed (3 and 9), 4 succeeded
+    assert result.rejections == 6
+    assert result.total_requests == 6
+    assert result.sample_count == 6
+    assert result.failures == {"Flaky": 2}
+    assert result.error_rate == 2 / 6
+    assert "6 by the client's own circuit breaker" in format_summary(result)
+    if result.open_model is not None:
+        assert result.open_model.service_time.count == 6
+        assert result.open_model.issued_requests == 12

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from pganalytics_core.errors import ConfigError
 from pganalytics_core.load import (
     SCENARIOS,
     LoadTestResult,
@@ -75,10 +78,13 @@ def test_breaker_stress_counts_match_the_breaker() -> None:
     breaker = seen[0].breaker
     assert breaker is not None
     metrics = breaker.metrics()
-    assert result.total_requests == 20 * 200
     failures = result.failures
     assert failures.get("InjectedFailure", 0) == metrics.total_failures
-    assert failures.get("CircuitOpenError", 0) == metrics.total_rejections
+    # The breaker's rejections are counted apart: calls that did not run are no requests.
+    assert "CircuitOpenError" not in failures
+    assert result.rejections == metrics.total_rejections
+    assert result.total_requests + result.rejections == 20 * 200
+    assert result.sample_count == result.total_requests
     assert result.successful_requests == metrics.total_successes
     _check_accounting(
         result.total_requests, result.successful_requests, result.failed_requests, failures
@@ -140,3 +146,56 @@ def test_scenario_starts_its_own_fake_service_with_faults() -> None:
     faults = Faults(error_rate=1.0, error_status=500, endpoints=frozenset({"predict"}))
     result = run_scenario("sustained-predictions", faults=faults, workers=2, iterations=3)
     assert result.failures == {"ServerError(500)": 6}
+
+
+def _near(rate: float, expected: float, n: int) -> bool:
+    """Whether an observed failure rate is within 5 standard deviations of ``expected``."""
+    return abs(rate - expected) <= 5 * math.sqrt(expected * (1 - expected) / n)
+
+
+def test_a_failing_service_is_measured_not_the_clients_breaker(fake: FakeMLService) -> None:
+    # The issue: with the client's default breaker, 5 failures in a row opened it and the
+    # workers then measured ~1 million local rejections (error rate 0.99, p50 0.002 ms).
+    fake.update_faults(error_rate=0.2, endpoints=frozenset({"predict"}))
+    result = run_scenario("sustained-load", url=fake.url, workers=4, duration_s=0.5)
+    assert result.rejections == 0
+    # every sample is a request that reached the service: p50 is a service time
+    assert result.total_requests == fake.request_counts()["predict"]
+    assert result.sample_count == result.total_requests
+    assert set(result.failures) == {"ServerError(500)"}
+    assert _near(result.error_rate, 0.2, result.total_requests), result.error_rate
+
+
+def test_sustained_load_with_injected_errors_reports_the_services_error_rate() -> None:
+    result = run_scenario(
+        "sustained-load", faults=Faults(error_rate=0.2), workers=4, duration_s=0.5
+    )
+    assert result.rejections == 0
+    assert set(result.failures) == {"ServerError(500)"}
+    assert _near(result.error_rate, 0.2, result.total_requests), result.error_rate
+    assert [v.passed for v in evaluate_thresholds(result, {"rejections": "==0"})] == [True]
+
+
+@pytest.mark.parametrize("preset", ["sustained-predictions", "high-contention"])
+def test_the_clients_own_breaker_can_be_chosen_and_its_rejections_count_apart(
+    fake: FakeMLService, preset: str
+) -> None:
+    fake.update_faults(error_rate=1.0, endpoints=frozenset({"predict"}))
+    workers = 2 if preset == "sustained-predictions" else 1
+    result = run_scenario(
+        preset, url=fake.url, workers=workers, iterations=10, client_breaker="default"
+    )
+    # each client's breaker opens after 5 failures in a row (30 s open timeout): the other
+    # 5 calls of each worker are rejected without a request
+    assert result.total_requests == fake.request_counts()["predict"] == 5 * workers
+    assert result.failures == {"ServerError(500)": 5 * workers}
+    assert result.rejections == 5 * workers
+    assert result.sample_count == 5 * workers
+    assert result.as_dict()["rejections"] == 5 * workers
+    verdicts = evaluate_thresholds(result, {"rejections": "==0"})
+    assert [(v.actual, v.passed) for v in verdicts] == [(5.0 * workers, False)]
+
+
+def test_an_unknown_client_breaker_is_refused() -> None:
+    with pytest.raises(ConfigError, match="client_breaker: must be one of never-opens, default"):
+        run_scenario("sustained-predictions", iterations=1, client_breaker="none")  # type: ignore[arg-type]

@@ -87,6 +87,7 @@ def test_json_report_has_the_versioned_schema(tmp_path: Path) -> None:
     results = data["results"]
     assert isinstance(results, dict)
     assert results["total_requests"] == 2000
+    assert results["rejections"] == 0
     assert results["latency"]["method"] == "nearest-rank"
     assert results["latency"]["p99_9_ms"] == 199.8
     assert results["open_model"]["scheduler_lag"]["p99_ms"] == 0.05
@@ -132,6 +133,13 @@ def test_sample_files_round_trip_exactly(tmp_path: Path) -> None:
     again = read_samples(path)
     assert again == result
     assert again.samples == result.samples  # type: ignore[attr-defined]
+    closed = build_result(
+        "rejected",
+        ClosedModel(workers=1, iterations=3),
+        RunSamples(latencies_ns=pack_samples(array.array("q", [MS])), rejections=2),
+    )
+    write_samples(path, closed)
+    assert read_samples(path).rejections == 2
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a samples file"):
         read_samples(tmp_path / "bad.zip")
@@ -142,6 +150,10 @@ def test_progress_line_and_url_redaction() -> None:
         Progress(model="open", elapsed_s=2.0, finished=100, failed=1, planned=400, dropped=2)
     )
     assert line == "[open]    2.0 s  100/400 requests      50.0 req/s  1 failed  2 dropped"
+    rejected = Progress(
+        model="closed", elapsed_s=1.0, finished=5, failed=0, planned=None, rejections=7
+    )
+    assert format_progress(rejected).endswith("0 failed  7 rejected")
     assert redact_url("http://user:secret@127.0.0.1:8081/x?token=1#f") == "http://127.0.0.1:8081/x"
 
 
