@@ -17,14 +17,14 @@ Modules: :mod:`~.model` (the two models), :mod:`~.recorder` (per-worker samples)
 :mod:`~.stats` (exact percentiles), :mod:`~.result` (results and exact merges),
 :mod:`~.runner` (threads and asyncio), :mod:`~.thresholds` and :mod:`~.assertions`
 (k6-style pass/fail), :mod:`~.scenarios` (the backend's presets), :mod:`~.processes`
-(multi-process runs, the fake service in a child process), :mod:`~.report` (text, JSON,
+(the fake service in a child process), :mod:`~.report` (text, JSON,
 SVG, sample files), :mod:`~.cli` (``pganalytics-load``), :mod:`~.locust_support` (many
 machines, through Locust; optional) and :mod:`~.calibrate` (measure the generator itself).
 """
 
 from pganalytics_core.load.assertions import assert_thresholds
 from pganalytics_core.load.model import ClosedModel, LoadModel, OpenModel
-from pganalytics_core.load.processes import FakeServiceProcess, run_processes, split_model
+from pganalytics_core.load.processes import FakeServiceProcess
 from pganalytics_core.load.recorder import Recorder, error_type
 from pganalytics_core.load.report import (
     REPORT_SCHEMA,
@@ -119,12 +119,24 @@ __all__ = [
     "run_model_async",
     "run_open",
     "run_open_async",
-    "run_processes",
     "run_scenario",
     "select_ranks",
-    "split_model",
     "summarize",
     "write_report",
     "write_samples",
     "write_svg",
 ]
+
+
+_REMOVED = {
+    "run_processes": "scale out with Locust (locust --processes N, or --master/--worker) "
+    "and merge its samples exactly with locust_support.merge_sample_files",
+    "split_model": "scale out with Locust; its samples merge exactly with "
+    "locust_support.merge_sample_files",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _REMOVED:
+        raise AttributeError(f"pganalytics_core.load.{name} was removed in 0.2: {_REMOVED[name]}")
+    raise AttributeError(f"module 'pganalytics_core.load' has no attribute {name!r}")

@@ -8,7 +8,6 @@
     pganalytics-load --model open --rate 1000 --duration 5 --workers 16 --json run.json
     pganalytics-load --scenario high-contention --url http://127.0.0.1:8081 --plot run.svg
     pganalytics-load --scenario sustained-load --error-rate 0.05 --latency-ms 20
-    pganalytics-load --model open --rate 4000 --duration 10 --processes 4
 
 Without ``--url`` the embedded fake service is started (in a child process by default, so
 it does not share the load generator's interpreter lock; ``--fake-in-process`` keeps it
@@ -39,7 +38,7 @@ import httpx
 
 from pganalytics_core.errors import PgAnalyticsError
 from pganalytics_core.load.model import ClosedModel, OpenModel
-from pganalytics_core.load.processes import FakeServiceProcess, run_processes, split_model
+from pganalytics_core.load.processes import FakeServiceProcess
 from pganalytics_core.load.report import (
     build_report,
     format_progress,
@@ -161,12 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument(
         "--max-in-flight", type=_count, help="open model: outstanding requests before dropping"
     )
-    size.add_argument(
-        "--processes",
-        type=_count,
-        default=1,
-        help="split the load over N processes and merge their samples exactly (1)",
-    )
+    # Removed: one process here; scale out with Locust (README "Load tests"). Still
+    # parsed, so that scripts passing it get the replacement, not "unrecognized".
+    size.add_argument("--processes", type=_count, default=1, help=argparse.SUPPRESS)
     target = parser.add_argument_group("target")
     target.add_argument(
         "--url", type=_url, help="the ML service's base URL (default: start the fake service)"
@@ -317,30 +313,29 @@ def _check_applicable(args: argparse.Namespace, scenario: Scenario, faults: Faul
     """Refuse options the chosen run would silently ignore, and sizes that do not fit."""
     if args.url is not None and args.fake_in_process:
         raise ValueError("--fake-in-process starts the fake service: drop --url")
-    if scenario.workload == "breaker":
-        if args.url is not None or faults is not None or args.client_breaker is not None:
-            raise ValueError(
-                f"{scenario.name} measures an in-process circuit breaker and calls no "
-                "service: --url, --client-breaker and fault options do not apply"
-            )
-        if args.processes > 1:
-            raise ValueError(
-                f"{scenario.name} measures one breaker shared by all its workers: it cannot "
-                "be split over --processes"
-            )
-    # Check the overrides fit the preset (and split) before starting anything.
-    model = scenario.model
+    if scenario.workload == "breaker" and (
+        args.url is not None or faults is not None or args.client_breaker is not None
+    ):
+        raise ValueError(
+            f"{scenario.name} measures an in-process circuit breaker and calls no "
+            "service: --url, --client-breaker and fault options do not apply"
+        )
+    if args.processes > 1:
+        raise ValueError(
+            "--processes was removed: this command runs in one process; scale out with "
+            "Locust (locust --processes N, or --master/--worker across machines) and merge "
+            "the samples exactly with pganalytics_core.load.locust_support (README 'Load tests')"
+        )
+    # Check the overrides fit the preset before starting anything.
     if args.model is None:
-        model = scale_model(
-            model,
+        scale_model(
+            scenario.model,
             workers=args.workers,
             iterations=args.iterations,
             duration_s=args.duration,
             rate_per_s=args.rate,
             max_in_flight=args.max_in_flight,
         )
-    if args.processes > 1:
-        split_model(model, args.processes)
 
 
 class _ProgressLine:
@@ -393,24 +388,6 @@ def _run(
     duration_s = args.duration if preset else None
     rate_per_s = args.rate if preset else None
     max_in_flight = args.max_in_flight if preset else None
-    if args.processes > 1:
-        result = run_processes(
-            scenario,
-            processes=args.processes,
-            url=args.url,
-            faults=faults,
-            timeout_s=args.timeout,
-            api_key=api_key,
-            method=method,
-            workers=workers,
-            iterations=iterations,
-            duration_s=duration_s,
-            rate_per_s=rate_per_s,
-            max_in_flight=max_in_flight,
-        )
-        target = redact_url(args.url) if args.url else "embedded fake service"
-        used = len(split_model(result.model, args.processes))  # fewer for a tiny schedule
-        return result, f"{target} ({used} processes, samples merged exactly)"
     with contextlib.ExitStack() as stack:
         url = args.url
         if scenario.workload == "breaker":  # in process: no service is called
@@ -496,10 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "fake_service": None
                 if args.url is not None or scenario.workload == "breaker"
                 else {
-                    "in_process": bool(args.fake_in_process or args.processes > 1),
+                    "in_process": bool(args.fake_in_process),
                     "faults": None if faults is None else _faults_dict(faults),
                 },
-                "processes": args.processes,
+                "processes": 1,
                 "client_breaker": None
                 if scenario.workload == "breaker"
                 else args.client_breaker or scenario.client_breaker,

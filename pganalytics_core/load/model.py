@@ -125,12 +125,6 @@ class OpenModel:
             this fraction of its target rate.
         max_late_ratio: the generator counts as saturated when more than this fraction
             of the requests started late, or found every worker busy when they were due.
-        share_index, share_count: this run sends the requests ``share_index``,
-            ``share_index + share_count``, ``share_index + 2 * share_count``, ... of the
-            schedule: one process's share of a multi-process run (see
-            :func:`~pganalytics_core.load.processes.split_model`), so that the shares
-            together send exactly the single-process schedule. The defaults (0 of 1)
-            send every request.
 
     Raises:
         ConfigError: a field is out of range (see the module docstring for the upper
@@ -145,8 +139,6 @@ class OpenModel:
     max_scheduler_lag_ms: float = 5.0
     min_achieved_ratio: float = 0.99
     max_late_ratio: float = 0.01
-    share_index: int = 0
-    share_count: int = 1
 
     #: The model's name in results.
     name: ClassVar[ModelName] = "open"
@@ -181,18 +173,6 @@ class OpenModel:
                 "duration_s",
                 f"rate_per_s * duration_s schedules {scheduled} requests, more than {MAX_REQUESTS}",
             )
-        _check_int("share_count", self.share_count, 1)
-        _check_int("share_index", self.share_index, 0)
-        if self.share_index >= self.share_count:
-            raise ConfigError(
-                "share_index", f"must be < share_count ({self.share_count}), got {self.share_index}"
-            )
-        if self.share_index >= scheduled:
-            raise ConfigError(
-                "share_index",
-                f"share {self.share_index} of {self.share_count} holds no request "
-                f"(the schedule has {scheduled})",
-            )
 
     @property
     def schedule_requests(self) -> int:
@@ -201,15 +181,13 @@ class OpenModel:
 
     @property
     def planned_requests(self) -> int:
-        """How many requests this run sends: the whole schedule, or this share of it."""
-        return len(range(self.share_index, self.schedule_requests, self.share_count))
+        """How many requests this run sends: the whole schedule."""
+        return self.schedule_requests
 
     @property
     def target_rate_per_s(self) -> float:
-        """The rate this run should achieve: ``rate_per_s``, or this share's part of it."""
-        if self.share_count == 1:
-            return float(self.rate_per_s)
-        return self.planned_requests * self.rate_per_s / self.schedule_requests
+        """The rate this run should achieve: ``rate_per_s``."""
+        return float(self.rate_per_s)
 
     @property
     def schedule_span_ns(self) -> int:
@@ -218,8 +196,7 @@ class OpenModel:
 
     def intended_offset_ns(self, index: int) -> int:
         """The intended start of this run's request ``index`` (0-based), in ns after the start."""
-        scheduled = self.share_index + index * self.share_count
-        return round(scheduled * 1_000_000_000 / self.rate_per_s)
+        return round(index * 1_000_000_000 / self.rate_per_s)
 
 
 #: Either load model.
@@ -245,12 +222,6 @@ def model_to_dict(model: LoadModel) -> dict[str, object]:
         "max_scheduler_lag_ms": model.max_scheduler_lag_ms,
         "min_achieved_ratio": model.min_achieved_ratio,
         "max_late_ratio": model.max_late_ratio,
-        # A share of a multi-process run says which requests it sent.
-        **(
-            {"share_index": model.share_index, "share_count": model.share_count}
-            if model.share_count != 1
-            else {}
-        ),
     }
 
 

@@ -12,7 +12,7 @@ JSON report (``schema_version`` :data:`REPORT_SCHEMA_VERSION`)::
       "model": {"name": "closed", "workers", "iterations", "duration_s"}
              | {"name": "open", "rate_per_s", "duration_s", "workers", "max_in_flight",
                 "late_after_ms", "max_scheduler_lag_ms", "min_achieved_ratio",
-                "max_late_ratio", ["share_index", "share_count"]},
+                "max_late_ratio"},
       "environment": {"python", "implementation", "platform", "machine", "cpu_count",
                       "load_average", "pganalytics_core", "httpx"},
       "results": {"name", "model", "total_requests", "successful_requests",
@@ -149,9 +149,8 @@ def _describe_model(result: LoadTestResult) -> str:
             else f"{model.duration_s:g} s"
         )
         return f"closed model: {model.workers} workers x {size}"
-    share = f" (share {model.share_index} of {model.share_count})" if model.share_count != 1 else ""
     return (
-        f"open model: {model.rate_per_s:g} req/s for {model.duration_s:g} s{share}, "
+        f"open model: {model.rate_per_s:g} req/s for {model.duration_s:g} s, "
         f"{model.workers} workers, max {model.max_in_flight} in flight"
     )
 

@@ -10,7 +10,6 @@ samples: no histogram error, no averaging of percentiles.
 from __future__ import annotations
 
 import array
-import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -407,22 +406,6 @@ def _merge_models(models: Sequence[LoadModel]) -> LoadModel:
         raise ValueError("cannot merge closed-model and open-model runs")
     workers = sum(m.workers for m in opened)
     max_in_flight = sum(m.max_in_flight for m in opened)
-    if any(m.share_count != 1 for m in opened):
-        # The shares of one schedule (see split_model) merge back into that schedule.
-        shares = sorted(m.share_index for m in opened)
-        schedules = {(m.rate_per_s, m.duration_s, m.share_count) for m in opened}
-        if len(schedules) != 1 or shares != list(range(opened[0].share_count)):
-            raise ValueError(
-                "shares of a schedule merge only all together, each once: got shares "
-                f"{shares} of {sorted(m.share_count for m in opened)}"
-            )
-        return dataclasses.replace(
-            opened[0],
-            workers=workers,
-            max_in_flight=max_in_flight,
-            share_index=0,
-            share_count=1,
-        )
     return OpenModel(
         rate_per_s=sum(m.rate_per_s for m in opened),
         duration_s=max(m.duration_s for m in opened),
@@ -445,8 +428,7 @@ def merge_results(
 
     The statistics are computed again over the concatenated raw samples, so the merge
     equals one run over the same samples. Models are combined: rates, workers and
-    ``max_in_flight`` add up; the shares of one open-model schedule (see
-    :func:`~pganalytics_core.load.processes.split_model`) merge back into that schedule.
+    ``max_in_flight`` add up.
 
     Args:
         results: the results; each must carry its ``samples`` (``keep_samples=True``).

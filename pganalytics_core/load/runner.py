@@ -472,7 +472,7 @@ def _open_scheduler(
         # What the workers finished, as last counted: it only grows, so while fewer than
         # `workers` requests are outstanding by this count, a worker is surely idle.
         done = 0
-        for index in range(model.share_index, model.schedule_requests, model.share_count):
+        for index in range(model.schedule_requests):
             intended = start + round(index * 1_000_000_000 / rate)
             now = clock()
             while now < intended and not control.stop:
@@ -1081,7 +1081,7 @@ async def _run_open_tasks(
     async def scheduler() -> None:
         rate = model.rate_per_s
         start = control.start_ns
-        for index in range(model.share_index, model.schedule_requests, model.share_count):
+        for index in range(model.schedule_requests):
             intended = start + round(index * 1_000_000_000 / rate)
             now = clock()
             if now < intended:

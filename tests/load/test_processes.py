@@ -1,4 +1,4 @@
-"""Scale-out: several processes at their share of the load, merged exactly."""
+"""Scale-out is Locust's job: our sample files merge exactly; the removed runner says so."""
 
 from __future__ import annotations
 
@@ -6,54 +6,29 @@ from pathlib import Path
 
 import pytest
 
-from pganalytics_core.errors import ConfigError
+import pganalytics_core.load
 from pganalytics_core.load import (
-    OpenModel,
+    FakeServiceProcess,
     merge_results,
-    processes,
     read_samples,
-    run_processes,
     run_scenario,
     scenarios,
     summarize,
     write_samples,
 )
 from pganalytics_core.load.result import unpack_samples
-from pganalytics_core.testing import FakeMLService
+from pganalytics_core.testing import FakeMLService, Faults
 
 pytestmark = pytest.mark.load
 
 
-def test_processes_share_the_load_and_merge_exactly(fake: FakeMLService) -> None:
-    # 45 requests over 2 processes: the interleaved shares send 23 + 22, exactly the
-    # one-process schedule (halving the rate would send 22 + 22, or 23 + 23).
-    result = run_processes(
-        "constant-rate", processes=2, url=fake.url, rate_per_s=90, duration_s=0.5
-    )
-    stats = result.open_model
-    assert stats is not None
-    assert result.model == OpenModel(rate_per_s=90, duration_s=0.5, workers=10)
-    assert result.total_requests == stats.issued_requests == 45
-    assert fake.request_counts()["predict"] == 45
-    assert result.samples is not None
-    # the merged statistics are those of all the samples at once
-    assert result.latency == summarize(unpack_samples(result.samples.latencies_ns))
-    assert stats.scheduler_lag.count == 45
-    assert stats.target_rate_per_s == 90
-
-
-def test_the_breaker_scenario_is_not_split_and_starts_no_service(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_breaker_scenario_starts_no_service(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_service(*args: object, **kwargs: object) -> None:
         raise AssertionError("the breaker workload calls no service")
 
-    monkeypatch.setattr(processes, "FakeMLService", no_service)
     monkeypatch.setattr(scenarios, "FakeMLService", no_service)
-    with pytest.raises(ConfigError, match="one circuit breaker shared by all its workers"):
-        run_processes("breaker-stress", processes=2, iterations=2)
     result = run_scenario("breaker-stress", workers=2, iterations=3)
-    assert result.total_requests == 6
+    assert result.total_requests + result.rejections == 6
 
 
 def test_runs_saved_to_files_merge_like_one_run(fake: FakeMLService, tmp_path: Path) -> None:
@@ -68,3 +43,18 @@ def test_runs_saved_to_files_merge_like_one_run(fake: FakeMLService, tmp_path: P
     assert merged.model.workers == 6
     everything = b"".join(p.samples.latencies_ns for p in parts if p.samples is not None)
     assert merged.latency == summarize(unpack_samples(everything))
+
+
+def test_the_fake_service_runs_in_a_child_process_with_its_faults() -> None:
+    faults = Faults(error_rate=1.0, error_status=503, endpoints=frozenset({"predict"}))
+    with FakeServiceProcess(faults) as service:
+        result = run_scenario("sustained-predictions", url=service.url, workers=2, iterations=3)
+    assert result.failures == {"ServerError(503)": 6}
+    with pytest.raises(RuntimeError, match="is not running"):
+        _ = service.url
+
+
+@pytest.mark.parametrize("name", ["run_processes", "split_model"])
+def test_the_removed_multi_process_runner_names_its_replacement(name: str) -> None:
+    with pytest.raises(AttributeError, match=f"{name} was removed in 0.2: scale out with Locust"):
+        getattr(pganalytics_core.load, name)

@@ -180,11 +180,12 @@ def test_progress_line_and_url_redaction() -> None:
         (["--model", "closed", "--max-in-flight", "5"], "apply to --model open only"),
         (["--model", "closed", "--iterations", "2", "--duration", "1"], "not both"),
         (["--model", "open", "--rate", "5", "--iterations", "3"], "--iterations applies to"),
-        (["--scenario", "breaker-stress", "--processes", "2"], "cannot be split over --processes"),
+        # the home-made multi-process runner is gone: the message names the replacement
+        (["--scenario", "breaker-stress", "--processes", "2"], "--processes was removed"),
         (["--scenario", "breaker-stress", "--url", "http://127.0.0.1:1"], "calls no service"),
         (["--scenario", "breaker-stress", "--latency-ms", "5"], "fault options do not apply"),
         (["--url", "http://127.0.0.1:1", "--fake-in-process"], "--fake-in-process starts"),
-        (["--model", "closed", "--workers", "2", "--processes", "3"], "cannot be split over 3"),
+        (["--model", "closed", "--workers", "2", "--processes", "3"], "scale out with Locust"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_a_message(

@@ -19,7 +19,6 @@ from pganalytics_core.load import (
     evaluate_thresholds,
     merge_results,
     parse_thresholds,
-    split_model,
     summarize,
 )
 from pganalytics_core.load.model import model_from_dict, model_to_dict
@@ -221,8 +220,6 @@ def test_models_validate_their_fields() -> None:
         ({"rate_per_s": 1e6, "duration_s": 1e6}, "duration_s: .* schedules 1000000000000"),
         ({"rate_per_s": 1, "duration_s": 1, "late_after_ms": 1e306}, "late_after_ms"),
         ({"rate_per_s": 1, "duration_s": 1, "max_late_ratio": 2}, "max_late_ratio"),
-        ({"rate_per_s": 1, "duration_s": 2, "share_count": 2, "share_index": 2}, "share_index"),
-        ({"rate_per_s": 1, "duration_s": 2, "share_count": 3, "share_index": 2}, "holds no"),
     ],
 )
 def test_open_model_refuses_sizes_that_would_overflow(
@@ -245,76 +242,11 @@ def test_closed_model_refuses_sizes_that_would_overflow() -> None:
         ClosedModel(workers=3, iterations=4),
         ClosedModel(workers=3, duration_s=1.5),
         OpenModel(rate_per_s=50, duration_s=2, workers=4, max_in_flight=9),
-        OpenModel(rate_per_s=50, duration_s=2, max_late_ratio=0.5, share_index=1, share_count=3),
+        OpenModel(rate_per_s=50, duration_s=2, max_late_ratio=0.5, min_achieved_ratio=0.9),
     ],
 )
 def test_models_round_trip_through_plain_data(model: ClosedModel | OpenModel) -> None:
     assert model_from_dict(model_to_dict(model)) == model
-
-
-def test_split_model_adds_up() -> None:
-    shares = split_model(ClosedModel(workers=10, iterations=5), 3)
-    assert [s.workers for s in shares] == [4, 3, 3]
-    open_shares = split_model(OpenModel(rate_per_s=900, duration_s=2, workers=10), 4)
-    assert sum(s.target_rate_per_s for s in open_shares if isinstance(s, OpenModel)) == 900
-    with pytest.raises(ConfigError, match="cannot be split"):
-        split_model(ClosedModel(workers=2, iterations=1), 3)
-
-
-def _offsets(model: OpenModel) -> list[int]:
-    return [model.intended_offset_ns(i) for i in range(model.planned_requests)]
-
-
-@pytest.mark.parametrize(
-    ("rate", "duration", "processes"),
-    [(10, 1, 4), (10, 1, 3), (1, 1, 2), (1000, 0.5, 4), (7, 3, 5), (3, 1, 7)],
-)
-def test_open_shares_interleave_into_exactly_the_single_process_schedule(
-    rate: float, duration: float, processes: int
-) -> None:
-    whole = OpenModel(rate_per_s=rate, duration_s=duration, workers=4)
-    shares = split_model(whole, processes)
-    assert all(isinstance(share, OpenModel) for share in shares)
-    opened = [share for share in shares if isinstance(share, OpenModel)]
-    # never refused, never a request lost or added: the union is the one-process schedule
-    assert len(opened) == min(processes, whole.planned_requests)
-    assert sum(share.planned_requests for share in opened) == whole.planned_requests
-    merged = sorted(offset for share in opened for offset in _offsets(share))
-    assert merged == _offsets(whole)
-    # share k starts at phase k / rate and keeps the period N / rate: no bursts
-    count = len(opened)
-    for index, share in enumerate(opened):
-        assert share.intended_offset_ns(0) == whole.intended_offset_ns(index)
-        if share.planned_requests > 1:
-            assert share.intended_offset_ns(1) == whole.intended_offset_ns(index + count)
-
-
-def test_the_shares_of_a_schedule_merge_back_into_it() -> None:
-    whole = OpenModel(rate_per_s=10, duration_s=1, workers=4, max_in_flight=8)
-    parts = []
-    for share in split_model(whole, 3):
-        assert isinstance(share, OpenModel)
-        n = share.planned_requests
-        samples = RunSamples(
-            latencies_ns=pack_samples(array.array("q", [MS] * n)),
-            service_times_ns=pack_samples(array.array("q", [MS] * n)),
-            scheduler_lag_ns=pack_samples(array.array("q", [0] * n)),
-            started_at_unix_ns=10**18,
-            duration_ns=10**9,
-            issued=n,
-            schedule_ns=share.schedule_span_ns,
-        )
-        parts.append(build_result("share", share, samples))
-        assert parts[-1].open_model is not None
-        assert parts[-1].open_model.target_rate_per_s == n
-    merged = merge_results(parts)
-    assert merged.model == OpenModel(rate_per_s=10, duration_s=1, workers=6, max_in_flight=9)
-    assert merged.total_requests == 10
-    assert merged.open_model is not None
-    assert merged.open_model.achieved_rate_per_s == 10.0
-    assert not merged.open_model.saturated
-    with pytest.raises(ValueError, match="shares of a schedule merge only all together"):
-        merge_results(parts[:2])
 
 
 def test_scale_model_overrides_and_rejects() -> None:
