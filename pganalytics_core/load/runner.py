@@ -1,32 +1,35 @@
 """Run a load model: worker threads (or asyncio tasks) calling an operation, measured exactly.
 
+The API is one function per concurrency style, :func:`run_model` (threads) and
+:func:`run_model_async` (asyncio tasks on the running loop), each taking a
+:class:`~pganalytics_core.load.model.ClosedModel` or an
+:class:`~pganalytics_core.load.model.OpenModel`; :func:`run_closed` and :func:`run_open`
+are shorthands that build the model from keywords.
+
 An *operation* is any callable that makes one request: ``lambda: client.predict(4001)``.
 It succeeds when it returns and fails when it raises an ``Exception`` (classified by
-:func:`~pganalytics_core.load.recorder.error_type`). Give either one ``operation`` shared
-by every worker, or an ``operation_factory(worker_index)`` that builds one per worker (a
-client per worker, say). Factories run *before* the clock starts, so building clients is
-never measured.
+:func:`~pganalytics_core.load.recorder.error_type`); a ``CircuitOpenError`` (the caller's
+own breaker said no, see :func:`~pganalytics_core.load.recorder.is_rejection`) is a
+*rejection*, counted apart and never a request. Give either one ``operation`` shared by
+every worker, or an ``operation_factory(worker_index)`` that builds one per worker (a
+client per worker, say). Factories run *before* the clock starts.
 
-Closed model (:func:`run_closed`): every worker waits at a barrier, the clock starts when
-the last one arrives, and each then calls its operation back to back, timing each call
-with ``time.perf_counter_ns`` into its own :class:`~pganalytics_core.load.recorder.Recorder`
+Closed model: every worker waits at a barrier, the clock starts when the last one
+arrives, and each calls its operation back to back, timing each call with
+``time.perf_counter_ns`` into its own :class:`~pganalytics_core.load.recorder.Recorder`
 (no lock, no shared counter on the hot path).
 
-Open model (:func:`run_open`): a scheduler thread walks the schedule ``t0 + i / rate``,
-sleeping (``Event.wait``, never spinning) until each intended start, and hands the
-intended start to a pool of worker threads through a queue. A worker records
+Open model: a scheduler walks the schedule ``t0 + i / rate``, sleeping (never spinning)
+until each intended start, and hands the intended start to a pool of worker threads
+through a queue (the asyncio engine starts a task per request). A worker records
 ``latency = end - intended_start`` and ``service_time = end - actual_start``: when the
 service stalls, requests wait in the queue and the wait counts, as in wrk2. The scheduler
 records its own lag (``handed_over - intended_start``) and counts the requests that found
-every worker busy when they were due (they wait in the hand-off queue: too few workers).
-A request due while ``max_in_flight`` requests are outstanding is *dropped*: never sent,
-it is a failed request of type ``"Dropped"`` whose latency runs from its intended start
-until the first outstanding request ended after it (see :func:`_dropped_latencies`), so
-a stall is never hidden by dropping the requests it delayed.
-
-The asyncio twins (:func:`run_closed_async`, :func:`run_open_async`) do the same with tasks
-on the running loop, for :class:`~pganalytics_core.client.AsyncMLClient`. Their open model
-sleeps with ``asyncio.sleep``, whose timer has a resolution of about 1 ms.
+every worker busy when due. A request due while ``max_in_flight`` requests are
+outstanding is *dropped*: never sent, it is a failed request of type ``"Dropped"`` whose
+latency runs from its intended start until the first outstanding request ended after it
+(see :func:`_dropped_latencies`), so a stall is never hidden by dropping the requests it
+delayed.
 
 Every runner joins every thread it starts (also when interrupted) and returns a
 :class:`~pganalytics_core.load.result.LoadTestResult`.
@@ -41,10 +44,11 @@ import itertools
 import queue
 import threading
 import time
+import warnings
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypedDict, TypeVar, Unpack
 
 from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
 from pganalytics_core.load.recorder import DROPPED, Recorder, error_type, is_rejection
@@ -64,6 +68,7 @@ __all__ = [
     "OperationFactory",
     "Progress",
     "ProgressCallback",
+    "RunOptions",
     "run_closed",
     "run_closed_async",
     "run_model",
@@ -82,7 +87,8 @@ OperationFactory = Callable[[int], Operation]
 ErrorClassifier = Callable[[BaseException], str]
 
 _Op = TypeVar("_Op", Operation, AsyncOperation)
-_T = TypeVar("_T")
+_NO_DEADLINE: Final = 2**63 - 1
+_STOP_WORKER: Final = -1  # an intended start is never negative
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +124,18 @@ class Progress:
 ProgressCallback = Callable[[Progress], object]
 
 
+class RunOptions(TypedDict, total=False):
+    """The keywords :func:`run_closed` and :func:`run_open` pass on to :func:`run_model`."""
+
+    operation_factory: OperationFactory | None
+    name: str
+    method: PercentileMethod
+    classify: ErrorClassifier
+    progress: ProgressCallback | None
+    progress_interval_s: float
+    keep_samples: bool
+
+
 class _WorkerCrashed(RuntimeError):
     """The runner's own bookkeeping failed in a worker (never an operation's exception)."""
 
@@ -143,9 +161,7 @@ class _Control:
         self.lock = threading.Lock()
         self.remaining = parties
         self.all_done = threading.Event()
-        self.start_ns = 0
-        self.start_unix_ns = 0
-        self.last_end_ns = 0
+        self.start_ns = self.start_unix_ns = self.last_end_ns = 0
         self.crashes: list[BaseException] = []
 
     def start_clock(self) -> None:
@@ -161,16 +177,64 @@ class _Control:
             self.last_end_ns = max(self.last_end_ns, last_end_ns)
             if crash is not None:
                 self.crashes.append(crash)
-                self.stop = True
-                self.stop_event.set()
+                self.request_stop()
             self.remaining -= 1
             if self.remaining == 0:
                 self.all_done.set()
 
 
-def _check_operations(
-    operation: _Op | None, operation_factory: Callable[[int], _Op] | None, count: int
+class _Schedule:
+    """The open model's scheduler state (written by the scheduler only)."""
+
+    __slots__ = (
+        "dropped_at_ns",
+        "dropped_intended_ns",
+        "end_ns",
+        "issued",
+        "lag_ns",
+        "last_handled_ns",
+        "queued",
+    )
+
+    def __init__(self) -> None:
+        self.lag_ns: array.array[int] = array.array("q")
+        self.issued = self.queued = self.last_handled_ns = self.end_ns = 0
+        # Each dropped request's intended start and the moment it was dropped.
+        self.dropped_intended_ns: array.array[int] = array.array("q")
+        self.dropped_at_ns: array.array[int] = array.array("q")
+
+
+def _progress(
+    model: LoadModel,
+    control: _Control,
+    recorders: Sequence[Recorder],
+    schedule: _Schedule | None = None,
+) -> Callable[[], Progress]:
+    def snapshot() -> Progress:
+        return Progress(
+            model=model.name,
+            elapsed_s=(time.perf_counter_ns() - control.start_ns) / 1e9,
+            finished=sum(len(r) for r in recorders),
+            failed=sum(r.failures for r in recorders),
+            planned=model.planned_requests,
+            dropped=0 if schedule is None else len(schedule.dropped_intended_ns),
+            rejections=sum(r.rejections for r in recorders),
+        )
+
+    return snapshot
+
+
+def _check_arguments(
+    model: LoadModel,
+    operation: _Op | None,
+    operation_factory: Callable[[int], _Op] | None,
+    count: int,
+    progress_interval_s: float,
 ) -> list[_Op]:
+    if not isinstance(model, ClosedModel | OpenModel):
+        raise TypeError(f"model must be a ClosedModel or an OpenModel, got {type(model).__name__}")
+    if not progress_interval_s > 0:
+        raise ValueError(f"progress_interval_s must be > 0, got {progress_interval_s!r}")
     if (operation is None) == (operation_factory is None):
         raise TypeError("give exactly one of operation and operation_factory")
     if operation is not None:
@@ -188,9 +252,135 @@ def _check_operations(
     return operations
 
 
-def _check_interval(progress_interval_s: float) -> None:
-    if not progress_interval_s > 0:
-        raise ValueError(f"progress_interval_s must be > 0, got {progress_interval_s!r}")
+def run_model(
+    model: LoadModel,
+    operation: Operation | None = None,
+    *,
+    operation_factory: OperationFactory | None = None,
+    name: str | None = None,
+    method: PercentileMethod = "nearest-rank",
+    classify: ErrorClassifier = error_type,
+    progress: ProgressCallback | None = None,
+    progress_interval_s: float = 0.5,
+    keep_samples: bool = True,
+) -> LoadTestResult:
+    """Run a model with worker threads.
+
+    Args:
+        model: a :class:`ClosedModel` (``workers`` threads calling back to back) or an
+            :class:`OpenModel` (a constant arrival rate, latency from the intended start).
+        operation: one request, shared by every worker (thread-safe, like ``MLClient``).
+        operation_factory: instead of ``operation``: builds worker ``i``'s operation.
+        name: the run's name (default: the model's name).
+        method: the percentile method (``"nearest-rank"`` or ``"inclusive"``).
+        classify: names each failure's kind (default: :func:`error_type`).
+        progress: called with a :class:`Progress` every ``progress_interval_s`` seconds,
+            from the calling thread; an exception it raises (``KeyboardInterrupt``) stops
+            the run, joins every thread and propagates.
+        progress_interval_s: seconds between progress calls.
+        keep_samples: keep the raw samples on the result (needed to merge it later).
+
+    Returns:
+        The result; :attr:`LoadTestResult.open_model` is set for the open model.
+
+    Raises:
+        ConfigError: a model parameter is out of range (raised by the model).
+        TypeError: not exactly one of ``operation`` and ``operation_factory``.
+        RuntimeError: the runner's own bookkeeping failed in a worker.
+    """
+    operations = _check_arguments(
+        model, operation, operation_factory, model.workers, progress_interval_s
+    )
+    if isinstance(model, ClosedModel):
+        samples = _run_closed_threads(model, operations, classify, progress, progress_interval_s)
+    else:
+        samples = _run_open_threads(model, operations, classify, progress, progress_interval_s)
+    return build_result(
+        model.name if name is None else name,
+        model,
+        samples,
+        method=method,
+        keep_samples=keep_samples,
+    )
+
+
+def run_closed(
+    operation: Operation | None = None,
+    *,
+    workers: int = 10,
+    iterations: int | None = None,
+    duration_s: float | None = None,
+    **options: Unpack[RunOptions],
+) -> LoadTestResult:
+    """The closed model with threads: ``run_model(ClosedModel(...), operation, **options)``.
+
+    Args:
+        operation: one request, shared by every worker.
+        workers: worker threads.
+        iterations: requests per worker (give this or ``duration_s``).
+        duration_s: how long each worker keeps calling, in seconds.
+        options: as for :func:`run_model` (``operation_factory``, ``name`` (default
+            ``"closed"``), ``method``, ``classify``, ``progress``, ...).
+    """
+    model = ClosedModel(workers=workers, iterations=iterations, duration_s=duration_s)
+    return run_model(model, operation, **options)
+
+
+def run_open(
+    operation: Operation | None = None,
+    *,
+    rate_per_s: float,
+    duration_s: float,
+    workers: int = 10,
+    max_in_flight: int = 1000,
+    late_after_ms: float = 10.0,
+    max_scheduler_lag_ms: float = 5.0,
+    **options: Unpack[RunOptions],
+) -> LoadTestResult:
+    """The open model with threads: ``run_model(OpenModel(...), operation, **options)``.
+
+    Args:
+        operation: one request, shared by every worker.
+        rate_per_s, duration_s, workers, max_in_flight, late_after_ms,
+            max_scheduler_lag_ms: the :class:`OpenModel`'s fields.
+        options: as for :func:`run_model` (``name`` defaults to ``"open"``).
+    """
+    model = OpenModel(
+        rate_per_s=rate_per_s,
+        duration_s=duration_s,
+        workers=workers,
+        max_in_flight=max_in_flight,
+        late_after_ms=late_after_ms,
+        max_scheduler_lag_ms=max_scheduler_lag_ms,
+    )
+    return run_model(model, operation, **options)
+
+
+def _start_threads(
+    control: _Control,
+    barrier: threading.Barrier,
+    targets: Sequence[tuple[Callable[..., None], tuple[object, ...]]],
+    on_abort: Callable[[], object],
+) -> list[threading.Thread]:
+    """Start one thread per target and meet them at ``barrier`` (the clock starts there)."""
+    threads = [
+        threading.Thread(target=fn, args=args, name=f"pganalytics-load-{index}", daemon=True)
+        for index, (fn, args) in enumerate(targets)
+    ]
+    started: list[threading.Thread] = []
+    try:
+        for thread in threads:
+            thread.start()
+            started.append(thread)
+        barrier.wait()
+    except BaseException:
+        barrier.abort()
+        control.request_stop()
+        on_abort()
+        for thread in started:
+            thread.join()
+        raise
+    return threads
 
 
 def _supervise(
@@ -220,6 +410,13 @@ def _supervise(
 # ------------------------------------------------------------------------- closed model
 
 
+def _closed_deadline(model: ClosedModel, control: _Control) -> tuple[Iterator[object], int]:
+    if model.iterations is not None:
+        return itertools.repeat(None, model.iterations), _NO_DEADLINE
+    assert model.duration_s is not None
+    return itertools.repeat(None), control.start_ns + round(model.duration_s * 1e9)
+
+
 def _closed_worker(
     operation: Operation,
     model: ClosedModel,
@@ -230,7 +427,6 @@ def _closed_worker(
 ) -> None:
     clock = time.perf_counter_ns
     append = recorder.latencies_ns.append
-    errors = recorder.errors
     end = 0
     try:
         barrier.wait()
@@ -238,123 +434,40 @@ def _closed_worker(
         control.party_done(0)
         return
     try:
-        if model.iterations is not None:
-            for _ in itertools.repeat(None, model.iterations):
-                if control.stop:
-                    break
-                start = clock()
-                try:
-                    operation()
-                except Exception as exc:
-                    end = clock()
-                    if is_rejection(exc):
-                        recorder.rejections += 1
-                        continue
-                    append(end - start)
-                    errors[classify(exc)] += 1
-                    recorder.failures += 1
-                else:
-                    end = clock()
-                    append(end - start)
-        else:
-            assert model.duration_s is not None
-            deadline = control.start_ns + round(model.duration_s * 1e9)
-            while not control.stop:
-                start = clock()
-                if start >= deadline:
-                    break
-                try:
-                    operation()
-                except Exception as exc:
-                    end = clock()
-                    if is_rejection(exc):
-                        recorder.rejections += 1
-                        continue
-                    append(end - start)
-                    errors[classify(exc)] += 1
-                    recorder.failures += 1
-                else:
-                    end = clock()
-                    append(end - start)
+        counter, deadline = _closed_deadline(model, control)
+        for _ in counter:
+            start = clock()
+            if control.stop or start >= deadline:
+                break
+            try:
+                operation()
+            except Exception as exc:
+                end = clock()
+                if is_rejection(exc):
+                    recorder.rejections += 1
+                    continue
+                append(end - start)
+                recorder.errors[classify(exc)] += 1
+                recorder.failures += 1
+            else:
+                end = clock()
+                append(end - start)
     except BaseException as exc:  # the runner's own failure (a classify bug, ...)
         control.party_done(end, exc)
         return
     control.party_done(end)
 
 
-def _collect(recorders: Sequence[Recorder]) -> tuple[bytes, tuple[tuple[str, int], ...]]:
-    """The closed model's samples and failures (see :func:`_open_samples` for the open)."""
+def _closed_samples(control: _Control, recorders: Sequence[Recorder]) -> RunSamples:
     failures: Counter[str] = Counter()
     for recorder in recorders:
         failures.update(recorder.errors)
-    latencies = b"".join(pack_samples(r.latencies_ns) for r in recorders)
-    return latencies, _sorted_counts(failures)
-
-
-def _closed_snapshot(
-    model: ClosedModel, control: _Control, recorders: Sequence[Recorder]
-) -> Callable[[], Progress]:
-    def snapshot() -> Progress:
-        return Progress(
-            model="closed",
-            elapsed_s=(time.perf_counter_ns() - control.start_ns) / 1e9,
-            finished=sum(len(r) for r in recorders),
-            failed=sum(r.failures for r in recorders),
-            planned=model.planned_requests,
-            rejections=sum(r.rejections for r in recorders),
-        )
-
-    return snapshot
-
-
-def run_closed(
-    operation: Operation | None = None,
-    *,
-    workers: int = 10,
-    iterations: int | None = None,
-    duration_s: float | None = None,
-    operation_factory: OperationFactory | None = None,
-    name: str = "closed",
-    method: PercentileMethod = "nearest-rank",
-    classify: ErrorClassifier = error_type,
-    progress: ProgressCallback | None = None,
-    progress_interval_s: float = 0.5,
-    keep_samples: bool = True,
-) -> LoadTestResult:
-    """Run the closed model: ``workers`` threads calling back to back.
-
-    Args:
-        operation: one request, shared by every worker (thread-safe, like ``MLClient``).
-        workers: worker threads.
-        iterations: requests per worker (give this or ``duration_s``).
-        duration_s: how long each worker keeps calling, in seconds.
-        operation_factory: instead of ``operation``: builds worker ``i``'s operation.
-        name: the run's name in the result.
-        method: the percentile method.
-        classify: names a failure's kind (default: the class name and HTTP status).
-        progress: called with a :class:`Progress` every ``progress_interval_s`` seconds
-            from the calling thread.
-        progress_interval_s: seconds between progress calls.
-        keep_samples: keep raw samples on the result (needed by ``merge_results``).
-
-    Returns:
-        The result.
-
-    Raises:
-        ConfigError: a model parameter is out of range.
-        TypeError: not exactly one of ``operation`` and ``operation_factory``.
-    """
-    model = ClosedModel(workers=workers, iterations=iterations, duration_s=duration_s)
-    return run_model(
-        model,
-        operation,
-        operation_factory=operation_factory,
-        name=name,
-        method=method,
-        classify=classify,
-        progress=progress,
-        progress_interval_s=progress_interval_s,
-        keep_samples=keep_samples,
+    return RunSamples(
+        latencies_ns=b"".join(pack_samples(r.latencies_ns) for r in recorders),
+        failures_by_type=_sorted_counts(failures),
+        started_at_unix_ns=control.start_unix_ns,
+        duration_ns=max(control.last_end_ns - control.start_ns, 0),
+        rejections=sum(r.rejections for r in recorders),
     )
 
 
@@ -368,76 +481,17 @@ def _run_closed_threads(
     recorders = [Recorder() for _ in operations]
     control = _Control(len(operations))
     barrier = threading.Barrier(len(operations) + 1, action=control.start_clock)
-    threads = [
-        threading.Thread(
-            target=_closed_worker,
-            args=(operation, model, recorder, classify, control, barrier),
-            name=f"pganalytics-load-worker-{index}",
-            daemon=True,
-        )
-        for index, (operation, recorder) in enumerate(zip(operations, recorders, strict=True))
+    targets = [
+        (_closed_worker, (operation, model, recorder, classify, control, barrier))
+        for operation, recorder in zip(operations, recorders, strict=True)
     ]
-    started: list[threading.Thread] = []
-    try:
-        for thread in threads:
-            thread.start()
-            started.append(thread)
-        barrier.wait()
-    except BaseException:
-        barrier.abort()
-        control.request_stop()
-        for thread in started:
-            thread.join()
-        raise
-    _supervise(
-        control,
-        threads,
-        _closed_snapshot(model, control, recorders),
-        progress,
-        progress_interval_s,
-    )
-    latencies, failures = _collect(recorders)
-    return RunSamples(
-        latencies_ns=latencies,
-        failures_by_type=failures,
-        started_at_unix_ns=control.start_unix_ns,
-        duration_ns=max(control.last_end_ns - control.start_ns, 0),
-        rejections=sum(r.rejections for r in recorders),
-    )
+    threads = _start_threads(control, barrier, targets, lambda: None)
+    snapshot = _progress(model, control, recorders)
+    _supervise(control, threads, snapshot, progress, progress_interval_s)
+    return _closed_samples(control, recorders)
 
 
 # --------------------------------------------------------------------------- open model
-
-
-class _Schedule:
-    """The open model's scheduler state (written by the scheduler thread only)."""
-
-    __slots__ = (
-        "dropped_at_ns",
-        "dropped_intended_ns",
-        "end_ns",
-        "issued",
-        "lag_ns",
-        "last_handled_ns",
-        "queued",
-    )
-
-    def __init__(self) -> None:
-        self.lag_ns: array.array[int] = array.array("q")
-        self.issued = 0
-        self.queued = 0
-        # Each dropped request's intended start and the moment it was dropped.
-        self.dropped_intended_ns: array.array[int] = array.array("q")
-        self.dropped_at_ns: array.array[int] = array.array("q")
-        self.last_handled_ns = 0
-        self.end_ns = 0
-
-    @property
-    def dropped(self) -> int:
-        return len(self.dropped_intended_ns)
-
-
-_STOP_WORKER = -1  # an intended start is never negative
 
 
 def _open_scheduler(
@@ -446,11 +500,11 @@ def _open_scheduler(
     control: _Control,
     handoff: queue.SimpleQueue[int],
     slots: threading.Semaphore,
-    finished: Sequence[array.array[int]],
+    recorders: Sequence[Recorder],
     barrier: threading.Barrier,
 ) -> None:
     clock = time.perf_counter_ns
-    workers = len(finished)
+    workers = len(recorders)
     try:
         barrier.wait()
     except threading.BrokenBarrierError:
@@ -484,7 +538,7 @@ def _open_scheduler(
             handled = now
             if acquire(False):
                 if issued - done >= workers:
-                    done = sum(map(len, finished))
+                    done = sum(len(r) + r.rejections for r in recorders)
                     if issued - done >= workers:
                         queued += 1  # no idle worker: it waits in the hand-off queue
                 put(intended)
@@ -495,9 +549,7 @@ def _open_scheduler(
     except BaseException as exc:
         crash = exc
     finally:
-        schedule.issued = issued
-        schedule.last_handled_ns = handled
-        schedule.queued = queued
+        schedule.issued, schedule.last_handled_ns, schedule.queued = issued, handled, queued
         schedule.end_ns = clock()
         for _ in range(workers):
             handoff.put(_STOP_WORKER)
@@ -519,13 +571,9 @@ def _open_worker(
     append = recorder.latencies_ns.append
     append_service = recorder.service_times_ns.append
     append_end = recorder.end_times_ns.append
-    errors = recorder.errors
     end = 0
     try:
-        while True:
-            intended = get()
-            if intended == _STOP_WORKER:
-                break
+        while (intended := get()) != _STOP_WORKER:
             if control.stop:
                 release()
                 continue
@@ -538,7 +586,7 @@ def _open_worker(
                     recorder.rejections += 1
                     release()
                     continue
-                errors[classify(exc)] += 1
+                recorder.errors[classify(exc)] += 1
                 recorder.failures += 1
             else:
                 end = clock()
@@ -555,66 +603,6 @@ def _open_worker(
     control.party_done(end)
 
 
-def run_open(
-    operation: Operation | None = None,
-    *,
-    rate_per_s: float,
-    duration_s: float,
-    workers: int = 10,
-    max_in_flight: int = 1000,
-    late_after_ms: float = 10.0,
-    max_scheduler_lag_ms: float = 5.0,
-    operation_factory: OperationFactory | None = None,
-    name: str = "open",
-    method: PercentileMethod = "nearest-rank",
-    classify: ErrorClassifier = error_type,
-    progress: ProgressCallback | None = None,
-    progress_interval_s: float = 0.5,
-    keep_samples: bool = True,
-) -> LoadTestResult:
-    """Run the open model: a constant arrival rate, latency from the intended start.
-
-    Args:
-        operation: one request, shared by every worker.
-        rate_per_s: requests per second, in total.
-        duration_s: how long requests keep arriving, in seconds.
-        workers: worker threads sending the requests.
-        max_in_flight: outstanding requests (queued or running) beyond which a due request
-            is dropped.
-        late_after_ms: a request starting more than this after its intended time is late.
-        max_scheduler_lag_ms: scheduler-lag p99 beyond which the generator is saturated.
-        operation_factory: instead of ``operation``: builds worker ``i``'s operation.
-        name, method, classify, progress, progress_interval_s, keep_samples: as for
-            :func:`run_closed`.
-
-    Returns:
-        The result, with :attr:`LoadTestResult.open_model` set.
-
-    Raises:
-        ConfigError: a model parameter is out of range.
-        TypeError: not exactly one of ``operation`` and ``operation_factory``.
-    """
-    model = OpenModel(
-        rate_per_s=rate_per_s,
-        duration_s=duration_s,
-        workers=workers,
-        max_in_flight=max_in_flight,
-        late_after_ms=late_after_ms,
-        max_scheduler_lag_ms=max_scheduler_lag_ms,
-    )
-    return run_model(
-        model,
-        operation,
-        operation_factory=operation_factory,
-        name=name,
-        method=method,
-        classify=classify,
-        progress=progress,
-        progress_interval_s=progress_interval_s,
-        keep_samples=keep_samples,
-    )
-
-
 def _run_open_threads(
     model: OpenModel,
     operations: Sequence[Operation],
@@ -629,57 +617,20 @@ def _run_open_threads(
     slots = threading.Semaphore(model.max_in_flight)
     late_ns = round(model.late_after_ms * 1e6)
     barrier = threading.Barrier(2, action=control.start_clock)
-    threads = [
-        threading.Thread(
-            target=_open_worker,
-            args=(operation, recorder, classify, control, handoff, slots, late_ns),
-            name=f"pganalytics-load-worker-{index}",
-            daemon=True,
-        )
-        for index, (operation, recorder) in enumerate(zip(operations, recorders, strict=True))
+    targets: list[tuple[Callable[..., None], tuple[object, ...]]] = [
+        (_open_worker, (operation, recorder, classify, control, handoff, slots, late_ns))
+        for operation, recorder in zip(operations, recorders, strict=True)
     ]
-    threads.append(
-        threading.Thread(
-            target=_open_scheduler,
-            args=(
-                model,
-                schedule,
-                control,
-                handoff,
-                slots,
-                [r.latencies_ns for r in recorders],
-                barrier,
-            ),
-            name="pganalytics-load-scheduler",
-            daemon=True,
-        )
+    targets.append(
+        (_open_scheduler, (model, schedule, control, handoff, slots, recorders, barrier))
     )
-    started: list[threading.Thread] = []
-    try:
-        for thread in threads:
-            thread.start()
-            started.append(thread)
-        barrier.wait()
-    except BaseException:
-        barrier.abort()
-        control.request_stop()
+
+    def stop_workers() -> None:
         for _ in operations:
             handoff.put(_STOP_WORKER)
-        for thread in started:
-            thread.join()
-        raise
 
-    def snapshot() -> Progress:
-        return Progress(
-            model="open",
-            elapsed_s=(time.perf_counter_ns() - control.start_ns) / 1e9,
-            finished=sum(len(r) for r in recorders),
-            failed=sum(r.failures for r in recorders),
-            planned=model.planned_requests,
-            dropped=schedule.dropped,
-            rejections=sum(r.rejections for r in recorders),
-        )
-
+    threads = _start_threads(control, barrier, targets, stop_workers)
+    snapshot = _progress(model, control, recorders, schedule)
     _supervise(control, threads, snapshot, progress, progress_interval_s)
     last_start_ns = max(
         (r.end_times_ns[-1] - r.service_times_ns[-1] for r in recorders if r.end_times_ns),
@@ -734,10 +685,17 @@ def _open_samples(
     if dropped:
         failures[DROPPED] += len(dropped)
     latencies = b"".join(pack_samples(r.latencies_ns) for r in recorders)
-    latencies += pack_samples(dropped)
     end_ns = max(control.last_end_ns, schedule.end_ns)
+    # How long *starting* the schedule took: its nominal span (the last request is due one
+    # period before its end, so on-time requests achieve exactly the target rate), or up
+    # to one period after the last actual start or hand-off when that was late.
+    last_ns = max(last_start_ns, schedule.last_handled_ns)
+    schedule_ns = model.schedule_span_ns
+    if last_ns:
+        period_ns = round(1e9 / model.rate_per_s)
+        schedule_ns = max(schedule_ns, last_ns - control.start_ns + period_ns)
     return RunSamples(
-        latencies_ns=latencies,
+        latencies_ns=latencies + pack_samples(dropped),
         failures_by_type=_sorted_counts(failures),
         started_at_unix_ns=control.start_unix_ns,
         duration_ns=max(end_ns - control.start_ns, 0),
@@ -747,38 +705,19 @@ def _open_samples(
         dropped=len(dropped),
         late=sum(r.late for r in recorders),
         queued=schedule.queued,
+        schedule_ns=schedule_ns,
         rejections=sum(r.rejections for r in recorders),
-        schedule_ns=_schedule_ns(
-            model, control.start_ns, max(last_start_ns, schedule.last_handled_ns)
-        ),
     )
 
 
-def _schedule_ns(model: OpenModel, start_ns: int, last_ns: int) -> int:
-    """How long the schedule took to *start*: its nominal length, or longer when late.
-
-    The schedule of n requests nominally spans ``n / rate`` (the last request is due one
-    period before the end), so requests that all start on time achieve exactly the
-    target rate. When the last request started (or was handled by the scheduler) late,
-    the span stretches to one period after that moment, and the achieved rate (requests
-    actually started per second of this span) falls below the target.
-
-    Args:
-        model: the model.
-        start_ns: when the clock started.
-        last_ns: the latest actual start or scheduler hand-off (0: none).
-    """
-    nominal = model.schedule_span_ns
-    if not last_ns:
-        return nominal
-    return max(nominal, last_ns - start_ns + round(1e9 / model.rate_per_s))
+# ------------------------------------------------------------------------------ asyncio
 
 
-def run_model(
+async def run_model_async(
     model: LoadModel,
-    operation: Operation | None = None,
+    operation: AsyncOperation | None = None,
     *,
-    operation_factory: OperationFactory | None = None,
+    operation_factory: Callable[[int], AsyncOperation] | None = None,
     name: str | None = None,
     method: PercentileMethod = "nearest-rank",
     classify: ErrorClassifier = error_type,
@@ -786,25 +725,24 @@ def run_model(
     progress_interval_s: float = 0.5,
     keep_samples: bool = True,
 ) -> LoadTestResult:
-    """Run either model with worker threads; see :func:`run_closed` and :func:`run_open`.
+    """Run a model with asyncio tasks on the running loop; see :func:`run_model`.
 
-    Args:
-        model: a :class:`ClosedModel` or an :class:`OpenModel`.
-        operation, operation_factory, method, classify, progress, progress_interval_s,
-            keep_samples: as for :func:`run_closed`.
-        name: the run's name (default: the model's name).
-
-    Returns:
-        The result.
+    ``operation`` is a coroutine function (``lambda: client.predict(4001)`` with an
+    ``AsyncMLClient``). In the open model each request is its own task (up to
+    ``max_in_flight`` at once; ``model.workers`` is ignored and ``operation_factory(0)``
+    builds the one shared operation). The open model sleeps with ``asyncio.sleep``, whose
+    timer has a resolution of about 1 ms.
     """
-    if not isinstance(model, ClosedModel | OpenModel):
-        raise TypeError(f"model must be a ClosedModel or an OpenModel, got {type(model).__name__}")
-    _check_interval(progress_interval_s)
-    operations = _check_operations(operation, operation_factory, model.workers)
+    count = model.workers if isinstance(model, ClosedModel) else 1
+    operations = _check_arguments(model, operation, operation_factory, count, progress_interval_s)
     if isinstance(model, ClosedModel):
-        samples = _run_closed_threads(model, operations, classify, progress, progress_interval_s)
+        samples = await _run_closed_tasks(
+            model, operations, classify, progress, progress_interval_s
+        )
     else:
-        samples = _run_open_threads(model, operations, classify, progress, progress_interval_s)
+        samples = await _run_open_tasks(
+            model, operations[0], classify, progress, progress_interval_s
+        )
     return build_result(
         model.name if name is None else name,
         model,
@@ -814,53 +752,8 @@ def run_model(
     )
 
 
-# ------------------------------------------------------------------------------ asyncio
-
-
-async def _closed_task(
-    operation: AsyncOperation,
-    model: ClosedModel,
-    recorder: Recorder,
-    classify: ErrorClassifier,
-    control: _Control,
-    go: asyncio.Event,
-) -> int:
-    clock = time.perf_counter_ns
-    append = recorder.latencies_ns.append
-    errors = recorder.errors
-    end = 0
-    await go.wait()
-    if model.iterations is not None:
-        counter: itertools.repeat[None] | itertools.count[int] = itertools.repeat(
-            None, model.iterations
-        )
-        deadline = None
-    else:
-        assert model.duration_s is not None
-        counter = itertools.count()
-        deadline = control.start_ns + round(model.duration_s * 1e9)
-    for _ in counter:
-        start = clock()
-        if control.stop or (deadline is not None and start >= deadline):
-            break
-        try:
-            await operation()
-        except Exception as exc:
-            end = clock()
-            if is_rejection(exc):
-                recorder.rejections += 1
-                continue
-            append(end - start)
-            errors[classify(exc)] += 1
-            recorder.failures += 1
-        else:
-            end = clock()
-            append(end - start)
-    return end
-
-
 async def _watch(
-    tasks: Sequence[asyncio.Task[_T]],
+    tasks: Sequence[asyncio.Task[None]],
     snapshot: Callable[[], Progress],
     progress: ProgressCallback | None,
     interval_s: float,
@@ -882,125 +775,37 @@ async def _watch(
         raise
 
 
-async def run_closed_async(
-    operation: AsyncOperation | None = None,
-    *,
-    workers: int = 10,
-    iterations: int | None = None,
-    duration_s: float | None = None,
-    operation_factory: Callable[[int], AsyncOperation] | None = None,
-    name: str = "closed",
-    method: PercentileMethod = "nearest-rank",
-    classify: ErrorClassifier = error_type,
-    progress: ProgressCallback | None = None,
-    progress_interval_s: float = 0.5,
-    keep_samples: bool = True,
-) -> LoadTestResult:
-    """The closed model with asyncio tasks on the running loop; see :func:`run_closed`.
-
-    ``operation`` is a coroutine function (``lambda: client.predict(4001)`` with an
-    ``AsyncMLClient``).
-    """
-    model = ClosedModel(workers=workers, iterations=iterations, duration_s=duration_s)
-    return await run_model_async(
-        model,
-        operation,
-        operation_factory=operation_factory,
-        name=name,
-        method=method,
-        classify=classify,
-        progress=progress,
-        progress_interval_s=progress_interval_s,
-        keep_samples=keep_samples,
-    )
-
-
-async def run_open_async(
-    operation: AsyncOperation | None = None,
-    *,
-    rate_per_s: float,
-    duration_s: float,
-    max_in_flight: int = 1000,
-    late_after_ms: float = 10.0,
-    max_scheduler_lag_ms: float = 5.0,
-    operation_factory: Callable[[int], AsyncOperation] | None = None,
-    name: str = "open",
-    method: PercentileMethod = "nearest-rank",
-    classify: ErrorClassifier = error_type,
-    progress: ProgressCallback | None = None,
-    progress_interval_s: float = 0.5,
-    keep_samples: bool = True,
-) -> LoadTestResult:
-    """The open model with one asyncio task per request; see :func:`run_open`.
-
-    Up to ``max_in_flight`` requests run at once; a request due beyond that is dropped.
-    (``operation_factory(0)`` builds the one shared operation when given.)
-    """
-    model = OpenModel(
-        rate_per_s=rate_per_s,
-        duration_s=duration_s,
-        workers=1,
-        max_in_flight=max_in_flight,
-        late_after_ms=late_after_ms,
-        max_scheduler_lag_ms=max_scheduler_lag_ms,
-    )
-    return await run_model_async(
-        model,
-        operation,
-        operation_factory=operation_factory,
-        name=name,
-        method=method,
-        classify=classify,
-        progress=progress,
-        progress_interval_s=progress_interval_s,
-        keep_samples=keep_samples,
-    )
-
-
-async def run_model_async(
-    model: LoadModel,
-    operation: AsyncOperation | None = None,
-    *,
-    operation_factory: Callable[[int], AsyncOperation] | None = None,
-    name: str | None = None,
-    method: PercentileMethod = "nearest-rank",
-    classify: ErrorClassifier = error_type,
-    progress: ProgressCallback | None = None,
-    progress_interval_s: float = 0.5,
-    keep_samples: bool = True,
-) -> LoadTestResult:
-    """Run either model with asyncio tasks; see :func:`run_model`.
-
-    In the open model, ``model.workers`` is ignored: each request is its own task.
-    """
-    if not isinstance(model, ClosedModel | OpenModel):
-        raise TypeError(f"model must be a ClosedModel or an OpenModel, got {type(model).__name__}")
-    _check_interval(progress_interval_s)
-    count = model.workers if isinstance(model, ClosedModel) else 1
-    operations = _check_operations(operation, operation_factory, count)
-    if isinstance(model, ClosedModel):
-        samples = await _run_closed_tasks(
-            model,
-            operations,
-            classify,
-            progress,
-            progress_interval_s,
-        )
-    else:
-        samples = await _run_open_tasks(
-            model,
-            operations[0],
-            classify,
-            progress,
-            progress_interval_s,
-        )
-    return build_result(
-        model.name if name is None else name,
-        model,
-        samples,
-        method=method,
-        keep_samples=keep_samples,
-    )
+async def _closed_task(
+    operation: AsyncOperation,
+    model: ClosedModel,
+    recorder: Recorder,
+    classify: ErrorClassifier,
+    control: _Control,
+    go: asyncio.Event,
+) -> None:
+    clock = time.perf_counter_ns
+    append = recorder.latencies_ns.append
+    end = 0
+    await go.wait()
+    counter, deadline = _closed_deadline(model, control)
+    for _ in counter:
+        start = clock()
+        if control.stop or start >= deadline:
+            break
+        try:
+            await operation()
+        except Exception as exc:
+            end = clock()
+            if is_rejection(exc):
+                recorder.rejections += 1
+                continue
+            append(end - start)
+            recorder.errors[classify(exc)] += 1
+            recorder.failures += 1
+        else:
+            end = clock()
+            append(end - start)
+    control.last_end_ns = max(control.last_end_ns, end)  # one thread runs every task
 
 
 async def _run_closed_tasks(
@@ -1020,22 +825,11 @@ async def _run_closed_tasks(
     await asyncio.sleep(0)  # let every task reach the start line
     control.start_clock()
     go.set()
-    await _watch(
-        tasks,
-        _closed_snapshot(model, control, recorders),
-        progress,
-        progress_interval_s,
-        control,
-    )
-    control.last_end_ns = max(task.result() for task in tasks)
-    latencies, failures = _collect(recorders)
-    return RunSamples(
-        latencies_ns=latencies,
-        failures_by_type=failures,
-        started_at_unix_ns=control.start_unix_ns,
-        duration_ns=max(control.last_end_ns - control.start_ns, 0),
-        rejections=sum(r.rejections for r in recorders),
-    )
+    snapshot = _progress(model, control, recorders)
+    await _watch(tasks, snapshot, progress, progress_interval_s, control)
+    for task in tasks:
+        task.result()
+    return _closed_samples(control, recorders)
 
 
 async def _run_open_tasks(
@@ -1051,9 +845,6 @@ async def _run_open_tasks(
     clock = time.perf_counter_ns
     late_ns = round(model.late_after_ms * 1e6)
     in_flight: set[asyncio.Task[None]] = set()
-    append = recorder.latencies_ns.append
-    append_service = recorder.service_times_ns.append
-    append_end = recorder.end_times_ns.append  # ascending: one thread runs every task
     last_start_ns = 0
 
     async def one(intended: int) -> None:
@@ -1071,18 +862,16 @@ async def _run_open_tasks(
             recorder.failures += 1
         else:
             end = clock()
-        append(end - intended)
-        append_service(end - start)
-        append_end(end)
+        recorder.latencies_ns.append(end - intended)
+        recorder.service_times_ns.append(end - start)
+        recorder.end_times_ns.append(end)  # ascending: one thread runs every task
         if start - intended > late_ns:
             recorder.late += 1
         control.last_end_ns = max(control.last_end_ns, end)
 
     async def scheduler() -> None:
-        rate = model.rate_per_s
-        start = control.start_ns
         for index in range(model.schedule_requests):
-            intended = start + round(index * 1_000_000_000 / rate)
+            intended = control.start_ns + round(index * 1_000_000_000 / model.rate_per_s)
             now = clock()
             if now < intended:
                 await asyncio.sleep((intended - now) / 1e9)
@@ -1103,19 +892,9 @@ async def _run_open_tasks(
         if in_flight:
             await asyncio.gather(*list(in_flight))
 
-    def snapshot() -> Progress:
-        return Progress(
-            model="open",
-            elapsed_s=(clock() - control.start_ns) / 1e9,
-            finished=len(recorder),
-            failed=recorder.failures,
-            planned=model.planned_requests,
-            dropped=schedule.dropped,
-            rejections=recorder.rejections,
-        )
-
     control.start_clock()
     main = asyncio.create_task(scheduler())
+    snapshot = _progress(model, control, [recorder], schedule)
     try:
         await _watch([main], snapshot, progress, progress_interval_s, control)
     finally:
@@ -1125,3 +904,58 @@ async def _run_open_tasks(
             await asyncio.gather(*list(in_flight), return_exceptions=True)
     main.result()
     return _open_samples(model, control, schedule, [recorder], last_start_ns)
+
+
+class _AsyncRunOptions(TypedDict, total=False):
+    operation_factory: Callable[[int], AsyncOperation] | None
+    name: str
+    method: PercentileMethod
+    classify: ErrorClassifier
+    progress: ProgressCallback | None
+    progress_interval_s: float
+    keep_samples: bool
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"{old} is deprecated and will be removed in 0.3: use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+async def run_closed_async(
+    operation: AsyncOperation | None = None,
+    *,
+    workers: int = 10,
+    iterations: int | None = None,
+    duration_s: float | None = None,
+    **options: Unpack[_AsyncRunOptions],
+) -> LoadTestResult:
+    """Deprecated: ``await run_model_async(ClosedModel(...), operation, ...)``."""
+    _deprecated("run_closed_async(...)", "await run_model_async(ClosedModel(...), operation)")
+    model = ClosedModel(workers=workers, iterations=iterations, duration_s=duration_s)
+    return await run_model_async(model, operation, **options)
+
+
+async def run_open_async(
+    operation: AsyncOperation | None = None,
+    *,
+    rate_per_s: float,
+    duration_s: float,
+    max_in_flight: int = 1000,
+    late_after_ms: float = 10.0,
+    max_scheduler_lag_ms: float = 5.0,
+    **options: Unpack[_AsyncRunOptions],
+) -> LoadTestResult:
+    """Deprecated: ``await run_model_async(OpenModel(...), operation, ...)``."""
+    _deprecated("run_open_async(...)", "await run_model_async(OpenModel(...), operation)")
+    model = OpenModel(
+        rate_per_s=rate_per_s,
+        duration_s=duration_s,
+        workers=1,
+        max_in_flight=max_in_flight,
+        late_after_ms=late_after_ms,
+        max_scheduler_lag_ms=max_scheduler_lag_ms,
+    )
+    return await run_model_async(model, operation, **options)

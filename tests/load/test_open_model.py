@@ -7,7 +7,15 @@ import threading
 import pytest
 
 from pganalytics_core.client import AsyncMLClient, MLClient
-from pganalytics_core.load import Progress, run_closed_async, run_open, run_open_async
+from pganalytics_core.load import (
+    ClosedModel,
+    OpenModel,
+    Progress,
+    run_closed_async,
+    run_model_async,
+    run_open,
+    run_open_async,
+)
 from pganalytics_core.retry import RetryPolicy
 from pganalytics_core.testing import FakeMLService
 
@@ -131,7 +139,9 @@ def test_open_model_accounting_with_failures(fake: FakeMLService) -> None:
 
 async def test_async_closed_model(fake: FakeMLService) -> None:
     async with AsyncMLClient(fake.url, retry=NO_RETRY) as client:
-        result = await run_closed_async(lambda: client.predict(4001), workers=5, iterations=8)
+        result = await run_model_async(
+            ClosedModel(workers=5, iterations=8), lambda: client.predict(4001)
+        )
     assert result.total_requests == 40
     assert result.failed_requests == 0
     assert fake.request_counts()["predict"] == 40
@@ -140,9 +150,24 @@ async def test_async_closed_model(fake: FakeMLService) -> None:
 async def test_async_open_model(fake: FakeMLService) -> None:
     fake.fail_next(3, status=503)
     async with AsyncMLClient(fake.url, retry=NO_RETRY) as client:
-        result = await run_open_async(lambda: client.predict(4001), rate_per_s=100, duration_s=0.3)
+        result = await run_model_async(
+            OpenModel(rate_per_s=100, duration_s=0.3, workers=1), lambda: client.predict(4001)
+        )
     stats = result.open_model
     assert stats is not None
     assert result.total_requests == stats.issued_requests == 30
     assert result.failures == {"ServerError(503)": 3}
     assert stats.service_time.count == 30
+
+
+async def test_the_deprecated_async_shorthands_warn_and_still_run(fake: FakeMLService) -> None:
+    async with AsyncMLClient(fake.url, retry=NO_RETRY) as client:
+        with pytest.warns(DeprecationWarning, match=r"use await run_model_async\(ClosedModel"):
+            closed = await run_closed_async(lambda: client.predict(4001), workers=2, iterations=3)
+        with pytest.warns(DeprecationWarning, match=r"use await run_model_async\(OpenModel"):
+            opened = await run_open_async(
+                lambda: client.predict(4001), rate_per_s=100, duration_s=0.05, name="o"
+            )
+    assert (closed.name, closed.total_requests) == ("closed", 6)
+    assert (opened.name, opened.total_requests) == ("o", 5)
+    assert fake.request_counts()["predict"] == 11
