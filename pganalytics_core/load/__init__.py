@@ -19,7 +19,8 @@ Modules: :mod:`~.model` (the two models), :mod:`~.recorder` (per-worker samples)
 (k6-style pass/fail), :mod:`~.scenarios` (the backend's presets), :mod:`~.processes`
 (the fake service in a child process), :mod:`~.report` (text, JSON,
 SVG, sample files), :mod:`~.cli` (``pganalytics-load``), :mod:`~.locust_support` (many
-machines, through Locust; optional) and :mod:`~.calibrate` (measure the generator itself).
+processes and machines, through Locust). The generator's own accuracy and costs are
+asv benchmarks (``benchmarks/bench_load.py``).
 """
 
 from pganalytics_core.load.assertions import assert_thresholds

@@ -235,7 +235,6 @@ def test_cli_lists_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     [
         "pganalytics_core.load",
         "pganalytics_core.load.assertions",
-        "pganalytics_core.load.calibrate",
         "pganalytics_core.load.cli",
         "pganalytics_core.load.locust_support",
         "pganalytics_core.load.model",
