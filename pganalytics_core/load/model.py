@@ -17,6 +17,7 @@ Both models refuse sizes no machine could run (:data:`MAX_RATE_PER_S`,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -205,24 +206,7 @@ LoadModel = ClosedModel | OpenModel
 
 def model_to_dict(model: LoadModel) -> dict[str, object]:
     """Return a model's parameters as plain data, with its ``"name"``."""
-    if isinstance(model, ClosedModel):
-        return {
-            "name": "closed",
-            "workers": model.workers,
-            "iterations": model.iterations,
-            "duration_s": model.duration_s,
-        }
-    return {
-        "name": "open",
-        "rate_per_s": model.rate_per_s,
-        "duration_s": model.duration_s,
-        "workers": model.workers,
-        "max_in_flight": model.max_in_flight,
-        "late_after_ms": model.late_after_ms,
-        "max_scheduler_lag_ms": model.max_scheduler_lag_ms,
-        "min_achieved_ratio": model.min_achieved_ratio,
-        "max_late_ratio": model.max_late_ratio,
-    }
+    return {"name": model.name, **dataclasses.asdict(model)}
 
 
 def model_from_dict(data: Mapping[str, object]) -> LoadModel:

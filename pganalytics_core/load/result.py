@@ -10,6 +10,7 @@ samples: no histogram error, no averaging of percentiles.
 from __future__ import annotations
 
 import array
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -140,16 +141,7 @@ class OpenModelStats:
     def as_dict(self) -> dict[str, object]:
         """Return the stats as a plain dict (the JSON report's shape)."""
         return {
-            "target_rate_per_s": self.target_rate_per_s,
-            "achieved_rate_per_s": self.achieved_rate_per_s,
-            "issued_requests": self.issued_requests,
-            "dropped_requests": self.dropped_requests,
-            "late_requests": self.late_requests,
-            "late_after_ms": self.late_after_ms,
-            "queued_requests": self.queued_requests,
-            "service_time": self.service_time.as_dict(),
-            "scheduler_lag": self.scheduler_lag.as_dict(),
-            "saturated": self.saturated,
+            **dataclasses.asdict(self),
             "saturation_reasons": list(self.saturation_reasons),
         }
 
