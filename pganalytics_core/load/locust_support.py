@@ -228,28 +228,34 @@ def ml_user_class(
             self.ml.close()
 
         def timed(self, name: str, call: Callable[[], object]) -> None:
-            clock = time.perf_counter_ns
-            start = clock()
-            exception: BaseException | None = None
-            try:
-                call()
-            except Exception as exc:
-                if is_rejection(exc):
-                    for recorder in _RECORDERS:
-                        recorder.on_rejection()
-                    return
-                exception = exc
-            elapsed_ns = clock() - start
-            self.environment.events.request.fire(
-                request_type="ml",
-                name=name,
-                response_time=elapsed_ns / 1_000_000,
-                response_length=0,
-                exception=exception,
-                context={},
-            )
+            _timed(self.environment.events.request.fire, name, call)
 
     return MLServiceUser
+
+
+def _timed(fire: Callable[..., object], name: str, call: Callable[[], object]) -> None:
+    """Time ``call`` and report it to Locust's ``request`` event (``fire``), or count a
+    rejection by the user's own breaker in this process's recorders (no request made)."""
+    clock = time.perf_counter_ns
+    start = clock()
+    exception: BaseException | None = None
+    try:
+        call()
+    except Exception as exc:
+        if is_rejection(exc):
+            for recorder in _RECORDERS:
+                recorder.on_rejection()
+            return
+        exception = exc
+    elapsed_ns = clock() - start
+    fire(
+        request_type="ml",
+        name=name,
+        response_time=elapsed_ns / 1_000_000,
+        response_length=0,
+        exception=exception,
+        context={},
+    )
 
 
 def merge_sample_files(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pganalytics_core.errors import CircuitOpenError, ConfigError, ServerError
+from pganalytics_core.load import locust_support
 from pganalytics_core.load.locust_support import LocustSampleRecorder, merge_sample_files
 from pganalytics_core.testing import FakeMLService
 
@@ -88,3 +90,27 @@ def test_locust_processes_merge_into_one_exact_result(fake: FakeMLService, tmp_p
     assert result.total_requests > 0
     assert result.model.workers <= 4
     assert result.failed_requests == 0
+
+
+def test_a_rejection_by_the_users_breaker_is_not_reported_to_locust(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = LocustSampleRecorder(tmp_path, name="unit")
+    monkeypatch.setattr(locust_support, "_RECORDERS", [recorder])
+    fired: list[dict[str, object]] = []
+
+    def rejected() -> None:
+        raise CircuitOpenError("load-client", 30.0)
+
+    def failed() -> None:
+        raise ServerError(503, "busy")
+
+    locust_support._timed(lambda **kw: fired.append(kw), "predict", rejected)
+    locust_support._timed(lambda **kw: fired.append(kw), "predict", failed)
+    assert recorder.recorder.rejections == 1
+    assert len(fired) == 1
+    assert isinstance(fired[0]["exception"], ServerError)
+    assert fired[0]["name"] == "predict"
+    # checked before Locust is imported (importing it in process patches ssl)
+    with pytest.raises(ConfigError, match="client_breaker"):
+        locust_support.ml_user_class(client_breaker="off")  # type: ignore[arg-type]
