@@ -114,39 +114,10 @@ class Scenario:
         _check_client_breaker(self.client_breaker)
 
     def __reduce__(self) -> tuple[Callable[..., Scenario], tuple[object, ...]]:
-        # A mappingproxy does not pickle; multi-process runs send scenarios to children.
-        return (
-            _make_scenario,
-            (
-                self.name,
-                self.description,
-                self.model,
-                self.workload,
-                dict(self.thresholds),
-                self.breaker_fail_every,
-                self.client_breaker,
-            ),
-        )
-
-
-def _make_scenario(
-    name: str,
-    description: str,
-    model: LoadModel,
-    workload: WorkloadKind,
-    thresholds: dict[str, str],
-    breaker_fail_every: int,
-    client_breaker: ClientBreaker = "never-opens",
-) -> Scenario:
-    return Scenario(
-        name=name,
-        description=description,
-        model=model,
-        workload=workload,
-        thresholds=thresholds,
-        breaker_fail_every=breaker_fail_every,
-        client_breaker=client_breaker,
-    )
+        # A mappingproxy does not pickle: rebuild from the fields, thresholds as a dict.
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields["thresholds"] = dict(self.thresholds)
+        return (functools.partial(Scenario, **fields), ())
 
 
 def _check_client_breaker(value: object) -> None:
