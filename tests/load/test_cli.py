@@ -192,3 +192,21 @@ def test_module_entry_point(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "duration must be finite and > 0" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_clients_own_breaker_rejections_are_reported_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "run.json"
+    argv = ["--scenario", "sustained-predictions", "--workers", "1", "--iterations", "10"]
+    argv += ["--fake-in-process", "--error-rate", "1", "--fault-endpoints", "predict"]
+    argv += ["--client-breaker", "default", "--threshold", "rejections==0"]
+    code = main([*argv, "--json", str(report)])
+    out = capsys.readouterr().out
+    assert code == 1
+    # 5 failures open the client's breaker; the other 5 calls made no request
+    assert "5 total, 0 ok, 5 failed" in out
+    assert "rejections     5 by the client's own circuit breaker" in out
+    data = read_report(report)
+    assert data["results"]["rejections"] == 5  # type: ignore[index]
+    assert data["config"]["client_breaker"] == "default"  # type: ignore[index]

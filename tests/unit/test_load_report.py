@@ -184,6 +184,8 @@ def test_progress_line_and_url_redaction() -> None:
         (["--scenario", "breaker-stress", "--processes", "2"], "--processes was removed"),
         (["--scenario", "breaker-stress", "--url", "http://127.0.0.1:1"], "calls no service"),
         (["--scenario", "breaker-stress", "--latency-ms", "5"], "fault options do not apply"),
+        (["--scenario", "breaker-stress", "--client-breaker", "default"], "--client-breaker"),
+        (["--client-breaker", "off"], "invalid choice"),
         (["--url", "http://127.0.0.1:1", "--fake-in-process"], "--fake-in-process starts"),
         (["--model", "closed", "--workers", "2", "--processes", "3"], "scale out with Locust"),
     ],
