@@ -18,7 +18,7 @@ PUSH    ?=
 PORT    ?= 8080
 BENCH_ARGS := $(if $(MACHINE),--machine $(MACHINE)) $(if $(filter-out 0,$(PUSH)),--push)
 
-.PHONY: bench publish test lint typecheck unit benchcheck compare preview clean help
+.PHONY: bench publish test lint typecheck unit benchcheck compare preview clean help unasync
 
 help:
 	@echo "make bench    benchmark the newest $(COMMITS) commits of main with asv, publish html/"
@@ -27,6 +27,7 @@ help:
 	@echo "              (CI: .venv/bin/python tools/asv_compare.py, whose exit 0/1/2 make cannot pass on)"
 	@echo "make publish  publish the stored results (html/ and the gh-pages branch), run nothing"
 	@echo "make preview  serve html/ on http://127.0.0.1:$(PORT) (this machine only)"
+	@echo "make unasync  regenerate the sync client from the async one (after editing it)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest
+
+# pganalytics_core/_sync_client.py is generated from _async_client.py (a test checks it).
+unasync: $(STAMP)
+	$(PY) tools/unasync_client.py
 
 # A convenience: make exits 2 whenever a command fails, so "1, a regression" cannot get
 # through make. CI runs the command itself (README "Reviewing a pull request").
