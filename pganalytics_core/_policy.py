@@ -26,6 +26,12 @@ from typing import Final, Generic, Protocol, TypeVar
 import httpx
 
 from pganalytics_core import _deadline
+from pganalytics_core._validation import (
+    check_count,
+    check_positive,
+    check_text,
+    check_type,
+)
 from pganalytics_core.breaker import CircuitBreaker
 from pganalytics_core.cache import PredictionCache
 from pganalytics_core.errors import BODY_EXCERPT_CHARS as _EXCERPT_CHARS
@@ -400,33 +406,6 @@ def _without_secret_tail(text: str, secrets: tuple[str, ...]) -> str:
     return stripped[:-cut].rstrip() + suffix
 
 
-def _check_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-
-
-def _check_days(name: str, value: object, minimum: int) -> None:
-    if type(value) is not int:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _check_text(name: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError(f"{name} must not be empty")
-
-
-def _check_positive_seconds(name: str, value: float) -> None:
-    _check_number(name, value)
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-
-
 def _check_job_id(job_id: object) -> str:
     if not isinstance(job_id, str):
         raise TypeError(f"job_id must be a str, got {type(job_id).__name__}")
@@ -459,6 +438,47 @@ def _normalise_base_url(base_url: str | httpx.URL) -> tuple[httpx.URL, str | Non
     return url.copy_with(path=url.path.rstrip("/") or "/"), basic, password
 
 
+def _check_timeout(timeout_s: object) -> None:
+    if (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, int | float)
+        or not 0 < timeout_s < math.inf
+    ):
+        raise ConfigError("timeout_s", f"must be a finite number of seconds > 0, got {timeout_s!r}")
+
+
+def _check_max_response_bytes(max_response_bytes: object) -> None:
+    if (
+        isinstance(max_response_bytes, bool)
+        or not isinstance(max_response_bytes, int)
+        or max_response_bytes < 1
+    ):
+        raise ConfigError("max_response_bytes", "must be an int >= 1")
+
+
+def _authorization(api_key: str | None, basic: str | None) -> str | None:
+    """The ``Authorization`` header of a client: its API key's, its URL's, or None.
+
+    Raises:
+        TypeError: an API key that is not a str.
+        ConfigError: a malformed key, or a key and URL credentials both.
+    """
+    if api_key is None:
+        return basic
+    check_type("api_key", api_key, str)
+    # Never echo the key: it must not end up in a message or a log line.
+    if (
+        not api_key
+        or not api_key.isascii()
+        or not api_key.isprintable()
+        or api_key != api_key.strip()
+    ):
+        raise ConfigError("api_key", "must be non-empty printable ASCII without spaces around it")
+    if basic is not None:
+        raise ConfigError("base_url", "holds credentials; pass api_key or credentials, not both")
+    return f"Bearer {api_key}"
+
+
 class _ClientBase:
     """Configuration, request building and response interpretation shared by both clients."""
 
@@ -480,49 +500,15 @@ class _ClientBase:
     ) -> None:
         self._base_url, basic, password = _normalise_base_url(base_url)
         self._base = str(self._base_url).rstrip("/")
-        if (
-            isinstance(timeout_s, bool)
-            or not isinstance(timeout_s, int | float)
-            or not 0 < timeout_s < math.inf
-        ):
-            raise ConfigError(
-                "timeout_s", f"must be a finite number of seconds > 0, got {timeout_s!r}"
-            )
-        if not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        _check_timeout(timeout_s)
+        check_type("retry", retry, RetryPolicy)
         if breaker is None:
             breaker = CircuitBreaker(name=BREAKER_NAME)
-        elif not isinstance(breaker, CircuitBreaker):
-            raise TypeError(f"breaker must be a CircuitBreaker, got {type(breaker).__name__}")
-        if cache is not None and not isinstance(cache, PredictionCache):
-            raise TypeError(f"cache must be a PredictionCache, got {type(cache).__name__}")
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
-        ):
-            raise ConfigError("max_response_bytes", "must be an int >= 1")
-        authorization: str | None = None
-        if api_key is not None:
-            if not isinstance(api_key, str):
-                raise TypeError(f"api_key must be a str, got {type(api_key).__name__}")
-            # Never echo the key: it must not end up in a message or a log line.
-            if (
-                not api_key
-                or not api_key.isascii()
-                or not api_key.isprintable()
-                or api_key != api_key.strip()
-            ):
-                raise ConfigError(
-                    "api_key", "must be non-empty printable ASCII without spaces around it"
-                )
-            if basic is not None:
-                raise ConfigError(
-                    "base_url", "holds credentials; pass api_key or credentials, not both"
-                )
-            authorization = f"Bearer {api_key}"
-        elif basic is not None:
-            authorization = basic
+        check_type("breaker", breaker, CircuitBreaker)
+        if cache is not None:
+            check_type("cache", cache, PredictionCache)
+        _check_max_response_bytes(max_response_bytes)
+        authorization = _authorization(api_key, basic)
         # Scrubbed from error excerpts: a proxy or a debug page may echo request headers.
         # Longest first, so "Basic <token>" goes as a whole before its token would.
         secrets = {api_key or "", password}
@@ -652,8 +638,8 @@ class _ClientBase:
     def _train_body(
         database_name: str, lookback_days: int, model_type: str, force_retrain: bool
     ) -> bytes:
-        _check_text("database_name", database_name)
-        _check_days("lookback_days", lookback_days, 7)
+        check_text("database_name", database_name)
+        check_count("lookback_days", lookback_days, 7)
         if model_type not in MODEL_TYPES:
             raise ValueError(f"model_type must be one of {sorted(MODEL_TYPES)}, got {model_type!r}")
         if type(force_retrain) is not bool:
@@ -677,20 +663,12 @@ class _ClientBase:
         actual_execution_time_ms: float,
         model_version: str,
     ) -> bytes:
-        _check_text("prediction_id", prediction_id)
+        check_text("prediction_id", prediction_id)
         PredictionRequest(query_hash)  # the same checks as predict's
-        _check_number("predicted_execution_time_ms", predicted_execution_time_ms)
-        _check_number("actual_execution_time_ms", actual_execution_time_ms)
         # The service tests fields for truthiness, so a 0 would come back as "missing".
-        if predicted_execution_time_ms <= 0:
-            raise ValueError(
-                f"predicted_execution_time_ms must be > 0, got {predicted_execution_time_ms!r}"
-            )
-        if actual_execution_time_ms <= 0:
-            raise ValueError(
-                f"actual_execution_time_ms must be > 0, got {actual_execution_time_ms!r}"
-            )
-        _check_text("model_version", model_version)
+        check_positive("predicted_execution_time_ms", predicted_execution_time_ms)
+        check_positive("actual_execution_time_ms", actual_execution_time_ms)
+        check_text("model_version", model_version)
         payload = {
             "prediction_id": prediction_id,
             "query_hash": query_hash,
@@ -702,8 +680,8 @@ class _ClientBase:
 
     @staticmethod
     def _detect_body(database_name: str, lookback_days: int) -> bytes:
-        _check_text("database_name", database_name)
-        _check_days("lookback_days", lookback_days, 1)
+        check_text("database_name", database_name)
+        check_count("lookback_days", lookback_days, 1)
         payload = {"database_name": database_name, "lookback_days": lookback_days}
         return json.dumps(payload, separators=_JSON_SEPARATORS).encode()
 
@@ -854,17 +832,14 @@ class _ClientBase:
 
 
 def _check_wait(poll_interval_s: float, timeout_s: float) -> None:
-    _check_positive_seconds("poll_interval_s", poll_interval_s)
-    _check_positive_seconds("timeout_s", timeout_s)
+    check_positive("poll_interval_s", poll_interval_s)
+    check_positive("timeout_s", timeout_s)
 
 
 def _check_batch(
     requests: Iterable[PredictionRequest], max_concurrency: int
 ) -> list[PredictionRequest]:
-    if type(max_concurrency) is not int:
-        raise TypeError(f"max_concurrency must be an int, got {type(max_concurrency).__name__}")
-    if max_concurrency < 1:
-        raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+    check_count("max_concurrency", max_concurrency, 1)
     batch = list(requests)
     for item in batch:
         if not isinstance(item, PredictionRequest):

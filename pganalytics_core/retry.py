@@ -33,6 +33,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from pganalytics_core._validation import check_seconds
 from pganalytics_core.errors import (
     ConfigError,
     MLServiceError,
@@ -45,14 +46,6 @@ __all__ = ["DEFAULT_RETRY_STATUSES", "RetryPolicy"]
 
 #: Statuses worth another try: request timeout, rate limited, and the transient 5xx.
 DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def _check_seconds(name: str, value: object, *, allow_zero: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(name, f"must be a number of seconds, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(name, f"must be finite and {bound}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,8 +84,8 @@ class RetryPolicy:
             raise ConfigError("max_retries", "must be an int")
         if self.max_retries < 0:
             raise ConfigError("max_retries", f"must be >= 0, got {self.max_retries}")
-        _check_seconds("backoff_base_s", self.backoff_base_s)
-        _check_seconds("backoff_max_s", self.backoff_max_s)
+        check_seconds("backoff_base_s", self.backoff_base_s)
+        check_seconds("backoff_max_s", self.backoff_max_s)
         if self.backoff_max_s < self.backoff_base_s:
             raise ConfigError(
                 "backoff_max_s",
@@ -107,9 +100,9 @@ class RetryPolicy:
             type(s) is int and 100 <= s <= 599 for s in self.retry_statuses
         ):
             raise ConfigError("retry_statuses", "must be a frozenset of HTTP status codes")
-        _check_seconds("max_retry_after_s", self.max_retry_after_s)
+        check_seconds("max_retry_after_s", self.max_retry_after_s)
         if self.deadline_s is not None:
-            _check_seconds("deadline_s", self.deadline_s, allow_zero=False)
+            check_seconds("deadline_s", self.deadline_s, allow_zero=False)
 
     @classmethod
     def none(cls) -> RetryPolicy:
