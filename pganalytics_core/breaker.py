@@ -5,7 +5,8 @@ States and transitions::
     CLOSED --(failure_threshold consecutive failures, or the failure-rate rule)--> OPEN
     OPEN --(open_timeout_s elapsed; observed by the next allow_request)--> HALF_OPEN
     HALF_OPEN --(success_threshold consecutive successful probes)--> CLOSED
-    HALF_OPEN --(a failed probe)--> OPEN   (the open timeout may grow, capped)
+    HALF_OPEN --(a failed probe, or a probe whose lease ran out)--> OPEN
+                                           (the open timeout may grow, capped)
     any --reset()--> CLOSED;  any --force_open()--> OPEN until reset()
 
 Design notes (why it looks the way it does):
@@ -23,6 +24,12 @@ Design notes (why it looks the way it does):
   totals but never changes the current state (a slow success admitted while CLOSED cannot
   close a breaker that opened meanwhile, and a late probe cannot free a slot it does not
   hold).
+* A HALF_OPEN probe holds its slot on a lease (``probe_timeout_s``). Each probe gets a
+  token of its own (drawn from the same sequence as the generations, so it never equals
+  one) and a deadline, kept in ``_probes`` (insertion order is deadline order, as the
+  lease is fixed for a HALF_OPEN period). A probe whose deadline has passed is a failed
+  probe, observed under the lock by the next admission or probe outcome: there is no
+  timer thread. Its late outcome finds no lease and counts in the totals only.
 * Time comes from an injected monotonic ``clock``; nothing here ever sleeps.
 """
 
@@ -122,6 +129,14 @@ class BreakerConfig:
         open_timeout_multiplier: after a failed probe, the open timeout is multiplied by
             this factor (1.0, the default, keeps it constant).
         max_open_timeout_s: cap for the grown open timeout (``None``: 10x open_timeout_s).
+        probe_timeout_s: the lease of a HALF_OPEN probe, in seconds: a probe that has not
+            reported its outcome within it gives its slot back and counts as a failed
+            probe (the circuit reopens as of the lease's end), so a lost probe (a caller
+            that crashed or never recorded) cannot keep the breaker half-open forever.
+            Its late outcome counts in the lifetime totals only. ``None`` (the default):
+            the open timeout in force when the probe was admitted, so a lost probe costs
+            at most one more open period; with ``open_timeout_s=0`` that is no lease at
+            all (probes then hold their slots until they report).
         failure_exceptions: exception types that count as failures.
         ignored_exceptions: exception types that never count (checked first); an ignored
             exception is neither a success nor a failure.
@@ -138,6 +153,7 @@ class BreakerConfig:
     minimum_calls: int = 10
     open_timeout_multiplier: float = 1.0
     max_open_timeout_s: float | None = None
+    probe_timeout_s: float | None = None
     failure_exceptions: tuple[type[BaseException], ...] = (Exception,)
     ignored_exceptions: tuple[type[BaseException], ...] = ()
     is_failure: Callable[[BaseException], bool] | None = None
@@ -173,6 +189,8 @@ class BreakerConfig:
                     f"must be >= open_timeout_s ({self.open_timeout_s}), "
                     f"got {self.max_open_timeout_s}",
                 )
+        if self.probe_timeout_s is not None:
+            _check_seconds("probe_timeout_s", self.probe_timeout_s, allow_zero=False)
         _check_exception_types("failure_exceptions", self.failure_exceptions)
         if not self.failure_exceptions:
             raise ConfigError("failure_exceptions", "must name at least one exception type")
@@ -230,12 +248,15 @@ class BreakerMetrics:
         failure_rate: failures / calls over the sliding window, or None when the
             failure-rate rule is off or the window is empty.
         window_calls: calls currently in the sliding window (0 when the rule is off).
-        half_open_in_flight: probes currently running.
+        half_open_in_flight: probes currently holding a slot (a probe whose lease ran out
+            holds it until the next admission or probe outcome observes that).
         opened_at: clock reading when the circuit last opened, or None while never opened
             since the last close.
         retry_after_s: seconds until a probe is allowed (0.0 unless OPEN; inf when forced).
         open_timeout_s: the open timeout currently in force (grows after failed probes).
         transitions: number of state changes so far.
+        expired_probes: lifetime number of probes whose lease ran out before they
+            reported (each reopened the circuit; see ``BreakerConfig.probe_timeout_s``).
     """
 
     name: str
@@ -252,6 +273,7 @@ class BreakerMetrics:
     retry_after_s: float
     open_timeout_s: float
     transitions: int
+    expired_probes: int = 0
 
 
 def _count_value(counter: itertools.count[int]) -> int:
@@ -382,16 +404,18 @@ class CircuitBreaker:
         "_clock",
         "_config",
         "_events",
+        "_expired_probes",
         "_failure_total",
         "_fast_success",
         "_generation",
-        "_in_flight",
         "_listeners",
         "_lock",
         "_name",
+        "_next_token",
         "_open_timeout_s",
         "_open_until",
         "_opened_at",
+        "_probes",
         "_rejection_total",
         "_state",
         "_streak",
@@ -421,10 +445,14 @@ class CircuitBreaker:
         self._events = _Events() if self._listeners else None
         self._lock = threading.Lock()
         self._state = _CLOSED
+        # Generations and probe tokens come from one sequence, so they never coincide.
         self._generation = 0
+        self._next_token = 1
         # Consecutive failures while CLOSED, consecutive successful probes while HALF_OPEN.
         self._streak = 0
-        self._in_flight = 0
+        # While HALF_OPEN: the lease deadline of each probe holding a slot, by token.
+        self._probes: dict[int, float] | None = None
+        self._expired_probes = 0
         self._open_until = 0.0
         self._opened_at: float | None = None
         self._open_timeout_s = float(config.open_timeout_s)
@@ -486,11 +514,12 @@ class CircuitBreaker:
                     window.failures / window.calls if window is not None and window.calls else None
                 ),
                 window_calls=window.calls if window is not None else 0,
-                half_open_in_flight=self._in_flight,
+                half_open_in_flight=len(self._probes) if self._probes is not None else 0,
                 opened_at=self._opened_at,
                 retry_after_s=retry_after,
                 open_timeout_s=self._open_timeout_s,
                 transitions=self._transitions,
+                expired_probes=self._expired_probes,
             )
 
     def __repr__(self) -> str:
@@ -503,7 +532,8 @@ class CircuitBreaker:
 
         While HALF_OPEN an admitted call holds one of the ``half_open_max_calls`` probe
         slots until its outcome is recorded with :meth:`record_success` or
-        :meth:`record_failure`.
+        :meth:`record_failure`, or until its lease (``BreakerConfig.probe_timeout_s``)
+        runs out.
 
         Returns:
             True when the call may proceed; False when it is rejected (counted as a
@@ -516,7 +546,7 @@ class CircuitBreaker:
             return False
         # A HALF_OPEN probe: remember its token in this context for record_*(). (Had the
         # breaker closed meanwhile, the token is an ordinary CLOSED admission: no push.)
-        if token != self._generation or self._state is not _CLOSED:
+        if token != self._generation:
             _push_token(_PROBE_TOKENS, self, token)
         return True
 
@@ -558,7 +588,7 @@ class CircuitBreaker:
         with self._lock:
             self._open_until = math.inf
             self._opened_at = self._clock()
-            self._in_flight = 0
+            self._probes = None
             self._streak = 0
             self._fast_success = False
             self._set_state_locked(_OPEN)
@@ -729,22 +759,29 @@ class CircuitBreaker:
             next(self._rejection_total)  # lock-free rejection: see the module notes
             return _REJECTED
         with self._lock:
+            now = self._clock()
+            if self._probes:
+                self._expire_probes_locked(now)
             state = self._state
             if state is _CLOSED:
                 return self._generation
             if state is _OPEN:
-                if self._clock() < self._open_until:
+                if now < self._open_until:
                     next(self._rejection_total)
                     return _REJECTED
-                self._in_flight = 0
                 self._streak = 0
+                self._probes = {}
                 self._set_state_locked(_HALF_OPEN)
-            if self._in_flight >= self._config.half_open_max_calls:
+            probes = self._probes
+            assert probes is not None  # HALF_OPEN always has its lease table
+            if len(probes) >= self._config.half_open_max_calls:
                 next(self._rejection_total)
                 token = _REJECTED
             else:
-                self._in_flight += 1
-                token = self._generation
+                token = self._next_token
+                self._next_token = token + 1
+                lease = self._config.probe_timeout_s or self._open_timeout_s
+                probes[token] = now + lease if lease > 0 else math.inf
         if self._events is not None:
             try:
                 self._deliver()
@@ -754,6 +791,24 @@ class CircuitBreaker:
                     self._on_ignored(token)
                 raise
         return token
+
+    def _expire_probes_locked(self, now: float) -> None:
+        """Reopen the circuit if the oldest probe's lease ran out (a failed probe)."""
+        probes = self._probes
+        if probes:
+            deadline = next(iter(probes.values()))  # the oldest probe's: insertion order
+            if now >= deadline:
+                self._expired_probes += 1
+                self._grow_open_timeout_locked()
+                self._enter_open_locked(deadline)  # opened when the lease ran out
+
+    def _holds_probe_locked(self, token: int) -> bool:
+        """Free ``token``'s probe slot; False when it holds none (stale or expired)."""
+        probes = self._probes
+        if not probes or token not in probes:
+            return False
+        self._expire_probes_locked(self._clock())  # an expired lease was a failure first
+        return self._probes is probes and probes.pop(token, None) is not None
 
     def _on_outcome(self, token: int, exc: BaseException | None) -> None:
         """Record the outcome of an admitted call: None for success, else its exception."""
@@ -779,34 +834,28 @@ class CircuitBreaker:
     def _on_success(self, token: int) -> None:
         next(self._success_total)
         with self._lock:
-            if token != self._generation:
-                return
-            state = self._state
-            if state is _CLOSED:
-                self._streak = 0
-                if self._window is not None:
-                    self._window.add(False)
-                else:
-                    self._fast_success = True
-                return
-            if state is not _HALF_OPEN:
-                return
-            if self._in_flight > 0:
-                self._in_flight -= 1
-            self._streak += 1
-            if self._streak < self._config.success_threshold:
-                return
-            self._enter_closed_locked()
-        self._deliver()
+            if token == self._generation:
+                if self._state is _CLOSED:
+                    self._streak = 0
+                    if self._window is not None:
+                        self._window.add(False)
+                    else:
+                        self._fast_success = True
+                return  # (OPEN: nothing to do)
+            if self._holds_probe_locked(token):
+                self._streak += 1
+                if self._streak >= self._config.success_threshold:
+                    self._enter_closed_locked()
+            # else stale: admitted under an earlier state, or its lease ran out
+        self._deliver()  # (also what an expired lease observed here changed)
 
     def _on_failure(self, token: int) -> None:
         next(self._failure_total)
         with self._lock:
-            if token != self._generation:
-                return
-            state = self._state
-            config = self._config
-            if state is _CLOSED:
+            if token == self._generation:
+                if self._state is not _CLOSED:
+                    return
+                config = self._config
                 self._fast_success = False
                 self._streak += 1
                 window = self._window
@@ -824,20 +873,18 @@ class CircuitBreaker:
                         trip = True
                 if not trip:
                     return
-            elif state is _HALF_OPEN:
-                self._open_timeout_s = min(
-                    self._open_timeout_s * config.open_timeout_multiplier,
-                    config.open_timeout_cap_s,
-                )
-            else:
-                return
-            self._enter_open_locked()
+                self._enter_open_locked(self._clock())
+            elif self._holds_probe_locked(token):  # a failed probe
+                self._grow_open_timeout_locked()
+                self._enter_open_locked(self._clock())
+            # else stale: admitted under an earlier state, or its lease ran out
         self._deliver()
 
     def _on_ignored(self, token: int) -> None:
         with self._lock:
-            if token == self._generation and self._state is _HALF_OPEN and self._in_flight > 0:
-                self._in_flight -= 1
+            if token != self._generation:
+                self._holds_probe_locked(token)  # frees the slot, counts nothing
+        self._deliver()  # an expired lease observed here may have reopened the circuit
 
     def _set_state_locked(self, new: State) -> None:
         old = self._state
@@ -846,20 +893,26 @@ class CircuitBreaker:
             if self._events is not None:
                 self._events.pending.append((old, new))
         self._state = new
-        self._generation += 1
+        self._generation = self._next_token
+        self._next_token += 1
 
-    def _enter_open_locked(self) -> None:
-        now = self._clock()
+    def _grow_open_timeout_locked(self) -> None:
+        config = self._config
+        self._open_timeout_s = min(
+            self._open_timeout_s * config.open_timeout_multiplier, config.open_timeout_cap_s
+        )
+
+    def _enter_open_locked(self, now: float) -> None:
         self._opened_at = now
         self._open_until = now + self._open_timeout_s  # written before _state: see notes
-        self._in_flight = 0
+        self._probes = None
         self._streak = 0
         self._fast_success = False
         self._set_state_locked(_OPEN)
 
     def _enter_closed_locked(self) -> None:
         self._streak = 0
-        self._in_flight = 0
+        self._probes = None
         self._opened_at = None
         # _open_until keeps its old value: it is read only while OPEN, and every way into
         # OPEN writes it first (zeroing it here would let a lock-free reader that still

@@ -52,6 +52,7 @@ def test_default_config_values() -> None:
     assert (c.failure_threshold, c.success_threshold, c.open_timeout_s) == (5, 3, 30.0)
     assert c.half_open_max_calls == 1
     assert c.failure_rate_threshold is None
+    assert c.probe_timeout_s is None  # the lease defaults to the open timeout
 
 
 def test_config_is_frozen_and_keyword_only() -> None:
@@ -80,6 +81,12 @@ def test_config_is_frozen_and_keyword_only() -> None:
         ("minimum_calls", 0),
         ("open_timeout_multiplier", 0.5),
         ("max_open_timeout_s", -2.0),
+        ("probe_timeout_s", 0.0),
+        ("probe_timeout_s", -1.0),
+        ("probe_timeout_s", math.inf),
+        ("probe_timeout_s", math.nan),
+        ("probe_timeout_s", True),
+        ("probe_timeout_s", "5"),
         ("failure_exceptions", [Exception]),
         ("ignored_exceptions", (int,)),
         ("is_failure", 3),
@@ -765,3 +772,182 @@ async def test_decorator_on_async_callable_object() -> None:
     with pytest.raises(Boom):
         await guarded()
     assert b.state is State.OPEN
+
+
+# --------------------------------------------------------------------------- probe lease
+
+
+def test_lost_probe_no_longer_wedges_the_breaker() -> None:
+    # Default lease: the open timeout. The probe's caller never records an outcome.
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, success_threshold=1, open_timeout_s=10)
+    fail(b)
+    clock.advance(10)
+    assert b.allow_request()  # the probe ... is lost
+    assert not b.allow_request()  # its slot is taken (half_open_max_calls=1)
+    clock.advance(9.999)
+    assert not b.allow_request()  # still within its lease
+    assert b.metrics().half_open_in_flight == 1
+    clock.advance(0.001)
+    # The lease ran out: a failed probe, observed by this admission. The circuit reopened
+    # as of the lease's end, so this call is rejected and a probe is due 10 s later.
+    assert not b.allow_request()
+    m = b.metrics()
+    assert (m.state, m.half_open_in_flight, m.expired_probes) == (State.OPEN, 0, 1)
+    assert m.opened_at == clock()
+    assert m.retry_after_s == 10.0
+    assert m.total_failures == 1  # lifetime totals count recorded outcomes only
+    clock.advance(10)
+    assert b.allow_request()  # a new probe
+    b.record_success()
+    assert b.state is State.CLOSED
+
+
+def test_expired_lease_reopens_as_of_its_end_so_a_late_caller_probes_at_once() -> None:
+    clock = FakeClock()
+    events: list[tuple[State, State]] = []
+    b = CircuitBreaker(
+        BreakerConfig(failure_threshold=1, success_threshold=1, open_timeout_s=10),
+        clock=clock,
+        listeners=[lambda br, old, new: events.append((old, new))],
+    )
+    fail(b)
+    clock.advance(10)
+    assert b.allow_request()  # lost; its lease ends at +20
+    clock.advance(1000)
+    assert b.allow_request()  # reopened at +20 until +30: long past, so this is a probe
+    assert b.metrics().expired_probes == 1
+    b.record_success()
+    assert events == [
+        (State.CLOSED, State.OPEN),
+        (State.OPEN, State.HALF_OPEN),
+        (State.HALF_OPEN, State.OPEN),  # the expired lease
+        (State.OPEN, State.HALF_OPEN),
+        (State.HALF_OPEN, State.CLOSED),
+    ]
+
+
+def test_expired_probes_late_success_does_not_close_the_circuit() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, success_threshold=1, open_timeout_s=10, probe_timeout_s=2)
+    fail(b)
+    clock.advance(10)
+    assert b.call(clock.advance, 2.5) == clock()  # the probe succeeds, but too late
+    m = b.metrics()
+    assert m.state is State.OPEN
+    assert (m.expired_probes, m.total_successes, m.half_open_in_flight) == (1, 1, 0)
+    assert m.opened_at == clock() - 0.5  # as of the lease's end
+    assert m.retry_after_s == 9.5
+
+
+def test_expired_probes_late_failure_does_not_grow_the_timeout_twice() -> None:
+    clock = FakeClock()
+    b = make(
+        clock, failure_threshold=1, open_timeout_s=10, open_timeout_multiplier=2, probe_timeout_s=1
+    )
+    fail(b)
+    clock.advance(10)
+    gate = b.guard()
+    gate.__enter__()
+    clock.advance(3)
+    gate.__exit__(Boom, Boom(), None)  # late: the lease ended 2 s ago
+    m = b.metrics()
+    assert (m.state, m.expired_probes, m.total_failures) == (State.OPEN, 1, 2)
+    assert m.open_timeout_s == 20.0  # grown once, for the expired lease only
+    assert m.retry_after_s == 18.0
+
+
+def test_a_timely_probe_after_an_expired_one_is_stale() -> None:
+    clock = FakeClock()
+    b = make(
+        clock,
+        failure_threshold=1,
+        success_threshold=1,
+        open_timeout_s=10,
+        half_open_max_calls=2,
+        probe_timeout_s=2,
+    )
+    fail(b)
+    clock.advance(10)
+    lost, timely = b.guard(), b.guard()
+    lost.__enter__()  # lease ends at +12
+    clock.advance(1)
+    timely.__enter__()  # lease ends at +13
+    clock.advance(1.5)
+    timely.__exit__(None, None, None)  # in time, but the first probe failed before it
+    m = b.metrics()
+    assert (m.state, m.expired_probes, m.half_open_in_flight) == (State.OPEN, 1, 0)
+    assert m.opened_at == clock() - 0.5
+
+
+def test_probe_within_its_lease_is_unaffected() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, success_threshold=1, open_timeout_s=10, probe_timeout_s=5)
+    fail(b)
+    clock.advance(10)
+    gate = b.guard()
+    gate.__enter__()
+    clock.advance(4.999)
+    assert not b.allow_request()  # the slot is still the probe's
+    gate.__exit__(None, None, None)
+    assert b.state is State.CLOSED
+    assert b.metrics().expired_probes == 0
+
+
+def test_ignored_outcome_of_an_expired_probe_still_reopens() -> None:
+    clock = FakeClock()
+    b = make(
+        clock,
+        failure_threshold=1,
+        open_timeout_s=10,
+        probe_timeout_s=1,
+        ignored_exceptions=(Harmless,),
+    )
+    fail(b)
+    clock.advance(10)
+
+    def slow_and_harmless() -> None:
+        clock.advance(2)
+        raise Harmless
+
+    with pytest.raises(Harmless):
+        b.call(slow_and_harmless)
+    m = b.metrics()
+    assert (m.state, m.expired_probes, m.total_failures) == (State.OPEN, 1, 1)
+
+
+def test_zero_open_timeout_without_probe_timeout_has_no_lease() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=0)
+    fail(b)
+    assert b.allow_request()  # a probe at once, never recorded
+    clock.advance(10**6)
+    assert not b.allow_request()  # documented: no time scale to tie a lease to
+    assert b.metrics().expired_probes == 0
+
+
+def test_explicit_probe_timeout_with_zero_open_timeout() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=0, probe_timeout_s=5)
+    fail(b)
+    assert b.allow_request()  # lost
+    clock.advance(5)
+    assert b.allow_request()  # expired, reopened for 0 s: this is the next probe
+    assert b.metrics().expired_probes == 1
+
+
+def test_lease_follows_the_grown_open_timeout() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1, open_timeout_multiplier=4)
+    fail(b)
+    clock.advance(1)
+    assert b.allow_request()
+    b.record_failure()  # a failed probe: the open timeout grows to 4 s
+    clock.advance(4)
+    assert b.allow_request()  # lost; its lease is the 4 s in force
+    clock.advance(3.999)
+    assert not b.allow_request()
+    assert b.metrics().expired_probes == 0
+    clock.advance(0.001)
+    assert not b.allow_request()
+    assert b.metrics().expired_probes == 1

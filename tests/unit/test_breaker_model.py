@@ -1,12 +1,16 @@
 """Property-based test: the breaker against a small, obviously-correct reference model.
 
 Hypothesis drives random sequences of operations and clock advances on both and checks,
-after every step, that the answers, the state and every counter agree.
+after every step, that the answers, the state and every counter agree. Gates entered and
+left open (``enter``) are calls in flight: they finish in any order (``exit``), late, or
+never, which is what exercises the probe lease.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
@@ -24,36 +28,60 @@ class Model:
     now: float = 0.0
     state: str = "closed"
     streak: int = 0
-    in_flight: int = 0
     open_until: float = 0.0
+    opened_at: float | None = None
     timeout: float = 0.0
     successes: int = 0
     failures: int = 0
     rejections: int = 0
     transitions: int = 0
+    expired: int = 0
+    # Generations and probe tokens are drawn from one sequence (a token names one call).
     generation: int = 0
-    # Tokens (generations) of HALF_OPEN probes admitted by bare allow() calls, newest last.
+    last_token: int = 0
+    # The probes holding a HALF_OPEN slot: token -> lease deadline.
+    probes: dict[int, float] = field(default_factory=dict)
+    # Tokens of HALF_OPEN probes admitted by bare allow() calls, newest last.
     probe_tokens: list[int] = field(default_factory=list)
     window: deque[int] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.timeout = self.cfg.open_timeout_s
 
+    def _new_token(self) -> int:
+        self.last_token += 1
+        return self.last_token
+
     def _go(self, new: str) -> None:
         if new != self.state:
             self.transitions += 1
         self.state = new
-        self.generation += 1
+        self.generation = self._new_token()
+        self.probes = {}
 
-    def _open(self) -> None:
-        self.open_until = self.now + self.timeout
-        self.in_flight = 0
+    def _open(self, at: float) -> None:
+        self.opened_at = at
+        self.open_until = at + self.timeout
         self.streak = 0
         self._go("open")
 
+    def _grow(self) -> None:
+        self.timeout = min(
+            self.timeout * self.cfg.open_timeout_multiplier, self.cfg.open_timeout_cap_s
+        )
+
+    def _expire(self) -> None:
+        """A probe whose lease ran out is a failed probe, as of its deadline."""
+        if self.state == "half-open" and self.probes:
+            deadline = min(self.probes.values())
+            if self.now >= deadline:
+                self.expired += 1
+                self._grow()
+                self._open(at=deadline)
+
     def _close(self) -> None:
         self.streak = 0
-        self.in_flight = 0
+        self.opened_at = None
         self.timeout = self.cfg.open_timeout_s
         self.window.clear()
         self._go("closed")
@@ -65,27 +93,36 @@ class Model:
 
     def allow(self) -> bool:
         """The bare protocol: a HALF_OPEN probe's token is remembered for record_*()."""
-        admitted = self.admit()
-        if admitted and self.state == "half-open":
-            self.probe_tokens.append(self.generation)
-        return admitted
+        token = self.admit()
+        if token is not None and token != self.generation:
+            self.probe_tokens.append(token)
+        return token is not None
 
-    def admit(self) -> bool:
-        """Admission as call() does it (the token travels with the call)."""
+    def admit(self) -> int | None:
+        """Admission as call() does it: the call's token, or None when rejected."""
         if self.state == "closed":
-            return True
+            return self.generation
+        self._expire()
         if self.state == "open":
             if self.now < self.open_until:
                 self.rejections += 1
-                return False
-            self.in_flight = 0
+                return None
             self.streak = 0
             self._go("half-open")
-        if self.in_flight >= self.cfg.half_open_max_calls:
+        if len(self.probes) >= self.cfg.half_open_max_calls:
             self.rejections += 1
+            return None
+        token = self._new_token()
+        lease = self.cfg.probe_timeout_s or self.timeout
+        self.probes[token] = self.now + lease if lease > 0 else math.inf
+        return token
+
+    def _take_probe(self, token: int) -> bool:
+        """Free a probe's slot; False when the token holds none (stale or expired)."""
+        if token not in self.probes:
             return False
-        self.in_flight += 1
-        return True
+        self._expire()
+        return self.probes.pop(token, None) is not None
 
     def _bare_token(self) -> int:
         if self.probe_tokens:
@@ -103,14 +140,12 @@ class Model:
 
     def success(self, token: int) -> None:
         self.successes += 1
-        if token != self.generation:
-            return  # stale: admitted under an earlier state
-        if self.state == "closed":
-            self.streak = 0
-            if self.cfg.failure_rate_threshold is not None:
-                self._push(0)
-        elif self.state == "half-open":
-            self.in_flight = max(self.in_flight - 1, 0)
+        if token == self.generation:
+            if self.state == "closed":
+                self.streak = 0
+                if self.cfg.failure_rate_threshold is not None:
+                    self._push(0)
+        elif self._take_probe(token):
             self.streak += 1
             if self.streak >= self.cfg.success_threshold:
                 self._close()
@@ -118,6 +153,9 @@ class Model:
     def failure(self, token: int) -> None:
         self.failures += 1
         if token != self.generation:
+            if self._take_probe(token):
+                self._grow()
+                self._open(at=self.now)
             return
         if self.state == "closed":
             self.streak += 1
@@ -129,12 +167,7 @@ class Model:
                 if calls >= self.cfg.minimum_calls and sum(self.window) >= rate * calls:
                     trip = True
             if trip:
-                self._open()
-        elif self.state == "half-open":
-            self.timeout = min(
-                self.timeout * self.cfg.open_timeout_multiplier, self.cfg.open_timeout_cap_s
-            )
-            self._open()
+                self._open(at=self.now)
 
     def _push(self, outcome: int) -> None:
         self.window.append(outcome)
@@ -157,6 +190,7 @@ configs = st.builds(
     minimum_calls=st.integers(1, 4),
     open_timeout_multiplier=st.sampled_from([1.0, 2.0]),
     max_open_timeout_s=st.sampled_from([None, 4.0]),
+    probe_timeout_s=st.sampled_from([None, None, 0.5, 1.0, 3.0]),
 )
 
 operations = st.lists(
@@ -164,6 +198,8 @@ operations = st.lists(
         st.sampled_from(
             ["allow", "success", "failure", "call_ok", "call_fail", "reset", "state", "metrics"]
         ),
+        st.just("enter"),
+        st.tuples(st.just("exit"), st.integers(0, 7), st.booleans()),
         st.tuples(st.just("advance"), st.sampled_from([0.1, 0.5, 1.0, 2.5, 5.0])),
     ),
     min_size=10,
@@ -185,10 +221,31 @@ def test_breaker_matches_reference_model(cfg: BreakerConfig, ops: list[object]) 
     clock = FakeClock(0.0)
     breaker = CircuitBreaker(cfg, clock=clock)
     model = Model(cfg)
+    # Gates in flight, with the model's token for each: finished in any order, or never.
+    in_flight: list[tuple[AbstractContextManager[CircuitBreaker], int]] = []
     for op in ops:
-        if isinstance(op, tuple):
+        if isinstance(op, tuple) and op[0] == "advance":
             clock.advance(op[1])
             model.now += op[1]
+        elif isinstance(op, tuple):
+            if in_flight:
+                gate, token = in_flight.pop(op[1] % len(in_flight))
+                if op[2]:
+                    gate.__exit__(None, None, None)
+                    model.success(token)
+                else:
+                    gate.__exit__(Fail, Fail(), None)
+                    model.failure(token)
+        elif op == "enter":
+            gate = breaker.guard()
+            expected = model.admit()
+            try:
+                gate.__enter__()
+            except CircuitOpenError:
+                assert expected is None
+            else:
+                assert expected is not None
+                in_flight.append((gate, expected))
         elif op == "allow":
             assert breaker.allow_request() == model.allow()
         elif op == "success":
@@ -198,20 +255,19 @@ def test_breaker_matches_reference_model(cfg: BreakerConfig, ops: list[object]) 
             breaker.record_failure()
             model.record_failure()
         elif op in ("call_ok", "call_fail"):
-            admitted = model.admit()
+            token = model.admit()
             try:
                 if op == "call_ok":
                     breaker.call(int)
                 else:
                     breaker.call(_fail)
             except CircuitOpenError:
-                assert not admitted
+                assert token is None
             except Fail:
-                assert admitted
+                assert token is not None
             else:
-                assert admitted
-            if admitted:
-                token = model.generation
+                assert token is not None
+            if token is not None:
                 model.success(token) if op == "call_ok" else model.failure(token)
         elif op == "reset":
             breaker.reset()
@@ -223,7 +279,9 @@ def test_breaker_matches_reference_model(cfg: BreakerConfig, ops: list[object]) 
         assert m.total_failures == model.failures
         assert m.total_rejections == model.rejections
         assert m.transitions == model.transitions
-        assert m.half_open_in_flight == model.in_flight
+        assert m.half_open_in_flight == len(model.probes)
+        assert m.expired_probes == model.expired
+        assert m.opened_at == model.opened_at
         assert m.open_timeout_s == model.timeout
         expected_fail_streak = model.streak if model.state == "closed" else 0
         assert m.consecutive_failures == expected_fail_streak
