@@ -5,7 +5,11 @@ timed body is the operation. Benchmark names are history: never rename one.
 
 Floors measured in the same run (class ``Floor``): an empty function call and a call under
 one ``threading.Lock``. Peers (class ``Peers``): pybreaker and circuitbreaker, installed in
-the asv environment by ``asv.conf.json``'s matrix.
+the asv environment by ``asv.conf.json``'s matrix. ``VersusLockFloor`` puts each of our
+paths next to the lock floor's same path (issue 11's targets are ratios within it).
+
+asv versions a benchmark by the source of its body *and its class's setup*: editing an
+existing class's ``setup`` starts new graphs for all its benchmarks, so add a class.
 """
 
 from __future__ import annotations
@@ -441,4 +445,75 @@ class Peers:
         try:
             self.call_opened(noop)
         except self.error:
+            pass
+
+
+class _FloorOpenError(Exception):
+    """What the lock floor raises when it rejects a call."""
+
+
+class VersusLockFloor:
+    """Our success, ``with``, ``guard()``, failure and rejection paths next to the floor's.
+
+    The floor is the cheapest breaker that is correct under threads: every call runs under
+    one ``threading.Lock`` (``with lock: fn()``); while open it reads the clock and raises
+    an exception carrying the name and the seconds left, as ours does. Issue 11's targets
+    are ratios in this class: ``time_with_block`` and ``time_guard_block`` at most 1.5x
+    ``time_call_success``; ``time_call_failure`` and ``time_rejection_open`` at most 1.1x
+    ``time_floor_failure`` and ``time_floor_rejection``.
+    """
+
+    def setup(self) -> None:
+        BreakerConfig, CircuitBreaker, self.CircuitOpenError = _breaker_api()
+        self.breaker = CircuitBreaker()
+        if not hasattr(self.breaker, "guard"):
+            raise NotImplementedError("CircuitBreaker.guard() is not available")
+        self.failing = CircuitBreaker(BreakerConfig(failure_threshold=10**9))
+        self.opened = CircuitBreaker()
+        self.opened.force_open()
+        self.lock = threading.Lock()
+        self.floor_open_until = float("inf")  # the floor, forced open
+
+    def time_call_success(self) -> None:
+        self.breaker.call(noop)
+
+    def time_with_block(self) -> None:
+        with self.breaker:
+            pass
+
+    def time_guard_block(self) -> None:
+        with self.breaker.guard():
+            pass
+
+    def time_call_failure(self) -> None:
+        try:
+            self.failing.call(fail)
+        except Failure:
+            pass
+
+    def time_rejection_open(self) -> None:
+        try:
+            self.opened.call(noop)
+        except self.CircuitOpenError:
+            pass
+
+    def time_floor_success(self) -> None:
+        with self.lock:
+            noop()
+
+    def time_floor_failure(self) -> None:
+        try:
+            with self.lock:
+                fail()
+        except Failure:
+            pass
+
+    def time_floor_rejection(self) -> None:
+        try:
+            with self.lock:
+                now = time.monotonic()
+                if now < self.floor_open_until:
+                    raise _FloorOpenError("floor", self.floor_open_until - now)
+                noop()
+        except _FloorOpenError:
             pass
