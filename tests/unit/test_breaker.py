@@ -14,6 +14,7 @@ import pytest
 
 from pganalytics_core import (
     BreakerConfig,
+    BreakerMetrics,
     CircuitBreaker,
     CircuitOpenError,
     ConfigError,
@@ -690,17 +691,63 @@ def test_guard_holds_its_own_token_across_contexts() -> None:
     assert b.state is State.CLOSED
 
 
-def test_with_block_exited_in_another_context_is_logged_not_misattributed(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_with_block_admitted_while_closed_counts_wherever_it_exits() -> None:
     import contextvars
 
     b = make(FakeClock(), failure_threshold=1)
     b.__enter__()
-    with caplog.at_level(logging.WARNING):
-        contextvars.Context().run(b.__exit__, Boom, Boom(), None)
-    assert "exited in another context" in caplog.text
-    assert b.metrics().total_failures == 0
+    contextvars.Context().run(b.__exit__, Boom, Boom(), None)
+    m = b.metrics()
+    assert (m.total_failures, m.state) == (1, State.OPEN)
+
+
+def test_with_probe_exited_in_another_context_is_stale_and_its_lease_frees_the_slot() -> None:
+    import contextvars
+
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, success_threshold=1, open_timeout_s=10)
+    fail(b)
+    clock.advance(10)
+    b.__enter__()  # a probe; its token stays in this context
+    contextvars.Context().run(b.__exit__, None, None, None)
+    m = b.metrics()
+    assert (m.state, m.half_open_in_flight, m.total_successes) == (State.HALF_OPEN, 1, 1)
+    clock.advance(10)
+    assert not b.allow_request()  # the lease ran out: a failed probe, reopened
+    assert b.metrics().expired_probes == 1
+
+
+def test_with_block_of_a_closed_era_does_not_take_a_probe_slot() -> None:
+    import contextvars
+
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, open_timeout_s=1, success_threshold=1)
+    slow = contextvars.copy_context()
+    slow.run(b.__enter__)  # admitted while CLOSED, still running
+    fail(b)  # meanwhile the circuit opens ...
+    clock.advance(1)
+    gate = b.guard()
+    gate.__enter__()  # ... and a probe is admitted
+    slow.run(b.__exit__, None, None, None)  # the slow CLOSED-era block succeeds: stale
+    m = b.metrics()
+    assert (m.state, m.half_open_in_flight, m.total_successes) == (State.HALF_OPEN, 1, 1)
+    gate.__exit__(None, None, None)
+    assert b.state is State.CLOSED
+
+
+def test_nested_with_blocks_keep_probe_tokens_apart() -> None:
+    clock = FakeClock()
+    outer = make(clock, failure_threshold=1, open_timeout_s=1, success_threshold=1)
+    inner = make(clock, failure_threshold=2)
+    fail(outer)
+    clock.advance(1)
+    with outer:  # a probe of outer, its token in this context
+        with pytest.raises(Boom), inner:  # CLOSED: inner's failure is inner's
+            boom()
+        assert inner.metrics().consecutive_failures == 1
+        assert outer.metrics().half_open_in_flight == 1
+    assert outer.state is State.CLOSED
+    assert inner.metrics().total_failures == 1
 
 
 def test_bare_outcome_of_a_closed_era_call_does_not_take_a_probe_slot() -> None:
@@ -951,3 +998,35 @@ def test_lease_follows_the_grown_open_timeout() -> None:
     clock.advance(0.001)
     assert not b.allow_request()
     assert b.metrics().expired_probes == 1
+
+
+def test_metrics_snapshot_sets_every_field_like_the_constructor() -> None:
+    clock = FakeClock()
+    b = make(
+        clock, failure_threshold=1000, failure_rate_threshold=0.5, window_size=4, minimum_calls=3
+    )
+    fail(b, 1)
+    assert b.allow_request()
+    b.record_success()
+    m = b.metrics()
+    fields = {f.name: getattr(m, f.name) for f in dataclasses.fields(BreakerMetrics)}
+    assert m == BreakerMetrics(**fields)  # every slot is set, the type is exact
+    assert type(m) is BreakerMetrics
+    assert fields == {
+        "name": "t",
+        "state": State.CLOSED,
+        "consecutive_failures": 0,
+        "consecutive_successes": 0,
+        "total_successes": 1,
+        "total_failures": 1,
+        "total_rejections": 0,
+        "failure_rate": 0.5,
+        "window_calls": 2,
+        "half_open_in_flight": 0,
+        "opened_at": None,
+        "retry_after_s": 0.0,
+        "open_timeout_s": 30.0,
+        "transitions": 0,
+        "expired_probes": 0,
+    }
+    assert b.metrics().total_successes == 1  # reading the totals does not change them
