@@ -856,8 +856,12 @@ class CircuitBreaker:
         if not isinstance(exc, Exception):
             self._on_ignored(token)  # KeyboardInterrupt, CancelledError, GeneratorExit
             return
+        config = self._config
         try:
-            failed = self._config.counts_as_failure(exc)
+            if config.is_failure is None and not config.ignored_exceptions:
+                failed = isinstance(exc, config.failure_exceptions)  # (saves a call)
+            else:
+                failed = config.counts_as_failure(exc)
         except Exception:
             _log.exception(
                 "circuit breaker %r: the is_failure predicate raised; counted as a failure",
