@@ -24,6 +24,12 @@ Design notes (why it looks the way it does):
   totals but never changes the current state (a slow success admitted while CLOSED cannot
   close a breaker that opened meanwhile, and a late probe cannot free a slot it does not
   hold).
+  ``call()`` and ``guard()`` carry their token with the call; the bare protocol and
+  ``with breaker:`` keep only probes' tokens, per context (a ``ContextVar`` write costs
+  several times a whole CLOSED ``with`` block), so their CLOSED-era outcomes apply to the
+  state current at exit, but never to a probe's slot.
+* ``metrics()`` reads each ``itertools.count`` total by advancing it once, less the
+  reads before it; the lock serializes those reads, the increments need no lock.
 * A HALF_OPEN probe holds its slot on a lease (``probe_timeout_s``). Each probe gets a
   token of its own (drawn from the same sequence as the generations, so it never equals
   one) and a deadline, kept in ``_probes`` (insertion order is deadline order, as the
