@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
+from pganalytics_core._validation import check_int, check_seconds
 from pganalytics_core.errors import CircuitOpenError, ConfigError
 
 __all__ = [
@@ -93,21 +94,6 @@ StateListener = Callable[["CircuitBreaker", State, State], object]
 _REJECTED = -1
 #: Token of an outcome that must not touch the current state (never a generation).
 _STALE = -2
-
-
-def _check_int(field: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(field, f"must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ConfigError(field, f"must be >= {minimum}, got {value}")
-
-
-def _check_seconds(field: str, value: object, *, allow_zero: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(field, f"must be a number of seconds, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(field, f"must be finite and {bound}, got {value!r}")
 
 
 def _check_exception_types(field: str, value: object) -> None:
@@ -165,12 +151,12 @@ class BreakerConfig:
     is_failure: Callable[[BaseException], bool] | None = None
 
     def __post_init__(self) -> None:
-        _check_int("failure_threshold", self.failure_threshold, 1)
-        _check_int("success_threshold", self.success_threshold, 1)
-        _check_seconds("open_timeout_s", self.open_timeout_s, allow_zero=True)
-        _check_int("half_open_max_calls", self.half_open_max_calls, 1)
-        _check_int("window_size", self.window_size, 1)
-        _check_int("minimum_calls", self.minimum_calls, 1)
+        check_int("failure_threshold", self.failure_threshold, 1)
+        check_int("success_threshold", self.success_threshold, 1)
+        check_seconds("open_timeout_s", self.open_timeout_s, allow_zero=True)
+        check_int("half_open_max_calls", self.half_open_max_calls, 1)
+        check_int("window_size", self.window_size, 1)
+        check_int("minimum_calls", self.minimum_calls, 1)
         rate = self.failure_rate_threshold
         if rate is not None:
             if isinstance(rate, bool) or not isinstance(rate, int | float):
@@ -188,7 +174,7 @@ class BreakerConfig:
         if not math.isfinite(mult) or mult < 1:
             raise ConfigError("open_timeout_multiplier", f"must be finite and >= 1, got {mult!r}")
         if self.max_open_timeout_s is not None:
-            _check_seconds("max_open_timeout_s", self.max_open_timeout_s, allow_zero=True)
+            check_seconds("max_open_timeout_s", self.max_open_timeout_s, allow_zero=True)
             if self.max_open_timeout_s < self.open_timeout_s:
                 raise ConfigError(
                     "max_open_timeout_s",
@@ -196,7 +182,7 @@ class BreakerConfig:
                     f"got {self.max_open_timeout_s}",
                 )
         if self.probe_timeout_s is not None:
-            _check_seconds("probe_timeout_s", self.probe_timeout_s, allow_zero=False)
+            check_seconds("probe_timeout_s", self.probe_timeout_s, allow_zero=False)
         _check_exception_types("failure_exceptions", self.failure_exceptions)
         if not self.failure_exceptions:
             raise ConfigError("failure_exceptions", "must name at least one exception type")

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Final, NamedTuple, TypedDict, Unpack
 
+from pganalytics_core._validation import check_seconds
 from pganalytics_core.testing.fake_service.responses import HTML, JSON, PROXY_PAGE, Response
 from pganalytics_core.testing.fake_service.routes import ENDPOINT_NAMES
 
@@ -25,14 +26,6 @@ FAULT_MODES: Final[frozenset[str]] = frozenset(
 )
 
 _TRAINING_OUTCOMES: Final = frozenset({"completed", "failed"})
-
-
-def check_seconds(name: str, value: object) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 (seconds), got {value!r}")
 
 
 def check_status(name: str, value: object) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Unpack
 
+from pganalytics_core._validation import check_seconds
 from pganalytics_core.testing.fake_service.connection import HeadCache, serve_connection
 from pganalytics_core.testing.fake_service.faults import (
     NO_FAULTS,
@@ -26,7 +27,6 @@ from pganalytics_core.testing.fake_service.faults import (
     Faults,
     Plan,
     check_endpoints,
-    check_seconds,
     check_status,
 )
 from pganalytics_core.testing.fake_service.handlers import Handlers
