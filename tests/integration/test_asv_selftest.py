@@ -114,8 +114,14 @@ def _instr(name: str, base: float, head: float) -> ac.Verdict:
 
 def test_judge_instructions_wants_the_target_and_nothing_else() -> None:
     target = r"\.track_reset$"
-    same = [_instr("b.Instructions.track_reset", 100, 100), _instr("b.Instructions.track_x", 9, 9)]
-    good = [_instr("b.Instructions.track_reset", 100, 105), _instr("b.Instructions.track_x", 9, 9)]
+    same = [
+        _instr("b.Instructions.track_reset", 5_000, 5_000),
+        _instr("b.Instructions.track_x", 9_000, 9_000),
+    ]
+    good = [
+        _instr("b.Instructions.track_reset", 5_000, 5_250),
+        _instr("b.Instructions.track_x", 9_000, 9_000),
+    ]
     timed = ac.classify("b.T.time_x", [ac.RoundResult(1, 1.0)], [ac.RoundResult(1, 3.0)])
 
     outcome = asv_selftest.judge_instructions(same, [*good, timed], target)
@@ -123,12 +129,12 @@ def test_judge_instructions_wants_the_target_and_nothing_else() -> None:
     assert outcome.detected == ["b.Instructions.track_reset"]
     assert outcome.benchmarks == 2  # the time benchmark is not judged here
 
-    extra = [good[0], _instr("b.Instructions.track_x", 9, 9.5)]
+    extra = [good[0], _instr("b.Instructions.track_x", 9_000, 9_500)]
     outcome = asv_selftest.judge_instructions(same, extra, target)
     assert not outcome.passed
     assert outcome.over_flagged == ["b.Instructions.track_x: regression 1.056x (+5.6%)"]
 
-    missed = [_instr("b.Instructions.track_reset", 100, 101), good[1]]
+    missed = [_instr("b.Instructions.track_reset", 5_000, 5_050), good[1]]
     assert asv_selftest.judge_instructions(same, missed, target).missed == [
         "b.Instructions.track_reset: unchanged 1.010x (+1.0%)"
     ]
