@@ -104,6 +104,23 @@ class Recorder:
         self.errors[kind] += 1
         self.failures += 1
 
+    def count_exception(
+        self, exc: BaseException, classify: Callable[[BaseException], str] = error_type
+    ) -> bool:
+        """Count an operation's exception; the one failure policy of every runner.
+
+        Returns:
+            False for a rejection by the caller's own breaker (:func:`is_rejection`,
+            counted in ``rejections``: no request was made); True for a failed request,
+            counted under ``classify(exc)``, whose latency the caller then records.
+        """
+        if is_rejection(exc):
+            self.rejections += 1
+            return False
+        self.errors[classify(exc)] += 1
+        self.failures += 1
+        return True
+
     def time_call(
         self,
         fn: Callable[[], object],
@@ -120,11 +137,8 @@ class Recorder:
         try:
             fn()
         except Exception as exc:
-            if is_rejection(exc):
-                self.rejections += 1
-                return
-            self.latencies_ns.append(clock() - start)
-            self.errors[classify(exc)] += 1
-            self.failures += 1
+            end = clock()
+            if self.count_exception(exc, classify):
+                self.latencies_ns.append(end - start)
         else:
             self.latencies_ns.append(clock() - start)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import array
 import asyncio
-import bisect
 import itertools
 import queue
 import threading
@@ -50,8 +49,10 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, TypedDict, TypeVar, Unpack
 
+import numpy
+
 from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
-from pganalytics_core.load.recorder import DROPPED, Recorder, error_type, is_rejection
+from pganalytics_core.load.recorder import DROPPED, Recorder, error_type
 from pganalytics_core.load.result import (
     LoadTestResult,
     RunSamples,
@@ -184,7 +185,12 @@ class _Control:
 
 
 class _Schedule:
-    """The open model's scheduler state (written by the scheduler only)."""
+    """The open model's schedule and its record, written by the scheduler only (sans-IO).
+
+    Both engines drive it the same way: for each intended start from :meth:`due`, wait
+    until then (the engine's own I/O), then report with :meth:`handled` whether the
+    request was sent or dropped.
+    """
 
     __slots__ = (
         "dropped_at_ns",
@@ -202,6 +208,23 @@ class _Schedule:
         # Each dropped request's intended start and the moment it was dropped.
         self.dropped_intended_ns: array.array[int] = array.array("q")
         self.dropped_at_ns: array.array[int] = array.array("q")
+
+    @staticmethod
+    def due(model: OpenModel, start_ns: int) -> Iterator[int]:
+        """The intended starts ``start_ns + i / rate``, in ns, exact (no float drift)."""
+        rate = model.rate_per_s
+        for index in range(model.schedule_requests):
+            yield start_ns + round(index * 1_000_000_000 / rate)
+
+    def handled(self, intended: int, now: int, sent: bool) -> None:
+        """Record a request handled at ``now``: sent, or dropped (``max_in_flight`` reached)."""
+        self.lag_ns.append(now - intended)
+        self.last_handled_ns = now
+        if sent:
+            self.issued += 1
+        else:
+            self.dropped_intended_ns.append(intended)
+            self.dropped_at_ns.append(now)
 
 
 def _progress(
@@ -410,11 +433,47 @@ def _supervise(
 # ------------------------------------------------------------------------- closed model
 
 
-def _closed_deadline(model: ClosedModel, control: _Control) -> tuple[Iterator[object], int]:
+def _closed_starts(model: ClosedModel, control: _Control) -> Iterator[int]:
+    """Yield each call's start time until the iterations or the duration run out, or a stop."""
+    clock = time.perf_counter_ns
+    deadline = _NO_DEADLINE
+    counter: Iterator[object] = itertools.repeat(None)
     if model.iterations is not None:
-        return itertools.repeat(None, model.iterations), _NO_DEADLINE
-    assert model.duration_s is not None
-    return itertools.repeat(None), control.start_ns + round(model.duration_s * 1e9)
+        counter = itertools.repeat(None, model.iterations)
+    elif model.duration_s is not None:
+        deadline = control.start_ns + round(model.duration_s * 1e9)
+    for _ in counter:
+        start = clock()
+        if control.stop or start >= deadline:
+            return
+        yield start
+
+
+def _record_closed(
+    recorder: Recorder, classify: ErrorClassifier, start: int, end: int, exc: Exception | None
+) -> None:
+    """Record one closed-model call (both engines): latency from its actual start."""
+    if exc is None or recorder.count_exception(exc, classify):
+        recorder.latencies_ns.append(end - start)
+
+
+def _record_open(
+    recorder: Recorder,
+    classify: ErrorClassifier,
+    late_ns: int,
+    times: tuple[int, int, int],
+    exc: Exception | None,
+) -> None:
+    """Record one open-model call (both engines) from its ``(intended, start, end)``."""
+    intended, start, end = times
+    if exc is not None and not recorder.count_exception(exc, classify):
+        return
+    recorder.service_times_ns.append(end - start)
+    recorder.end_times_ns.append(end)
+    if start - intended > late_ns:
+        recorder.late += 1
+    # Last: the scheduler counts finished requests by their latencies.
+    recorder.latencies_ns.append(end - intended)
 
 
 def _closed_worker(
@@ -426,7 +485,6 @@ def _closed_worker(
     barrier: threading.Barrier,
 ) -> None:
     clock = time.perf_counter_ns
-    append = recorder.latencies_ns.append
     end = 0
     try:
         barrier.wait()
@@ -434,26 +492,16 @@ def _closed_worker(
         control.party_done(0)
         return
     try:
-        counter, deadline = _closed_deadline(model, control)
-        for _ in counter:
-            start = clock()
-            if control.stop or start >= deadline:
-                break
+        for start in _closed_starts(model, control):
             try:
                 operation()
-            except Exception as exc:
-                end = clock()
-                if is_rejection(exc):
-                    recorder.rejections += 1
-                    continue
-                append(end - start)
-                recorder.errors[classify(exc)] += 1
-                recorder.failures += 1
-            else:
-                end = clock()
-                append(end - start)
-    except BaseException as exc:  # the runner's own failure (a classify bug, ...)
-        control.party_done(end, exc)
+                exc = None
+            except Exception as error:
+                exc = error
+            end = clock()
+            _record_closed(recorder, classify, start, end, exc)
+    except BaseException as crash:  # the runner's own failure (a classify bug, ...)
+        control.party_done(end, crash)
         return
     control.party_done(end)
 
@@ -513,43 +561,31 @@ def _open_scheduler(
         control.party_done(0)
         return
     crash: BaseException | None = None
-    issued = queued = handled = 0
     try:
-        lag_append = schedule.lag_ns.append
-        drop_intended = schedule.dropped_intended_ns.append
-        drop_at = schedule.dropped_at_ns.append
         put = handoff.put
         acquire = slots.acquire
         wait = control.stop_event.wait
-        start = control.start_ns
-        rate = model.rate_per_s
         # What the workers finished, as last counted: it only grows, so while fewer than
         # `workers` requests are outstanding by this count, a worker is surely idle.
         done = 0
-        for index in range(model.schedule_requests):
-            intended = start + round(index * 1_000_000_000 / rate)
+        for intended in schedule.due(model, control.start_ns):
             now = clock()
             while now < intended and not control.stop:
                 wait((intended - now) / 1e9)
                 now = clock()
             if control.stop:
                 break
-            lag_append(now - intended)
-            handled = now
-            if acquire(False):
-                if issued - done >= workers:
+            sent = acquire(False)
+            if sent:
+                if schedule.issued - done >= workers:
                     done = sum(len(r) + r.rejections for r in recorders)
-                    if issued - done >= workers:
-                        queued += 1  # no idle worker: it waits in the hand-off queue
+                    if schedule.issued - done >= workers:
+                        schedule.queued += 1  # no idle worker: it waits in the queue
                 put(intended)
-                issued += 1
-            else:
-                drop_intended(intended)
-                drop_at(now)
+            schedule.handled(intended, now, sent)
     except BaseException as exc:
         crash = exc
     finally:
-        schedule.issued, schedule.last_handled_ns, schedule.queued = issued, handled, queued
         schedule.end_ns = clock()
         for _ in range(workers):
             handoff.put(_STOP_WORKER)
@@ -568,9 +604,6 @@ def _open_worker(
     clock = time.perf_counter_ns
     get = handoff.get
     release = slots.release
-    append = recorder.latencies_ns.append
-    append_service = recorder.service_times_ns.append
-    append_end = recorder.end_times_ns.append
     end = 0
     try:
         while (intended := get()) != _STOP_WORKER:
@@ -580,25 +613,14 @@ def _open_worker(
             start = clock()
             try:
                 operation()
-            except Exception as exc:
-                end = clock()
-                if is_rejection(exc):
-                    recorder.rejections += 1
-                    release()
-                    continue
-                recorder.errors[classify(exc)] += 1
-                recorder.failures += 1
-            else:
-                end = clock()
-            append_service(end - start)
-            append_end(end)
-            if start - intended > late_ns:
-                recorder.late += 1
-            # Last: the scheduler counts finished requests by their latencies.
-            append(end - intended)
+                exc = None
+            except Exception as error:
+                exc = error
+            end = clock()
+            _record_open(recorder, classify, late_ns, (intended, start, end), exc)
             release()
-    except BaseException as exc:
-        control.party_done(end, exc)
+    except BaseException as crash:
+        control.party_done(end, crash)
         return
     control.party_done(end)
 
@@ -655,19 +677,18 @@ def _dropped_latencies(
         schedule: the scheduler's record of the drops.
         end_times_ns: per worker (or task loop), the end times of its requests, ascending.
     """
-    latencies: array.array[int] = array.array("q")
-    # The drops are in time order, so each worker's search resumes where the last ended.
-    resume = [0] * len(end_times_ns)
-    for intended, dropped_at in zip(
-        schedule.dropped_intended_ns, schedule.dropped_at_ns, strict=True
-    ):
-        freed = None
-        for worker, ends in enumerate(end_times_ns):
-            index = resume[worker] = bisect.bisect_left(ends, dropped_at, resume[worker])
-            if index < len(ends) and (freed is None or ends[index] < freed):
-                freed = ends[index]
-        latencies.append((dropped_at if freed is None else freed) - intended)
-    return latencies
+    intended = numpy.frombuffer(schedule.dropped_intended_ns, dtype=numpy.int64)
+    dropped_at = numpy.frombuffer(schedule.dropped_at_ns, dtype=numpy.int64)
+    # The first end at or after each drop, over every worker: one sorted array, searched.
+    ends = numpy.sort(
+        numpy.concatenate(
+            [numpy.frombuffer(e, dtype=numpy.int64) for e in end_times_ns]
+            + [numpy.array([_NO_DEADLINE])]
+        )
+    )
+    index = numpy.searchsorted(ends, dropped_at)
+    freed = numpy.where(index < len(ends) - 1, ends[index], dropped_at)
+    return array.array("q", (freed - intended).tolist())
 
 
 def _open_samples(
@@ -784,27 +805,16 @@ async def _closed_task(
     go: asyncio.Event,
 ) -> None:
     clock = time.perf_counter_ns
-    append = recorder.latencies_ns.append
     end = 0
     await go.wait()
-    counter, deadline = _closed_deadline(model, control)
-    for _ in counter:
-        start = clock()
-        if control.stop or start >= deadline:
-            break
+    for start in _closed_starts(model, control):
         try:
             await operation()
-        except Exception as exc:
-            end = clock()
-            if is_rejection(exc):
-                recorder.rejections += 1
-                continue
-            append(end - start)
-            recorder.errors[classify(exc)] += 1
-            recorder.failures += 1
-        else:
-            end = clock()
-            append(end - start)
+            exc = None
+        except Exception as error:
+            exc = error
+        end = clock()
+        _record_closed(recorder, classify, start, end, exc)
     control.last_end_ns = max(control.last_end_ns, end)  # one thread runs every task
 
 
@@ -853,41 +863,28 @@ async def _run_open_tasks(
         last_start_ns = max(last_start_ns, start)
         try:
             await operation()
-        except Exception as exc:
-            end = clock()
-            if is_rejection(exc):
-                recorder.rejections += 1
-                return
-            recorder.errors[classify(exc)] += 1
-            recorder.failures += 1
-        else:
-            end = clock()
-        recorder.latencies_ns.append(end - intended)
-        recorder.service_times_ns.append(end - start)
-        recorder.end_times_ns.append(end)  # ascending: one thread runs every task
-        if start - intended > late_ns:
-            recorder.late += 1
+            exc = None
+        except Exception as error:
+            exc = error
+        end = clock()
+        # end_times_ns ascending: one thread runs every task.
+        _record_open(recorder, classify, late_ns, (intended, start, end), exc)
         control.last_end_ns = max(control.last_end_ns, end)
 
     async def scheduler() -> None:
-        for index in range(model.schedule_requests):
-            intended = control.start_ns + round(index * 1_000_000_000 / model.rate_per_s)
+        for intended in schedule.due(model, control.start_ns):
             now = clock()
             if now < intended:
                 await asyncio.sleep((intended - now) / 1e9)
                 now = clock()
             if control.stop:
                 break
-            schedule.lag_ns.append(now - intended)
-            schedule.last_handled_ns = now
-            if len(in_flight) < model.max_in_flight:
+            sent = len(in_flight) < model.max_in_flight
+            if sent:
                 task = asyncio.create_task(one(intended))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
-                schedule.issued += 1
-            else:
-                schedule.dropped_intended_ns.append(intended)
-                schedule.dropped_at_ns.append(now)
+            schedule.handled(intended, now, sent)
         schedule.end_ns = clock()
         if in_flight:
             await asyncio.gather(*list(in_flight))
