@@ -32,7 +32,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Final, TextIO
+from typing import Any, Final, TextIO, TypeVar
 
 import httpx
 
@@ -77,14 +77,20 @@ EXIT_FAILED: Final = 2
 
 API_KEY_VARIABLE: Final = "PGANALYTICS_ML_API_KEY"
 _THRESHOLD: Final = re.compile(r"^\s*([A-Za-z0-9_]+)\s*([<>=!].*)$")
+_N = TypeVar("_N", int, float)
+
+
+def _read(text: str, kind: type[_N]) -> _N:
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "a number" if kind is float else "a whole number"
+        raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
 
 
 def _number(kind: str, *, minimum: float, allow_equal: bool) -> Callable[[str], float]:
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        value = _read(text, float)
         if not math.isfinite(value) or value < minimum or (value == minimum and not allow_equal):
             bound = f">= {minimum:g}" if allow_equal else f"> {minimum:g}"
             raise argparse.ArgumentTypeError(f"{kind} must be finite and {bound}, got {text!r}")
@@ -94,21 +100,13 @@ def _number(kind: str, *, minimum: float, allow_equal: bool) -> Callable[[str], 
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
+    if (value := _read(text, int)) < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
     return value
 
 
 def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
+    if not 0.0 <= (value := _read(text, float)) <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1], got {text!r}")
     return value
 
@@ -328,14 +326,18 @@ def _check_applicable(args: argparse.Namespace, scenario: Scenario, faults: Faul
         )
     # Check the overrides fit the preset before starting anything.
     if args.model is None:
-        scale_model(
-            scenario.model,
-            workers=args.workers,
-            iterations=args.iterations,
-            duration_s=args.duration,
-            rate_per_s=args.rate,
-            max_in_flight=args.max_in_flight,
-        )
+        scale_model(scenario.model, **_sizes(args))
+
+
+def _sizes(args: argparse.Namespace) -> dict[str, Any]:
+    """The size options, as the keywords of :func:`scale_model` and :func:`run_scenario`."""
+    return {
+        "workers": args.workers,
+        "iterations": args.iterations,
+        "duration_s": args.duration,
+        "rate_per_s": args.rate,
+        "max_in_flight": args.max_in_flight,
+    }
 
 
 class _ProgressLine:
@@ -382,12 +384,7 @@ def _run(
     api_key = os.environ.get(API_KEY_VARIABLE) or None
     method: PercentileMethod = args.percentile_method
     # A custom model already holds the sizes; a preset takes them as overrides.
-    preset = args.model is None
-    workers = args.workers if preset else None
-    iterations = args.iterations if preset else None
-    duration_s = args.duration if preset else None
-    rate_per_s = args.rate if preset else None
-    max_in_flight = args.max_in_flight if preset else None
+    sizes = _sizes(args) if args.model is None else {}
     with contextlib.ExitStack() as stack:
         url = args.url
         if scenario.workload == "breaker":  # in process: no service is called
@@ -409,11 +406,7 @@ def _run(
             client_breaker=args.client_breaker,
             method=method,
             progress=line,
-            workers=workers,
-            iterations=iterations,
-            duration_s=duration_s,
-            rate_per_s=rate_per_s,
-            max_in_flight=max_in_flight,
+            **sizes,
         )
         return result, target
 

@@ -56,7 +56,7 @@ import platform
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
@@ -64,6 +64,8 @@ import httpx
 
 from pganalytics_core.load.model import ClosedModel, model_from_dict, model_to_dict
 from pganalytics_core.load.result import (
+    SAMPLE_ARRAYS,
+    SAMPLE_COUNTS,
     LoadTestResult,
     RunSamples,
     build_result,
@@ -96,6 +98,8 @@ REPORT_SCHEMA_VERSION: Final = 1
 
 _SAMPLES_SCHEMA: Final = "pganalytics-load-samples"
 _SAMPLES_VERSION: Final = 1
+# The int fields of RunSamples a sample file keeps.
+_SAMPLE_INTS: Final = ("started_at_unix_ns", "duration_ns", "schedule_ns", *SAMPLE_COUNTS)
 
 
 def redact_url(url: str) -> str:
@@ -336,20 +340,12 @@ def write_samples(path: str | os.PathLike[str], result: LoadTestResult) -> None:
         "model": model_to_dict(result.model),
         "percentile_method": result.percentile_method,
         "failures_by_type": [list(pair) for pair in samples.failures_by_type],
-        "started_at_unix_ns": samples.started_at_unix_ns,
-        "duration_ns": samples.duration_ns,
-        "issued": samples.issued,
-        "dropped": samples.dropped,
-        "late": samples.late,
-        "schedule_ns": samples.schedule_ns,
-        "queued": samples.queued,
-        "rejections": samples.rejections,
+        **{name: getattr(samples, name) for name in _SAMPLE_INTS},
     }
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr("meta.json", json.dumps(meta, indent=2))
-        archive.writestr("latencies_ns.bin", samples.latencies_ns)
-        archive.writestr("service_times_ns.bin", samples.service_times_ns)
-        archive.writestr("scheduler_lag_ns.bin", samples.scheduler_lag_ns)
+        for name in SAMPLE_ARRAYS:
+            archive.writestr(f"{name}.bin", getattr(samples, name))
 
 
 def read_samples(path: str | os.PathLike[str]) -> LoadTestResult:
@@ -361,29 +357,22 @@ def read_samples(path: str | os.PathLike[str]) -> LoadTestResult:
     try:
         with zipfile.ZipFile(path) as archive:
             meta = json.loads(archive.read("meta.json"))
-            blobs = {
-                name: archive.read(f"{name}.bin")
-                for name in ("latencies_ns", "service_times_ns", "scheduler_lag_ns")
-            }
+            blobs: dict[str, Any] = {n: archive.read(f"{n}.bin") for n in SAMPLE_ARRAYS}
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
         raise ValueError(f"{os.fspath(path)!r} is not a samples file: {exc}") from None
     if meta.get("schema") != _SAMPLES_SCHEMA or meta.get("schema_version") != _SAMPLES_VERSION:
         raise ValueError(f"{os.fspath(path)!r} is not a samples file of version 1")
     if any(len(blob) % 8 for blob in blobs.values()):
         raise ValueError(f"{os.fspath(path)!r} has a truncated sample array")
+    # queued and rejections were added within version 1: absent means 0.
+    fields: dict[str, Any] = {
+        name: int(meta.get(name, 0) if name in ("queued", "rejections") else meta[name])
+        for name in _SAMPLE_INTS
+    }
     samples = RunSamples(
-        latencies_ns=blobs["latencies_ns"],
+        **blobs,
+        **fields,
         failures_by_type=tuple((str(k), int(v)) for k, v in meta["failures_by_type"]),
-        started_at_unix_ns=int(meta["started_at_unix_ns"]),
-        duration_ns=int(meta["duration_ns"]),
-        service_times_ns=blobs["service_times_ns"],
-        scheduler_lag_ns=blobs["scheduler_lag_ns"],
-        issued=int(meta["issued"]),
-        dropped=int(meta["dropped"]),
-        late=int(meta["late"]),
-        schedule_ns=int(meta["schedule_ns"]),
-        queued=int(meta.get("queued", 0)),
-        rejections=int(meta.get("rejections", 0)),
     )
     method: PercentileMethod = (
         "inclusive" if meta.get("percentile_method") == "inclusive" else "nearest-rank"

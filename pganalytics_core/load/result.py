@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
 from pganalytics_core.load.stats import LatencySummary, PercentileMethod, summarize
@@ -46,6 +47,12 @@ def unpack_samples(data: bytes) -> array.array[int]:
     if sys.byteorder != "little":
         samples.byteswap()
     return samples
+
+
+#: The :class:`RunSamples` fields that hold sample arrays (little-endian int64 bytes).
+SAMPLE_ARRAYS: Final = ("latencies_ns", "service_times_ns", "scheduler_lag_ns")
+#: The :class:`RunSamples` fields that count requests (they add up in a merge).
+SAMPLE_COUNTS: Final = ("issued", "dropped", "late", "queued", "rejections")
 
 
 def _sorted_counts(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
@@ -366,19 +373,17 @@ def merge_samples(parts: Sequence[RunSamples]) -> RunSamples:
         failures.update(dict(part.failures_by_type))
     start = min(part.started_at_unix_ns for part in parts)
     end = max(part.started_at_unix_ns + part.duration_ns for part in parts)
+    # Sample arrays concatenate, counts add up.
+    merged: dict[str, Any] = {
+        name: b"".join(getattr(part, name) for part in parts) for name in SAMPLE_ARRAYS
+    }
+    merged |= {name: sum(getattr(part, name) for part in parts) for name in SAMPLE_COUNTS}
     return RunSamples(
-        latencies_ns=b"".join(part.latencies_ns for part in parts),
+        **merged,
         failures_by_type=_sorted_counts(failures),
         started_at_unix_ns=start,
         duration_ns=end - start,
-        service_times_ns=b"".join(part.service_times_ns for part in parts),
-        scheduler_lag_ns=b"".join(part.scheduler_lag_ns for part in parts),
-        issued=sum(part.issued for part in parts),
-        dropped=sum(part.dropped for part in parts),
-        late=sum(part.late for part in parts),
         schedule_ns=max(part.schedule_ns for part in parts),
-        queued=sum(part.queued for part in parts),
-        rejections=sum(part.rejections for part in parts),
     )
 
 

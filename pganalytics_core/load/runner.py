@@ -211,10 +211,9 @@ class _Schedule:
 
     @staticmethod
     def due(model: OpenModel, start_ns: int) -> Iterator[int]:
-        """The intended starts ``start_ns + i / rate``, in ns, exact (no float drift)."""
-        rate = model.rate_per_s
+        """The intended starts of the whole schedule, in ``perf_counter_ns`` time."""
         for index in range(model.schedule_requests):
-            yield start_ns + round(index * 1_000_000_000 / rate)
+            yield start_ns + model.intended_offset_ns(index)
 
     def handled(self, intended: int, now: int, sent: bool) -> None:
         """Record a request handled at ``now``: sent, or dropped (``max_in_flight`` reached)."""
