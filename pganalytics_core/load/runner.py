@@ -39,13 +39,14 @@ from __future__ import annotations
 
 import array
 import asyncio
+import dataclasses
 import itertools
 import queue
 import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypedDict, TypeVar, Unpack
 
@@ -317,13 +318,8 @@ def run_model(
         samples = _run_closed_threads(model, operations, classify, progress, progress_interval_s)
     else:
         samples = _run_open_threads(model, operations, classify, progress, progress_interval_s)
-    return build_result(
-        model.name if name is None else name,
-        model,
-        samples,
-        method=method,
-        keep_samples=keep_samples,
-    )
+    name = model.name if name is None else name
+    return build_result(name, model, samples, method=method, keep_samples=keep_samples)
 
 
 def run_closed(
@@ -505,8 +501,11 @@ def _closed_worker(
     control.party_done(end)
 
 
-def _closed_samples(control: _Control, recorders: Sequence[Recorder]) -> RunSamples:
-    failures: Counter[str] = Counter()
+def _closed_samples(
+    control: _Control, recorders: Sequence[Recorder], more_failures: Mapping[str, int] = {}
+) -> RunSamples:
+    """Collect the samples every run has: latencies, failures, rejections, the duration."""
+    failures = Counter(more_failures)
     for recorder in recorders:
         failures.update(recorder.errors)
     return RunSamples(
@@ -698,13 +697,8 @@ def _open_samples(
     last_start_ns: int,
 ) -> RunSamples:
     """Collect an open-model run: every finished *and* dropped request is a sample."""
-    failures: Counter[str] = Counter()
-    for recorder in recorders:
-        failures.update(recorder.errors)
     dropped = _dropped_latencies(schedule, [r.end_times_ns for r in recorders])
-    if dropped:
-        failures[DROPPED] += len(dropped)
-    latencies = b"".join(pack_samples(r.latencies_ns) for r in recorders)
+    base = _closed_samples(control, recorders, {DROPPED: len(dropped)})
     end_ns = max(control.last_end_ns, schedule.end_ns)
     # How long *starting* the schedule took: its nominal span (the last request is due one
     # period before its end, so on-time requests achieve exactly the target rate), or up
@@ -714,10 +708,9 @@ def _open_samples(
     if last_ns:
         period_ns = round(1e9 / model.rate_per_s)
         schedule_ns = max(schedule_ns, last_ns - control.start_ns + period_ns)
-    return RunSamples(
-        latencies_ns=latencies + pack_samples(dropped),
-        failures_by_type=_sorted_counts(failures),
-        started_at_unix_ns=control.start_unix_ns,
+    return dataclasses.replace(
+        base,
+        latencies_ns=base.latencies_ns + pack_samples(dropped),
         duration_ns=max(end_ns - control.start_ns, 0),
         service_times_ns=b"".join(pack_samples(r.service_times_ns) for r in recorders),
         scheduler_lag_ns=pack_samples(schedule.lag_ns),
@@ -726,7 +719,6 @@ def _open_samples(
         late=sum(r.late for r in recorders),
         queued=schedule.queued,
         schedule_ns=schedule_ns,
-        rejections=sum(r.rejections for r in recorders),
     )
 
 
@@ -763,13 +755,8 @@ async def run_model_async(
         samples = await _run_open_tasks(
             model, operations[0], classify, progress, progress_interval_s
         )
-    return build_result(
-        model.name if name is None else name,
-        model,
-        samples,
-        method=method,
-        keep_samples=keep_samples,
-    )
+    name = model.name if name is None else name
+    return build_result(name, model, samples, method=method, keep_samples=keep_samples)
 
 
 async def _watch(
