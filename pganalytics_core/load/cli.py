@@ -238,35 +238,23 @@ def _scenario(args: argparse.Namespace) -> Scenario:
         return get_scenario(args.scenario or "sustained-predictions")
     if args.scenario is not None:
         raise ValueError("give --scenario or --model, not both")
-    if args.model == "closed":
-        if args.rate is not None or args.max_in_flight is not None:
-            raise ValueError("--rate and --max-in-flight apply to --model open only")
-        if args.iterations is not None and args.duration is not None:
-            raise ValueError("give --iterations or --duration, not both")
-        model: ClosedModel | OpenModel = ClosedModel(
-            workers=args.workers or 10,
-            iterations=None if args.duration is not None else (args.iterations or 100),
-            duration_s=args.duration,
-        )
-        return Scenario(
-            name="custom-closed",
-            description="predictions, closed model",
-            model=model,
-            workload="predict",
-        )
-    if args.rate is None:
+    if args.model == "closed" and (args.rate is not None or args.max_in_flight is not None):
+        raise ValueError("--rate and --max-in-flight apply to --model open only")
+    if args.iterations is not None and args.duration is not None:
+        raise ValueError("give --iterations or --duration, not both")
+    if args.model == "open" and args.rate is None:
         raise ValueError("--model open needs --rate")
-    if args.iterations is not None:
+    if args.model == "open" and args.iterations is not None:
         raise ValueError("--iterations applies to --model closed only; give --duration")
-    workers = args.workers or 10
-    model = OpenModel(
-        rate_per_s=args.rate,
-        duration_s=args.duration or 5.0,
-        workers=workers,
-        max_in_flight=args.max_in_flight or max(1000, workers),
-    )
+    # A custom run's defaults, sized by the options given (checked as a preset's are).
+    model: ClosedModel | OpenModel = ClosedModel(workers=10, iterations=100)
+    if args.model == "open":
+        model = OpenModel(rate_per_s=args.rate, duration_s=5.0, workers=10, max_in_flight=1000)
     return Scenario(
-        name="custom-open", description="predictions, open model", model=model, workload="predict"
+        name=f"custom-{args.model}",
+        description=f"predictions, {args.model} model",
+        model=scale_model(model, **_sizes(args)),
+        workload="predict",
     )
 
 
