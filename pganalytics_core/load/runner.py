@@ -65,7 +65,9 @@ from pganalytics_core.load.stats import PercentileMethod
 
 __all__ = [
     "AsyncOperation",
+    "AsyncRunOptions",
     "ErrorClassifier",
+    "MeasureOptions",
     "Operation",
     "OperationFactory",
     "Progress",
@@ -126,16 +128,53 @@ class Progress:
 ProgressCallback = Callable[[Progress], object]
 
 
-class RunOptions(TypedDict, total=False):
-    """The keywords :func:`run_closed` and :func:`run_open` pass on to :func:`run_model`."""
+class MeasureOptions(TypedDict, total=False):
+    """How a run is measured and reported: the keywords every runner takes.
 
-    operation_factory: OperationFactory | None
-    name: str
+    See :func:`run_model` for each one's meaning and default.
+    """
+
+    name: str | None
     method: PercentileMethod
     classify: ErrorClassifier
     progress: ProgressCallback | None
     progress_interval_s: float
     keep_samples: bool
+
+
+class RunOptions(MeasureOptions, total=False):
+    """The keywords of :func:`run_model` (and :func:`run_closed`, :func:`run_open`)."""
+
+    operation_factory: OperationFactory | None
+
+
+class AsyncRunOptions(MeasureOptions, total=False):
+    """The keywords of :func:`run_model_async`."""
+
+    operation_factory: Callable[[int], AsyncOperation] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Settings:
+    """:class:`MeasureOptions` with their defaults, as the engines read them."""
+
+    name: str | None = None
+    method: PercentileMethod = "nearest-rank"
+    classify: ErrorClassifier = error_type
+    progress: ProgressCallback | None = None
+    progress_interval_s: float = 0.5
+    keep_samples: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.progress_interval_s > 0:
+            raise ValueError(f"progress_interval_s must be > 0, got {self.progress_interval_s!r}")
+
+    def result(self, model: LoadModel, samples: RunSamples) -> LoadTestResult:
+        """The run's result, named after the model unless given a name."""
+        name = model.name if self.name is None else self.name
+        return build_result(
+            name, model, samples, method=self.method, keep_samples=self.keep_samples
+        )
 
 
 class _WorkerCrashed(RuntimeError):
@@ -252,12 +291,9 @@ def _check_arguments(
     operation: _Op | None,
     operation_factory: Callable[[int], _Op] | None,
     count: int,
-    progress_interval_s: float,
 ) -> list[_Op]:
     if not isinstance(model, ClosedModel | OpenModel):
         raise TypeError(f"model must be a ClosedModel or an OpenModel, got {type(model).__name__}")
-    if not progress_interval_s > 0:
-        raise ValueError(f"progress_interval_s must be > 0, got {progress_interval_s!r}")
     if (operation is None) == (operation_factory is None):
         raise TypeError("give exactly one of operation and operation_factory")
     if operation is not None:
@@ -280,12 +316,7 @@ def run_model(
     operation: Operation | None = None,
     *,
     operation_factory: OperationFactory | None = None,
-    name: str | None = None,
-    method: PercentileMethod = "nearest-rank",
-    classify: ErrorClassifier = error_type,
-    progress: ProgressCallback | None = None,
-    progress_interval_s: float = 0.5,
-    keep_samples: bool = True,
+    **options: Unpack[MeasureOptions],
 ) -> LoadTestResult:
     """Run a model with worker threads.
 
@@ -294,14 +325,15 @@ def run_model(
             :class:`OpenModel` (a constant arrival rate, latency from the intended start).
         operation: one request, shared by every worker (thread-safe, like ``MLClient``).
         operation_factory: instead of ``operation``: builds worker ``i``'s operation.
-        name: the run's name (default: the model's name).
-        method: the percentile method (``"nearest-rank"`` or ``"inclusive"``).
-        classify: names each failure's kind (default: :func:`error_type`).
-        progress: called with a :class:`Progress` every ``progress_interval_s`` seconds,
-            from the calling thread; an exception it raises (``KeyboardInterrupt``) stops
-            the run, joins every thread and propagates.
-        progress_interval_s: seconds between progress calls.
-        keep_samples: keep the raw samples on the result (needed to merge it later).
+        options: how the run is measured, keywords of :class:`MeasureOptions`:
+            name: the run's name (default: the model's name).
+            method: the percentile method (``"nearest-rank"`` or ``"inclusive"``).
+            classify: names each failure's kind (default: :func:`error_type`).
+            progress: called with a :class:`Progress` every ``progress_interval_s`` seconds,
+                from the calling thread; an exception it raises (``KeyboardInterrupt``) stops
+                the run, joins every thread and propagates.
+            progress_interval_s: seconds between progress calls.
+            keep_samples: keep the raw samples on the result (needed to merge it later).
 
     Returns:
         The result; :attr:`LoadTestResult.open_model` is set for the open model.
@@ -311,15 +343,11 @@ def run_model(
         TypeError: not exactly one of ``operation`` and ``operation_factory``.
         RuntimeError: the runner's own bookkeeping failed in a worker.
     """
-    operations = _check_arguments(
-        model, operation, operation_factory, model.workers, progress_interval_s
-    )
+    settings = _Settings(**options)
+    operations = _check_arguments(model, operation, operation_factory, model.workers)
     if isinstance(model, ClosedModel):
-        samples = _run_closed_threads(model, operations, classify, progress, progress_interval_s)
-    else:
-        samples = _run_open_threads(model, operations, classify, progress, progress_interval_s)
-    name = model.name if name is None else name
-    return build_result(name, model, samples, method=method, keep_samples=keep_samples)
+        return settings.result(model, _run_closed_threads(model, operations, settings))
+    return settings.result(model, _run_open_threads(model, operations, settings))
 
 
 def run_closed(
@@ -405,15 +433,15 @@ def _supervise(
     control: _Control,
     threads: Sequence[threading.Thread],
     snapshot: Callable[[], Progress],
-    progress: ProgressCallback | None,
-    interval_s: float,
+    settings: _Settings,
 ) -> None:
     """Wait for the run (calling ``progress``), then join every thread, whatever happens."""
+    progress = settings.progress
     try:
         if progress is None:
             control.all_done.wait()
         else:
-            while not control.all_done.wait(interval_s):
+            while not control.all_done.wait(settings.progress_interval_s):
                 progress(snapshot())
     except BaseException:
         control.request_stop()
@@ -520,20 +548,18 @@ def _closed_samples(
 def _run_closed_threads(
     model: ClosedModel,
     operations: Sequence[Operation],
-    classify: ErrorClassifier,
-    progress: ProgressCallback | None,
-    progress_interval_s: float,
+    settings: _Settings,
 ) -> RunSamples:
     recorders = [Recorder() for _ in operations]
     control = _Control(len(operations))
     barrier = threading.Barrier(len(operations) + 1, action=control.start_clock)
     targets = [
-        (_closed_worker, (operation, model, recorder, classify, control, barrier))
+        (_closed_worker, (operation, model, recorder, settings.classify, control, barrier))
         for operation, recorder in zip(operations, recorders, strict=True)
     ]
     threads = _start_threads(control, barrier, targets, lambda: None)
     snapshot = _progress(model, control, recorders)
-    _supervise(control, threads, snapshot, progress, progress_interval_s)
+    _supervise(control, threads, snapshot, settings)
     return _closed_samples(control, recorders)
 
 
@@ -626,9 +652,7 @@ def _open_worker(
 def _run_open_threads(
     model: OpenModel,
     operations: Sequence[Operation],
-    classify: ErrorClassifier,
-    progress: ProgressCallback | None,
-    progress_interval_s: float,
+    settings: _Settings,
 ) -> RunSamples:
     recorders = [Recorder() for _ in operations]
     schedule = _Schedule()
@@ -638,7 +662,7 @@ def _run_open_threads(
     late_ns = round(model.late_after_ms * 1e6)
     barrier = threading.Barrier(2, action=control.start_clock)
     targets: list[tuple[Callable[..., None], tuple[object, ...]]] = [
-        (_open_worker, (operation, recorder, classify, control, handoff, slots, late_ns))
+        (_open_worker, (operation, recorder, settings.classify, control, handoff, slots, late_ns))
         for operation, recorder in zip(operations, recorders, strict=True)
     ]
     targets.append(
@@ -651,7 +675,7 @@ def _run_open_threads(
 
     threads = _start_threads(control, barrier, targets, stop_workers)
     snapshot = _progress(model, control, recorders, schedule)
-    _supervise(control, threads, snapshot, progress, progress_interval_s)
+    _supervise(control, threads, snapshot, settings)
     last_start_ns = max(
         (r.end_times_ns[-1] - r.service_times_ns[-1] for r in recorders if r.end_times_ns),
         default=0,
@@ -730,12 +754,7 @@ async def run_model_async(
     operation: AsyncOperation | None = None,
     *,
     operation_factory: Callable[[int], AsyncOperation] | None = None,
-    name: str | None = None,
-    method: PercentileMethod = "nearest-rank",
-    classify: ErrorClassifier = error_type,
-    progress: ProgressCallback | None = None,
-    progress_interval_s: float = 0.5,
-    keep_samples: bool = True,
+    **options: Unpack[MeasureOptions],
 ) -> LoadTestResult:
     """Run a model with asyncio tasks on the running loop; see :func:`run_model`.
 
@@ -745,33 +764,26 @@ async def run_model_async(
     builds the one shared operation). The open model sleeps with ``asyncio.sleep``, whose
     timer has a resolution of about 1 ms.
     """
+    settings = _Settings(**options)
     count = model.workers if isinstance(model, ClosedModel) else 1
-    operations = _check_arguments(model, operation, operation_factory, count, progress_interval_s)
+    operations = _check_arguments(model, operation, operation_factory, count)
     if isinstance(model, ClosedModel):
-        samples = await _run_closed_tasks(
-            model, operations, classify, progress, progress_interval_s
-        )
-    else:
-        samples = await _run_open_tasks(
-            model, operations[0], classify, progress, progress_interval_s
-        )
-    name = model.name if name is None else name
-    return build_result(name, model, samples, method=method, keep_samples=keep_samples)
+        return settings.result(model, await _run_closed_tasks(model, operations, settings))
+    return settings.result(model, await _run_open_tasks(model, operations[0], settings))
 
 
 async def _watch(
     tasks: Sequence[asyncio.Task[None]],
     snapshot: Callable[[], Progress],
-    progress: ProgressCallback | None,
-    interval_s: float,
+    settings: _Settings,
     control: _Control,
 ) -> None:
+    progress = settings.progress
+    interval_s = settings.progress_interval_s if progress is not None else None
     pending = set(tasks)
     try:
         while pending:
-            _, pending = await asyncio.wait(
-                pending, timeout=interval_s if progress is not None else None
-            )
+            _, pending = await asyncio.wait(pending, timeout=interval_s)
             if pending and progress is not None:
                 progress(snapshot())
     except BaseException:
@@ -807,22 +819,22 @@ async def _closed_task(
 async def _run_closed_tasks(
     model: ClosedModel,
     operations: Sequence[AsyncOperation],
-    classify: ErrorClassifier,
-    progress: ProgressCallback | None,
-    progress_interval_s: float,
+    settings: _Settings,
 ) -> RunSamples:
     recorders = [Recorder() for _ in operations]
     control = _Control(len(operations))
     go = asyncio.Event()
     tasks = [
-        asyncio.create_task(_closed_task(operation, model, recorder, classify, control, go))
+        asyncio.create_task(
+            _closed_task(operation, model, recorder, settings.classify, control, go)
+        )
         for operation, recorder in zip(operations, recorders, strict=True)
     ]
     await asyncio.sleep(0)  # let every task reach the start line
     control.start_clock()
     go.set()
     snapshot = _progress(model, control, recorders)
-    await _watch(tasks, snapshot, progress, progress_interval_s, control)
+    await _watch(tasks, snapshot, settings, control)
     for task in tasks:
         task.result()
     return _closed_samples(control, recorders)
@@ -831,9 +843,7 @@ async def _run_closed_tasks(
 async def _run_open_tasks(
     model: OpenModel,
     operation: AsyncOperation,
-    classify: ErrorClassifier,
-    progress: ProgressCallback | None,
-    progress_interval_s: float,
+    settings: _Settings,
 ) -> RunSamples:
     recorder = Recorder()
     schedule = _Schedule()
@@ -854,7 +864,7 @@ async def _run_open_tasks(
             exc = error
         end = clock()
         # end_times_ns ascending: one thread runs every task.
-        _record_open(recorder, classify, late_ns, (intended, start, end), exc)
+        _record_open(recorder, settings.classify, late_ns, (intended, start, end), exc)
         control.last_end_ns = max(control.last_end_ns, end)
 
     async def scheduler() -> None:
@@ -879,7 +889,7 @@ async def _run_open_tasks(
     main = asyncio.create_task(scheduler())
     snapshot = _progress(model, control, [recorder], schedule)
     try:
-        await _watch([main], snapshot, progress, progress_interval_s, control)
+        await _watch([main], snapshot, settings, control)
     finally:
         for task in list(in_flight):
             task.cancel()
@@ -887,16 +897,6 @@ async def _run_open_tasks(
             await asyncio.gather(*list(in_flight), return_exceptions=True)
     main.result()
     return _open_samples(model, control, schedule, [recorder], last_start_ns)
-
-
-class _AsyncRunOptions(TypedDict, total=False):
-    operation_factory: Callable[[int], AsyncOperation] | None
-    name: str
-    method: PercentileMethod
-    classify: ErrorClassifier
-    progress: ProgressCallback | None
-    progress_interval_s: float
-    keep_samples: bool
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -913,7 +913,7 @@ async def run_closed_async(
     workers: int = 10,
     iterations: int | None = None,
     duration_s: float | None = None,
-    **options: Unpack[_AsyncRunOptions],
+    **options: Unpack[AsyncRunOptions],
 ) -> LoadTestResult:
     """Deprecated: ``await run_model_async(ClosedModel(...), operation, ...)``."""
     _deprecated("run_closed_async(...)", "await run_model_async(ClosedModel(...), operation)")
@@ -929,7 +929,7 @@ async def run_open_async(
     max_in_flight: int = 1000,
     late_after_ms: float = 10.0,
     max_scheduler_lag_ms: float = 5.0,
-    **options: Unpack[_AsyncRunOptions],
+    **options: Unpack[AsyncRunOptions],
 ) -> LoadTestResult:
     """Deprecated: ``await run_model_async(OpenModel(...), operation, ...)``."""
     _deprecated("run_open_async(...)", "await run_model_async(OpenModel(...), operation)")

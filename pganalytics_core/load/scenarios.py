@@ -40,7 +40,7 @@ import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Literal, get_args
+from typing import Final, Literal, Unpack, get_args
 
 import httpx
 
@@ -48,16 +48,8 @@ from pganalytics_core.breaker import BreakerConfig, CircuitBreaker
 from pganalytics_core.client import MLClient
 from pganalytics_core.errors import ConfigError
 from pganalytics_core.load.model import ClosedModel, LoadModel, OpenModel
-from pganalytics_core.load.recorder import error_type
 from pganalytics_core.load.result import LoadTestResult
-from pganalytics_core.load.runner import (
-    ErrorClassifier,
-    Operation,
-    OperationFactory,
-    ProgressCallback,
-    run_model,
-)
-from pganalytics_core.load.stats import PercentileMethod
+from pganalytics_core.load.runner import MeasureOptions, Operation, OperationFactory, run_model
 from pganalytics_core.retry import RetryPolicy
 from pganalytics_core.testing.fake_service import FakeMLService, Faults
 
@@ -403,13 +395,9 @@ def run_scenario(
     timeout_s: float = 5.0,
     api_key: str | None = None,
     client_breaker: ClientBreaker | None = None,
-    method: PercentileMethod = "nearest-rank",
-    classify: ErrorClassifier = error_type,
-    progress: ProgressCallback | None = None,
-    progress_interval_s: float = 0.5,
-    keep_samples: bool = True,
     before_start: Callable[[], object] | None = None,
     on_workload: Callable[[Workload], object] | None = None,
+    **options: Unpack[MeasureOptions],
 ) -> LoadTestResult:
     """Run a scenario and return its result (thresholds are checked by the caller).
 
@@ -425,8 +413,9 @@ def run_scenario(
         client_breaker: the clients' circuit breaker (default: the scenario's, which
             never opens unless the scenario says otherwise); rejections are counted in
             ``LoadTestResult.rejections``, never as requests.
-        method, classify, progress, progress_interval_s, keep_samples: as for
-            :func:`~pganalytics_core.load.runner.run_model`.
+        options: how the run is measured (:class:`~pganalytics_core.load.runner.MeasureOptions`,
+            as for :func:`~pganalytics_core.load.runner.run_model`); ``name`` defaults to the
+            scenario's.
         before_start: called after the clients are built, right before the clock starts
             (multi-process runs use it to start together).
         on_workload: called with the built :class:`Workload` (to inspect its breaker).
@@ -473,13 +462,5 @@ def run_scenario(
             on_workload(workload)
         if before_start is not None:
             before_start()
-        return run_model(
-            model,
-            operation_factory=workload.operation_factory,
-            name=chosen.name,
-            method=method,
-            classify=classify,
-            progress=progress,
-            progress_interval_s=progress_interval_s,
-            keep_samples=keep_samples,
-        )
+        options.setdefault("name", chosen.name)
+        return run_model(model, operation_factory=workload.operation_factory, **options)
