@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from array import array
 
 import pytest
 
@@ -16,6 +17,7 @@ from pganalytics_core.load import (
     run_open,
     run_open_async,
 )
+from pganalytics_core.load.runner import _dropped_latencies, _Schedule
 from pganalytics_core.retry import RetryPolicy
 from pganalytics_core.testing import FakeMLService
 
@@ -171,3 +173,16 @@ async def test_the_deprecated_async_shorthands_warn_and_still_run(fake: FakeMLSe
     assert (closed.name, closed.total_requests) == ("closed", 6)
     assert (opened.name, opened.total_requests) == ("o", 5)
     assert fake.request_counts()["predict"] == 11
+
+
+def test_a_dropped_request_counts_until_the_first_request_that_ended_after_it() -> None:
+    schedule = _Schedule()
+    for intended, dropped_at in [(100, 110), (200, 250), (250, 260), (400, 900)]:
+        schedule.handled(intended, dropped_at, sent=False)
+    ends = [array("q", [120, 260]), array("q", [240, 800])]
+    # First end at or after each drop (in time order), over every worker: 120, 260, 260 (the same
+    # instant counts), none (until the drop itself: an interrupted run).
+    assert list(_dropped_latencies(schedule, ends)) == [20, 60, 10, 500]
+    assert list(_dropped_latencies(schedule, [])) == [10, 50, 10, 500]
+    assert schedule.issued == 0
+    assert list(schedule.lag_ns) == [10, 50, 10, 500]
