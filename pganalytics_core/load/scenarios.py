@@ -292,7 +292,7 @@ def _client(
     )
 
 
-def _predictor(client: MLClient, worker: int) -> Operation:
+def _predictor(client: MLClient) -> Operation:
     # Cycle through 1,000 query hashes so the service sees varied but bounded requests.
     hashes = itertools.cycle(range(4001, 5001))
     predict = client.predict
@@ -353,33 +353,31 @@ def build_workload(
     _check_client_breaker(breaker)
     with contextlib.ExitStack() as stack:
         kind = scenario.workload
+        shared: CircuitBreaker | None = None
         if kind == "breaker":
             shared = CircuitBreaker(
                 BreakerConfig(failure_threshold=5, success_threshold=1, open_timeout_s=0.005),
                 name=f"load-{scenario.name}",
             )
-            callers = [_breaker_caller(shared, scenario.breaker_fail_every) for _ in range(workers)]
-            yield Workload(operation_factory=callers.__getitem__, breaker=shared)
-            return
-        if kind == "predict-shared-client":
+            fail_every = scenario.breaker_fail_every
+            operations = [_breaker_caller(shared, fail_every) for _ in range(workers)]
+        elif kind == "predict-shared-client":
             client = stack.enter_context(
                 _client(url, pool=workers, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
             )
-            predictors = [_predictor(client, index) for index in range(workers)]
-            yield Workload(operation_factory=predictors.__getitem__)
-            return
-        clients = [
-            stack.enter_context(
-                _client(url, pool=1, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
-            )
-            for _ in range(workers)
-        ]
-        if kind == "train":
-            trainers = [_trainer(client, timeout_s=max(timeout_s, 10.0)) for client in clients]
-            yield Workload(operation_factory=trainers.__getitem__)
-            return
-        predictors = [_predictor(client, index) for index, client in enumerate(clients)]
-        yield Workload(operation_factory=predictors.__getitem__)
+            operations = [_predictor(client) for _ in range(workers)]
+        else:
+            clients = [
+                stack.enter_context(
+                    _client(url, pool=1, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
+                )
+                for _ in range(workers)
+            ]
+            if kind == "train":
+                operations = [_trainer(c, timeout_s=max(timeout_s, 10.0)) for c in clients]
+            else:
+                operations = [_predictor(c) for c in clients]
+        yield Workload(operation_factory=operations.__getitem__, breaker=shared)
 
 
 def run_scenario(
