@@ -697,15 +697,18 @@ def _dropped_latencies(
 
     Args:
         schedule: the scheduler's record of the drops.
-        end_times_ns: per worker (or task loop), the end times of its requests, ascending.
+        end_times_ns: per worker (or task loop), the end times of its requests.
     """
+    if not schedule.dropped_at_ns:
+        return array.array("q")
     intended = numpy.frombuffer(schedule.dropped_intended_ns, dtype=numpy.int64)
     dropped_at = numpy.frombuffer(schedule.dropped_at_ns, dtype=numpy.int64)
-    # The first end at or after each drop, over every worker: one sorted array, searched.
+    # The first end at or after each drop, over every worker: every end in one sorted
+    # array (and a sentinel after them all, for drops after the last end), searched.
     ends = numpy.sort(
         numpy.concatenate(
             [numpy.frombuffer(e, dtype=numpy.int64) for e in end_times_ns]
-            + [numpy.array([_NO_DEADLINE])]
+            + [numpy.array([_NO_DEADLINE], dtype=numpy.int64)]
         )
     )
     index = numpy.searchsorted(ends, dropped_at)
