@@ -1461,3 +1461,48 @@ def test_cli_reports_a_busy_port(
 ) -> None:
     assert cli_main(["--port", str(service.port)]) == 1
     assert "cannot listen on" in capsys.readouterr().err
+
+
+def test_non_finite_writes_every_number_as_nan(service: FakeMLService, raw: RawConnection) -> None:
+    service.set_faults(Faults(mode="non_finite", endpoints=frozenset({"predict"})))
+    raw.send(predict_request(4001))
+    status, fields, body = raw.read_response()
+    assert (status, fields["content-type"]) == (200, "application/json")
+    data = json.loads(body)  # Python's json reads NaN; strict JSON parsers do not
+    assert set(data) == PREDICTION_FIELDS
+    assert math.isnan(data["predicted_execution_time_ms"])
+    assert math.isnan(data["query_hash"])
+    assert b"NaN" in body
+    raw.send(http_request("GET", "/health"))  # same connection, an endpoint left alone
+    assert raw.read_response()[::2] == (200, HEALTH_BODY)
+
+
+def test_drip_sends_the_body_a_byte_at_a_time_then_closes(
+    service: FakeMLService, raw: RawConnection
+) -> None:
+    interval = 0.002
+    service.set_faults(Faults(mode="drip", drip_interval_s=interval))
+    raw.send(http_request("GET", "/health"))
+    status, fields = raw.read_head()
+    assert (status, fields["connection"], fields["content-length"]) == (
+        200,
+        "close",
+        str(len(HEALTH_BODY)),
+    )
+    reads = 0
+    data = raw.buffer
+    raw.buffer = b""
+    while True:
+        chunk = raw.sock.recv(65536)
+        if not chunk:
+            break
+        reads += 1
+        data += chunk
+    assert data == HEALTH_BODY
+    # One byte per send: the reads come in many small pieces, never the body at once.
+    assert reads > len(HEALTH_BODY) // 4
+
+
+def test_drip_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="drip_interval_s"):
+        Faults(mode="drip", drip_interval_s=0)

@@ -4,7 +4,9 @@ For ``PGA_SOAK_S`` seconds (10 by default; 60 for the figure in docs/performance
 client sends one prediction every 1/RATE_PER_S seconds. A seeded plan gives each request
 its fault, set on the service just before it is sent (one request is in flight at a
 time, so a fault never reaches the wrong request): 5% each of a 500, a connection reset,
-an answer slower than the client's timeout and a malformed body; the rest are clean.
+an answer slower than the client's timeout, a malformed body, a body whose numbers are
+NaN and a body dripped a byte at a time (each byte well within the timeout, the whole
+body far beyond it); the rest are clean.
 
 Every request must be accounted for: successes + each failure type + breaker rejections
 == sent, each fault kind must end as exactly its own error type (or as a rejection), and
@@ -62,6 +64,8 @@ FAULTS: dict[str, Faults] = {
     "reset": Faults(mode="reset"),
     "timeout": Faults(latency_s=LATE_S),
     "malformed": Faults(mode="malformed_json"),
+    "non_finite": Faults(mode="non_finite"),
+    "drip": Faults(mode="drip", drip_interval_s=TIMEOUT_S / 4),
 }
 #: The error each kind must end in.
 EXPECTED: dict[str, type[Exception] | None] = {
@@ -70,6 +74,8 @@ EXPECTED: dict[str, type[Exception] | None] = {
     "reset": ServiceConnectionError,
     "timeout": ServiceTimeoutError,
     "malformed": MalformedResponseError,
+    "non_finite": MalformedResponseError,
+    "drip": ServiceTimeoutError,
 }
 _FAULT_KINDS = [kind for kind in FAULTS if kind != "ok"]
 
@@ -138,9 +144,13 @@ def _check(tally: Tally, service_requests: int) -> None:
     assert tally.sent == round(SOAK_S * RATE_PER_S)
     assert sum(tally.outcomes.values()) + rejections == tally.sent
     assert tally.unexpected == []
+    # Each request ended as its kind's error (checked one by one in ``unexpected``); by
+    # error type, the counts add up to what was injected less what the breaker rejected.
+    by_error: Counter[str] = Counter()
     for kind, error in EXPECTED.items():
         name = "ok" if error is None else error.__name__
-        assert tally.outcomes[name] + tally.rejected[kind] == tally.injected[kind], kind
+        by_error[name] += tally.injected[kind] - tally.rejected[kind]
+    assert +tally.outcomes == +by_error
     assert service_requests == tally.sent - rejections
     # Each fault kind really happened, at about its share (a seeded plan: exact counts).
     for kind in _FAULT_KINDS:

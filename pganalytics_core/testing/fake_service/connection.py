@@ -312,6 +312,9 @@ def _answer(
     if mode is None:
         _write(sock, response, keep_alive, head=head)
         return keep_alive
+    if mode == "drip":
+        _drip(sock, response, plan.drip_interval_s, stopping, head=head)
+        return False
     if mode not in ("reset", "truncated"):
         _write(sock, spoil(response, mode, plan.oversized_bytes), keep_alive, head=head)
         return keep_alive
@@ -322,6 +325,24 @@ def _answer(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
         sock.close()
     return False
+
+
+def _drip(
+    sock: socket.socket,
+    response: Response,
+    interval_s: float,
+    stopping: threading.Event,
+    *,
+    head: bool,
+) -> None:
+    """Send the head, then the body one byte every ``interval_s``; the caller closes."""
+    _write(sock, response, keep_alive=False, head=head, body_limit=0)
+    if head:
+        return
+    for i in range(len(response.body)):
+        if stopping.wait(interval_s):
+            return
+        sock.sendall(response.body[i : i + 1])  # OSError: the client gave up; caller ignores
 
 
 def _respond_safely(respond: Respond, request: Request, where: Route) -> Response:

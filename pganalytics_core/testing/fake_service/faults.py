@@ -10,6 +10,7 @@ answer for the modes that keep the connection healthy.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import random
 import threading
@@ -22,7 +23,15 @@ from pganalytics_core.testing.fake_service.routes import ENDPOINT_NAMES
 
 #: The values :attr:`Faults.mode` accepts besides ``None``.
 FAULT_MODES: Final[frozenset[str]] = frozenset(
-    {"reset", "malformed_json", "truncated", "oversized", "wrong_content_type"}
+    {
+        "reset",
+        "malformed_json",
+        "truncated",
+        "oversized",
+        "wrong_content_type",
+        "non_finite",
+        "drip",
+    }
 )
 
 _TRAINING_OUTCOMES: Final = frozenset({"completed", "failed"})
@@ -74,10 +83,15 @@ class Faults:
             reset the connection), ``"malformed_json"`` (200 and a body that is not valid
             JSON), ``"truncated"`` (a ``Content-Length`` larger than the body sent, then
             close), ``"oversized"`` (200 and the real JSON body padded to
-            ``oversized_bytes``), ``"wrong_content_type"`` (200 and a ``text/html`` page).
+            ``oversized_bytes``), ``"wrong_content_type"`` (200 and a ``text/html`` page),
+            ``"non_finite"`` (the real JSON answer with every number written as ``NaN``,
+            as a careless ``json.dumps`` does: not JSON), ``"drip"`` (the real answer, its
+            body sent one byte every ``drip_interval_s``, then the connection closed: a
+            server never idle long enough to trip a per-read timeout).
             The endpoint's handler still runs (a training job is still created): only its
             answer is spoiled. An injected error takes precedence over the mode.
         oversized_bytes: body size of ``"oversized"`` answers, in bytes.
+        drip_interval_s: the pause before each body byte of ``"drip"`` answers (> 0).
         endpoints: the endpoint names (see :data:`ENDPOINT_NAMES`) the faults apply to;
             ``None`` means all.
         training_outcome: how training jobs created from now on end: ``"completed"`` or
@@ -94,12 +108,14 @@ class Faults:
     retry_after_s: float | None = None
     mode: str | None = None
     oversized_bytes: int = 2_000_000
+    drip_interval_s: float = 0.05
     endpoints: frozenset[str] | None = None
     training_outcome: str = "completed"
 
     def __post_init__(self) -> None:
         check_seconds("latency_s", self.latency_s)
         check_seconds("jitter_s", self.jitter_s)
+        check_seconds("drip_interval_s", self.drip_interval_s, allow_zero=False)
         rate = self.error_rate
         if (
             isinstance(rate, bool)
@@ -141,6 +157,7 @@ class FaultChanges(TypedDict, total=False):
     retry_after_s: float | None
     mode: str | None
     oversized_bytes: int
+    drip_interval_s: float
     endpoints: frozenset[str] | None
     training_outcome: str
 
@@ -156,6 +173,7 @@ class Plan(NamedTuple):
     retry_after_s: float | None
     mode: str | None
     oversized_bytes: int
+    drip_interval_s: float = 0.05
 
 
 class _FailRule:
@@ -262,14 +280,35 @@ class FaultInjector:
                     if rule.remaining == 0:
                         del self._rules[index]
                     break
-            return Plan(delay_s, error_status, retry_after_s, mode, faults.oversized_bytes)
+            return Plan(
+                delay_s,
+                error_status,
+                retry_after_s,
+                mode,
+                faults.oversized_bytes,
+                faults.drip_interval_s,
+            )
+
+
+def _not_a_number(value: object) -> object:
+    """``value`` (decoded JSON) with every number, at any depth, replaced by NaN."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return math.nan
+    if isinstance(value, dict):
+        return {key: _not_a_number(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_not_a_number(item) for item in value]
+    return value
 
 
 def spoil(response: Response, mode: str, oversized_bytes: int) -> Response:
     """Rewrite an answer for the modes that keep the connection healthy.
 
     ``"malformed_json"`` drops the body's closing brace (an answer that is not a JSON
-    object becomes a JSON fragment), ``"wrong_content_type"`` answers a portal's HTML
+    object becomes a JSON fragment), ``"non_finite"`` writes every number of a JSON
+    answer as ``NaN``, ``"wrong_content_type"`` answers a portal's HTML
     page, ``"oversized"`` adds a ``"padding"`` member up to ``oversized_bytes`` (still
     valid JSON; an answer that is not a JSON object is replaced). All answer 200 and keep
     the answer's extra headers.
@@ -281,6 +320,12 @@ def spoil(response: Response, mode: str, oversized_bytes: int) -> Response:
         return Response(200, broken, JSON, response.headers)
     if mode == "wrong_content_type":
         return Response(200, PROXY_PAGE, HTML, response.headers)
+    if mode == "non_finite":
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = {"value": 0}
+        return Response(200, json.dumps(_not_a_number(data)).encode(), JSON, response.headers)
     if mode == "oversized":
         stripped = body.rstrip()
         if response.content_type != JSON or not stripped.startswith(b"{"):
