@@ -129,6 +129,9 @@ def make_clone(source: Path, dest: Path, *, worktree: bool) -> str:
     if has_head and not worktree:
         git(source.parent, "clone", "--quiet", "--no-hardlinks", str(source), str(dest))
         git(dest, "checkout", "--quiet", "-B", "main")
+        # No remote: the source's benchmark-results and gh-pages branches (origin/*)
+        # would be merged by the main job as stored results of the clone's commits.
+        git(dest, "remote", "remove", "origin")
         return f"HEAD {git(dest, 'rev-parse', '--short', 'HEAD')} of {source}"
     files = git(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     dest.mkdir(parents=True)
