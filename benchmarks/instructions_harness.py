@@ -51,6 +51,7 @@ runner or a C extension to start and stop counting, while fork markers need neit
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib.util
 import json
@@ -263,11 +264,18 @@ def _bootstrap_code(heap_padding: int = 0) -> str:
     )
 
 
+@functools.cache
 def _no_aslr() -> list[str]:
     """Run without address-space randomization, when ``setarch`` can: CPython's method
-    cache and some hashes (context variables) follow object addresses."""
+    cache and some hashes (context variables) follow object addresses. A container whose
+    seccomp profile refuses the ``personality`` call gets the counts with randomization
+    (slightly less repeatable) rather than none."""
     setarch = shutil.which("setarch")
-    return [setarch, os.uname().machine, "--addr-no-randomize"] if setarch else []
+    if setarch is None:
+        return []
+    command = [setarch, os.uname().machine, "--addr-no-randomize"]
+    probe = subprocess.run([*command, "true"], capture_output=True, check=False)
+    return command if probe.returncode == 0 else []
 
 
 #: Set by ``make compare`` (tools/asvcompare/asvglue.py): the directory holding the
