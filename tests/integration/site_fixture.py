@@ -10,6 +10,7 @@ files are what ``asv run`` writes.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ def git(repo: Path, *args: str) -> str:
         "GIT_AUTHOR_EMAIL": "t@localhost",
         "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@localhost",
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(repo),
     }
     return subprocess.run(
@@ -190,7 +191,7 @@ def make_history(repo: Path, n_commits: int = N_COMMITS) -> History:
                 "GIT_COMMITTER_EMAIL": "t@localhost",
                 "GIT_AUTHOR_DATE": stamp,
                 "GIT_COMMITTER_DATE": stamp,
-                "PATH": "/usr/bin:/bin:/usr/local/bin",
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "HOME": str(repo),
             },
         )

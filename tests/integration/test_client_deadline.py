@@ -181,7 +181,10 @@ def test_waiting_for_a_pooled_connection_counts_against_the_timeout() -> None:
 
         holder = threading.Thread(target=hog)
         holder.start()
+        waited = time.monotonic()
         while server.requests == 0:
+            if time.monotonic() - waited > 30:
+                pytest.fail("the first request never reached the server")
             time.sleep(0.01)
         started = time.monotonic()
         with pytest.raises(ServiceTimeoutError):
