@@ -31,6 +31,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -285,7 +286,7 @@ def stored_measurements(repo: Path, commits: Sequence[str], regexes: Sequence[st
     with chdir(repo):
         conf = Config.load("asv.conf.json")
         subprocess.run([*ASV, "machine", "--yes"], check=True, stdout=subprocess.DEVNULL)
-        machine = _machine_name()
+        machine = _machine_name(Path(conf.results_dir))
         meta = Benchmarks.load(conf)
         for commit in commits:
             found = False
@@ -314,8 +315,19 @@ def stored_measurements(repo: Path, commits: Sequence[str], regexes: Sequence[st
     return m
 
 
-def _machine_name() -> str:
-    """The machine name asv uses here (what `asv machine --yes` stored)."""
+def _machine_name(results_dir: Path | None = None) -> str:
+    """The machine name the stored results are under.
+
+    ``make bench`` stores them under ``$ASV_MACHINE``, else this host's first name label
+    (``tools/bench_history.py``); plain ``asv run`` under what ``asv machine --yes``
+    stored.
+    """
+    named = os.environ.get("ASV_MACHINE", "").strip()
+    if named:
+        return named
+    label = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0]).strip("-._")
+    if label and results_dir is not None and (results_dir / label).is_dir():
+        return label
     node = platform.node()
     try:
         known = [
