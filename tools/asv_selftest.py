@@ -57,7 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypedDict
@@ -893,27 +893,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def run(args: argparse.Namespace) -> int:
-    started = time.monotonic()
+@contextlib.contextmanager
+def scratch_clone(
+    args: argparse.Namespace, prefix: str, say: Callable[[str], None]
+) -> Iterator[tuple[Path, str]]:
+    """A temporary clone of ``args.source`` with asv's environment cache, while it lasts.
+
+    Yields (the clone, a label saying what was cloned). The environment cache
+    (``args.env_cache``; ``"none"``: no cache) is locked for the duration; the clone is
+    removed afterwards unless ``args.keep``.
+    """
     source = args.source.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix="asv-selftest-"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         repo = tmp / "repo"
         label = make_clone(source, repo, worktree=args.worktree)
-        log(f"clone of the {label} in {repo}")
+        say(f"clone of the {label} in {repo}")
         cache = None
         if args.env_cache != "none":
             cache = Path(args.env_cache or source / ".asv" / "selftest" / "env").resolve()
             use_env_cache(repo, cache)
         with locked(cache) if cache else contextlib.nullcontext():
-            if args.instructions:
-                return _instructions_selftest(args, repo, label, started)
-            return _selftest(args, repo, label, started)
+            yield repo, label
     finally:
         if args.keep:
-            log(f"kept {tmp}")
+            say(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    with scratch_clone(args, "asv-selftest-", log) as (repo, label):
+        if args.instructions:
+            return _instructions_selftest(args, repo, label, started)
+        return _selftest(args, repo, label, started)
 
 
 def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) -> int:

@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import json
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -48,7 +45,7 @@ from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import confirm_regressions as cr
-from asv_selftest import SelftestError, git, locked, make_clone, use_env_cache
+from asv_selftest import SelftestError, git, scratch_clone
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MUST = (r"BreakerOps\.time_reset$", r"EdgeCases\.time_many_resets$")
@@ -256,23 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    source = args.source.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix="history-selftest-"))
-    try:
-        repo = tmp / "repo"
-        label = make_clone(source, repo, worktree=args.worktree)
-        log(f"clone of the {label} in {repo}")
-        cache = None
-        if args.env_cache != "none":
-            cache = Path(args.env_cache or source / ".asv" / "selftest" / "env").resolve()
-            use_env_cache(repo, cache)
-        with locked(cache) if cache else contextlib.nullcontext():
-            return _selftest(args, repo, label, started)
-    finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_clone(args, "history-selftest-", log) as (repo, label):
+        return _selftest(args, repo, label, started)
 
 
 def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) -> int:
