@@ -111,6 +111,19 @@ class Tally:
     rss_after_warm_up: int = 0
     rss_at_end: int = 0
 
+    def start(self, service: FakeMLService, current: str, kind: str) -> str:
+        """Set the service's faults for the next request (of ``kind``) and count it."""
+        if kind != current:
+            service.set_faults(FAULTS[kind])
+        self.sent += 1
+        self.injected[kind] += 1
+        return kind
+
+    def mark_warm_up(self, i: int, warm_up_end: float) -> None:
+        """Take the RSS baseline once request ``i`` ends the warm-up."""
+        if i + 1 == round(warm_up_end):
+            self.rss_after_warm_up = _rss_bytes()
+
     def record(self, kind: str, error: BaseException | None) -> None:
         if isinstance(error, CircuitOpenError):
             self.rejected[kind] += 1
@@ -184,19 +197,14 @@ def test_sync_client_soak() -> None:
             delay = start + i / RATE_PER_S - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            if kind != current:
-                service.set_faults(FAULTS[kind])
-                current = kind
-            tally.sent += 1
-            tally.injected[kind] += 1
+            current = tally.start(service, current, kind)
             try:
                 client.predict(1 + i)
             except Exception as exc:
                 tally.record(kind, exc)
             else:
                 tally.record(kind, None)
-            if i + 1 == round(warm_up_end):
-                tally.rss_after_warm_up = _rss_bytes()
+            tally.mark_warm_up(i, warm_up_end)
         tally.rss_at_end = _rss_bytes()
         service_requests = service.total_requests()
     print(tally.summary("sync", service_requests))
@@ -219,19 +227,14 @@ async def test_async_client_soak() -> None:
                 delay = start + i / RATE_PER_S - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if kind != current:
-                    service.set_faults(FAULTS[kind])
-                    current = kind
-                tally.sent += 1
-                tally.injected[kind] += 1
+                current = tally.start(service, current, kind)
                 try:
                     await client.predict(1 + i)
                 except Exception as exc:
                     tally.record(kind, exc)
                 else:
                     tally.record(kind, None)
-                if i + 1 == round(warm_up_end):
-                    tally.rss_after_warm_up = _rss_bytes()
+                tally.mark_warm_up(i, warm_up_end)
             tally.rss_at_end = _rss_bytes()
         service_requests = service.total_requests()
     print(tally.summary("async", service_requests))
