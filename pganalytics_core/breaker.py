@@ -19,6 +19,12 @@ Design notes (why it looks the way it does):
   objects, whose ``next()`` is atomic under the GIL, so no count is ever lost.
 * Rejections while OPEN are lock-free too: ``_open_until`` is written before ``_state``,
   so a reader that sees OPEN sees a deadline at least as late as the one that applies.
+* So are failures while CLOSED without a failure-rate window, except the one that opens
+  the circuit: the run of consecutive failures is an iterator over ``range(sys.maxsize)``
+  (``next()`` is atomic and returns the run so far; ``operator.length_hint`` reads it
+  without counting). A success that ends a run, and every state change, installs a new
+  iterator; a failure counts into the one it read, so a late failure lands in a discarded
+  run (the ordering that makes this exact is spelled out in ``_on_failure``).
 * Every state change bumps a generation number. A call carries the generation it was
   admitted under; an outcome whose generation is stale still counts in the lifetime
   totals but never changes the current state (a slow success admitted while CLOSED cannot
@@ -48,9 +54,11 @@ import inspect
 import itertools
 import logging
 import math
+import operator
+import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
@@ -94,6 +102,12 @@ StateListener = Callable[["CircuitBreaker", State, State], object]
 _REJECTED = -1
 #: Token of an outcome that must not touch the current state (never a generation).
 _STALE = -2
+
+# A run of consecutive CLOSED failures is an iterator over this range: ``next()`` on it is
+# atomic under the GIL and returns the run's length so far, ``length_hint`` reads the
+# length without counting, and a new run costs far less than an ``itertools.count()``.
+_RUN_LENGTH = sys.maxsize
+_RUN = range(_RUN_LENGTH)
 
 
 def _check_exception_types(field: str, value: object) -> None:
@@ -338,12 +352,18 @@ _PROBE_TOKENS: contextvars.ContextVar[_TokenStack] = contextvars.ContextVar(
 
 
 def _push_token(var: contextvars.ContextVar[_TokenStack], key: CircuitBreaker, token: int) -> None:
-    var.set((*var.get()[-(_MAX_TOKENS - 1) :], (key, token)))
+    stack = var.get()
+    if len(stack) >= _MAX_TOKENS:
+        stack = stack[1 - _MAX_TOKENS :]
+    var.set((*stack, (key, token)))
 
 
 def _pop_token(var: contextvars.ContextVar[_TokenStack], key: CircuitBreaker) -> int | None:
     stack = var.get()
-    for i in range(len(stack) - 1, -1, -1):
+    if stack and stack[-1][0] is key:  # the usual case: strictly nested
+        var.set(stack[:-1])
+        return stack[-1][1]
+    for i in range(len(stack) - 2, -1, -1):
         if stack[i][0] is key:
             var.set(stack[:i] + stack[i + 1 :])
             return stack[i][1]
@@ -424,7 +444,9 @@ class CircuitBreaker:
 
     __slots__ = (
         "__weakref__",
+        "_base_open_timeout_s",
         "_clock",
+        "_closed_failures",
         "_config",
         "_events",
         "_expired_probes",
@@ -438,6 +460,7 @@ class CircuitBreaker:
         "_open_timeout_s",
         "_open_until",
         "_opened_at",
+        "_plain_failures",
         "_probes",
         "_rejection_total",
         "_state",
@@ -445,6 +468,7 @@ class CircuitBreaker:
         "_success_total",
         "_total_reads",
         "_transitions",
+        "_trip_index",
         "_window",
     )
 
@@ -479,7 +503,8 @@ class CircuitBreaker:
         self._expired_probes = 0
         self._open_until = 0.0
         self._opened_at: float | None = None
-        self._open_timeout_s = float(config.open_timeout_s)
+        self._base_open_timeout_s = float(config.open_timeout_s)
+        self._open_timeout_s = self._base_open_timeout_s
         self._transitions = 0
         self._success_total = itertools.count()
         self._failure_total = itertools.count()
@@ -489,6 +514,16 @@ class CircuitBreaker:
             _Window(config.window_size) if config.failure_rate_threshold is not None else None
         )
         self._fast_success = self._window is None
+        # While CLOSED without a failure-rate window: the current run of consecutive
+        # failures, counted lock-free (see _on_failure); None otherwise.
+        self._closed_failures = iter(_RUN) if self._window is None else None
+        self._trip_index = config.failure_threshold - 1  # next() returns the run so far
+        # Exceptions that are failures without asking the config (see _on_outcome).
+        self._plain_failures = (
+            config.failure_exceptions
+            if config.is_failure is None and not config.ignored_exceptions
+            else ()
+        )
 
     # ------------------------------------------------------------------ introspection
 
@@ -535,7 +570,7 @@ class CircuitBreaker:
             m = _new_object(BreakerMetrics)
             _set_name(m, self._name)
             _set_state(m, reported)
-            _set_consecutive_failures(m, self._streak if state is _CLOSED else 0)
+            _set_consecutive_failures(m, self._closed_run_locked() if state is _CLOSED else 0)
             _set_consecutive_successes(m, self._streak if state is _HALF_OPEN else 0)
             _set_total_successes(m, next(self._success_total) - reads)
             _set_total_failures(m, next(self._failure_total) - reads)
@@ -614,7 +649,8 @@ class CircuitBreaker:
         """
         with self._lock:
             self._enter_closed_locked()
-        self._deliver()
+        if self._events is not None:
+            self._deliver()
 
     def force_open(self) -> None:
         """Open the circuit until :meth:`reset`; every call is rejected meanwhile."""
@@ -625,6 +661,7 @@ class CircuitBreaker:
             self._streak = 0
             self._fast_success = False
             self._set_state_locked(_OPEN)
+            self._closed_failures = None
         self._deliver()
 
     # ------------------------------------------------------------------ guarded calls
@@ -641,6 +678,10 @@ class CircuitBreaker:
         """
         token = self._generation
         if self._state is not _CLOSED:
+            now = self._clock()
+            if self._state is _OPEN and now < self._open_until:  # (a frame less than below)
+                next(self._rejection_total)  # lock-free rejection: see the module notes
+                raise CircuitOpenError(self._name, self._open_until - now)
             token = self._admit_or_raise()
         try:
             result = fn(*args, **kwargs)
@@ -785,11 +826,13 @@ class CircuitBreaker:
 
     def _admit_slow(self) -> int:
         """Admit a call while not CLOSED; return its token or _REJECTED."""
-        if self._state is _OPEN and self._clock() < self._open_until:
+        # One clock reading serves the lock-free check and the decision under the lock (a
+        # waiter decides as of when it arrived: a lease is never longer than promised).
+        now = self._clock()
+        if self._state is _OPEN and now < self._open_until:
             next(self._rejection_total)  # lock-free rejection: see the module notes
             return _REJECTED
         with self._lock:
-            now = self._clock()
             if self._probes:
                 self._expire_probes_locked(now)
             state = self._state
@@ -837,33 +880,35 @@ class CircuitBreaker:
         probes = self._probes
         if not probes or token not in probes:
             return False
-        self._expire_probes_locked(self._clock())  # an expired lease was a failure first
-        return self._probes is probes and probes.pop(token, None) is not None
+        now = self._clock()
+        if now >= next(iter(probes.values())):  # the oldest lease ran out: a failed probe
+            self._expire_probes_locked(now)  # (which came first)
+            if self._probes is not probes:
+                return False
+        del probes[token]
+        return True
 
     def _on_outcome(self, token: int, exc: BaseException | None) -> None:
         """Record the outcome of an admitted call: None for success, else its exception."""
         if exc is None:
             self._on_success(token)
-            return
-        if not isinstance(exc, Exception):
-            self._on_ignored(token)  # KeyboardInterrupt, CancelledError, GeneratorExit
-            return
-        config = self._config
-        try:
-            if config.is_failure is None and not config.ignored_exceptions:
-                failed = isinstance(exc, config.failure_exceptions)  # (saves a call)
-            else:
-                failed = config.counts_as_failure(exc)
-        except Exception:
-            _log.exception(
-                "circuit breaker %r: the is_failure predicate raised; counted as a failure",
-                self._name,
-            )
-            failed = True
-        if failed:
+        elif isinstance(exc, self._plain_failures):  # (saves asking the config)
             self._on_failure(token)
+        elif not isinstance(exc, Exception):
+            self._on_ignored(token)  # KeyboardInterrupt, CancelledError, GeneratorExit
         else:
-            self._on_ignored(token)
+            try:
+                failed = self._config.counts_as_failure(exc)
+            except Exception:
+                _log.exception(
+                    "circuit breaker %r: the is_failure predicate raised; counted as a failure",
+                    self._name,
+                )
+                failed = True
+            if failed:
+                self._on_failure(token)
+            else:
+                self._on_ignored(token)
 
     def _on_success(self, token: int) -> None:
         next(self._success_total)
@@ -874,51 +919,91 @@ class CircuitBreaker:
                     if self._window is not None:
                         self._window.add(False)
                     else:
+                        # Flag first, then a new run: see _on_failure.
                         self._fast_success = True
+                        self._closed_failures = iter(_RUN)
                 return  # (OPEN: nothing to do)
             if self._holds_probe_locked(token):
                 self._streak += 1
                 if self._streak >= self._config.success_threshold:
                     self._enter_closed_locked()
             # else stale: admitted under an earlier state, or its lease ran out
-        self._deliver()  # (also what an expired lease observed here changed)
+        if self._events is not None:
+            self._deliver()  # (also what an expired lease observed here changed)
 
     def _on_failure(self, token: int) -> None:
         next(self._failure_total)
+        # CLOSED without a window, the common case, takes no lock unless this failure
+        # completes the run. The run is read before the generation: a state change writes
+        # the generation first and the run after, so a matching generation means the run
+        # read is this period's or an earlier one (whose count nobody reads again). The
+        # success flag is cleared after counting, so a concurrent success that starts a
+        # new run (flag first) never leaves a counted failure behind a set flag.
+        run = self._closed_failures
+        if run is not None and token == self._generation:
+            if next(run) >= self._trip_index:
+                self._trip(run)
+            self._fast_success = False
+            return
         with self._lock:
             if token == self._generation:
-                if self._state is not _CLOSED:
-                    return
-                config = self._config
-                self._fast_success = False
-                self._streak += 1
-                window = self._window
-                trip = self._streak >= config.failure_threshold
-                if window is not None:
-                    window.add(True)
-                    rate = config.failure_rate_threshold
-                    # failures / calls, not failures >= rate * calls: 0.07 * 100 is
-                    # 7.000000000000001 in floating point.
-                    if (
-                        rate is not None
-                        and window.calls >= config.minimum_calls
-                        and window.failures / window.calls >= rate
-                    ):
-                        trip = True
-                if not trip:
+                if self._state is not _CLOSED or not self._count_closed_failure_locked():
                     return
                 self._enter_open_locked(self._clock())
             elif self._holds_probe_locked(token):  # a failed probe
                 self._grow_open_timeout_locked()
                 self._enter_open_locked(self._clock())
-            # else stale: admitted under an earlier state, or its lease ran out
-        self._deliver()
+            else:
+                return  # stale: admitted under an earlier state, or its lease ran out
+        if self._events is not None:
+            self._deliver()
+
+    def _count_closed_failure_locked(self) -> bool:
+        """Count a failure while CLOSED; True when the circuit must open."""
+        self._fast_success = False
+        run = self._closed_failures
+        if run is not None:  # (no window: counted as in _on_failure)
+            return next(run) >= self._trip_index
+        self._streak += 1
+        trip = self._streak >= self._config.failure_threshold
+        window = self._window
+        if window is not None:
+            window.add(True)
+            rate = self._config.failure_rate_threshold
+            # failures / calls, not failures >= rate * calls: 0.07 * 100 is
+            # 7.000000000000001 in floating point.
+            if (
+                rate is not None
+                and window.calls >= self._config.minimum_calls
+                and window.failures / window.calls >= rate
+            ):
+                trip = True
+        return trip
+
+    def _trip(self, run: Iterator[int]) -> None:
+        """Open the circuit for a lock-free failure that completed ``run``."""
+        with self._lock:
+            if self._closed_failures is not run:
+                return  # a success ended the run, or the state changed, meanwhile
+            self._enter_open_locked(self._clock())
+        if self._events is not None:
+            self._deliver()
+
+    def _closed_run_locked(self) -> int:
+        """The consecutive failures of the current CLOSED period."""
+        run = self._closed_failures
+        if run is None:
+            return self._streak  # (with a window, counted under the lock)
+        if self._fast_success:
+            return 0
+        return _RUN_LENGTH - operator.length_hint(run)
 
     def _on_ignored(self, token: int) -> None:
         with self._lock:
             if token != self._generation:
                 self._holds_probe_locked(token)  # frees the slot, counts nothing
-        self._deliver()  # an expired lease observed here may have reopened the circuit
+        if self._events is not None:
+            self._deliver()  # an expired lease observed here may have reopened the circuit
 
     def _set_state_locked(self, new: State) -> None:
         old = self._state
@@ -943,19 +1028,23 @@ class CircuitBreaker:
         self._streak = 0
         self._fast_success = False
         self._set_state_locked(_OPEN)
+        self._closed_failures = None  # after the generation: see _on_failure
 
     def _enter_closed_locked(self) -> None:
-        self._streak = 0
         self._probes = None
         self._opened_at = None
         # _open_until keeps its old value: it is read only while OPEN, and every way into
         # OPEN writes it first (zeroing it here would let a lock-free reader that still
         # sees OPEN report HALF_OPEN).
-        self._open_timeout_s = float(self._config.open_timeout_s)
-        if self._window is not None:
-            self._window.clear()
+        self._open_timeout_s = self._base_open_timeout_s
         self._set_state_locked(_CLOSED)
-        self._fast_success = self._window is None
+        window = self._window
+        if window is None:
+            self._fast_success = True
+            self._closed_failures = iter(_RUN)  # after the generation: see _on_failure
+        else:
+            self._streak = 0  # (without a window the run counts CLOSED failures)
+            window.clear()
 
     def _deliver(self) -> None:
         """Run the listeners for pending state changes, in order, without the lock held.

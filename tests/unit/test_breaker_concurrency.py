@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -304,3 +305,99 @@ def test_reset_never_shows_a_spurious_half_open() -> None:
 
     run_threads(2, work)
     assert State.HALF_OPEN not in seen
+
+
+@pytest.fixture
+def switch_often() -> Iterator[None]:
+    """Switch threads every microsecond, so the lock-free paths interleave at every step."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+@pytest.mark.usefixtures("switch_often")
+def test_lock_free_failure_run_counts_every_failure_while_metrics_reads() -> None:
+    """CLOSED failures take no lock: none is lost, and metrics() reads never count one."""
+    b = CircuitBreaker(BreakerConfig(failure_threshold=10**9), clock=FakeClock())
+    per_thread = 2_000
+    seen: list[int] = []
+
+    def work(i: int) -> None:
+        if i == 0:  # a reader: consecutive failures only grow, and reading adds none
+            for _ in range(per_thread):
+                seen.append(b.metrics().consecutive_failures)
+            return
+        for _ in range(per_thread):
+            with pytest.raises(ValueError, match="x"):
+                b.call(_raise_value_error)
+
+    run_threads(THREADS, work)
+    m = b.metrics()
+    expected = (THREADS - 1) * per_thread
+    assert (m.total_failures, m.consecutive_failures, m.state) == (
+        expected,
+        expected,
+        State.CLOSED,
+    )
+    assert seen == sorted(seen)
+    assert seen[-1] <= expected
+
+
+@pytest.mark.usefixtures("switch_often")
+@pytest.mark.parametrize("spare", [0, 1])
+def test_lock_free_failure_run_trips_once_exactly_at_the_threshold(spare: int) -> None:
+    """Threads racing through the lock-free run: the circuit opens on the threshold-th
+    failure, once, with one listener event (or never, one failure short of it)."""
+    per_thread = 500
+    total = THREADS * per_thread
+    events: list[tuple[State, State]] = []
+    b = CircuitBreaker(
+        BreakerConfig(failure_threshold=total + spare),
+        clock=FakeClock(),
+        listeners=[lambda _b, old, new: events.append((old, new))],
+    )
+
+    def work(i: int) -> None:
+        for _ in range(per_thread):
+            with pytest.raises(ValueError, match="x"):
+                b.call(_raise_value_error)
+
+    run_threads(THREADS, work)
+    m = b.metrics()
+    assert m.total_failures == total
+    assert m.total_rejections == 0  # every call was admitted before the last failure
+    if spare:
+        assert (m.state, m.consecutive_failures, events) == (State.CLOSED, total, [])
+    else:
+        assert (m.state, m.transitions) == (State.OPEN, 1)
+        assert events == [(State.CLOSED, State.OPEN)]
+
+
+@pytest.mark.usefixtures("switch_often")
+def test_a_success_ends_the_lock_free_run_under_contention() -> None:
+    """Failures racing with successes: when the last outcome is a success, the run is 0,
+    and a failure after it starts a new run at 1."""
+    b = CircuitBreaker(BreakerConfig(failure_threshold=10**9), clock=FakeClock())
+
+    def work(i: int) -> None:
+        for k in range(2_000):
+            if (i + k) % 2:
+                with pytest.raises(ValueError, match="x"):
+                    b.call(_raise_value_error)
+            else:
+                b.call(int)
+
+    run_threads(THREADS, work)
+    b.call(int)
+    assert b.metrics().consecutive_failures == 0
+    with pytest.raises(ValueError, match="x"):
+        b.call(_raise_value_error)
+    m = b.metrics()
+    assert (m.consecutive_failures, m.total_failures, m.total_successes) == (
+        1,
+        THREADS * 1_000 + 1,
+        THREADS * 1_000 + 1,
+    )
