@@ -517,3 +517,105 @@ class VersusLockFloor:
                 noop()
         except _FloorOpenError:
             pass
+
+
+class _WrappedLockFloor:
+    """The lock floor behind the API every breaker has: ``call(fn, *args, **kwargs)``.
+
+    Exactly ``VersusLockFloor``'s floor (a call under one lock; while open, the clock read
+    and an exception with the name and seconds left; nothing counted), reached the way a
+    caller reaches ours: a method with ``*args, **kwargs``, the exception passing through
+    it. Issue 11 measured its floor "in a peer harness that wraps each library the same
+    way"; this is that floor.
+    """
+
+    def __init__(self, open_until: float) -> None:
+        self._lock = threading.Lock()
+        self._open = open_until > 0
+        self._open_until = open_until
+
+    def call(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with self._lock:
+            if self._open:
+                now = time.monotonic()
+                if now < self._open_until:
+                    raise _FloorOpenError("floor", self._open_until - now)
+            return fn(*args, **kwargs)
+
+
+class _FloorGate:
+    """The cheapest gate a ``with breaker.guard():`` can be: one object per block, a
+    one-line ``__enter__`` and ``__exit__`` (no admission, nothing counted)."""
+
+    __slots__ = ("_owner",)
+
+    def __enter__(self) -> object:
+        return self._owner
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class VersusWrappedFloor:
+    """Our paths next to the lock floor reached through the same call shape as ours.
+
+    ``time_wrapped_floor_*`` is :class:`_WrappedLockFloor`; ``time_floor_gate_block`` is a
+    block over :class:`_FloorGate` made by a method, as ``guard()`` is: the least any gate
+    object costs in CPython. Ratios: ``time_call_failure`` / ``time_wrapped_floor_failure``,
+    ``time_rejection_open`` / ``time_wrapped_floor_rejection``, ``time_guard_block`` /
+    ``time_floor_gate_block`` (docs/performance.md).
+    """
+
+    def setup(self) -> None:
+        BreakerConfig, CircuitBreaker, self.CircuitOpenError = _breaker_api()
+        self.breaker = CircuitBreaker()
+        if not hasattr(self.breaker, "guard"):
+            raise NotImplementedError("CircuitBreaker.guard() is not available")
+        self.failing = CircuitBreaker(BreakerConfig(failure_threshold=10**9))
+        self.opened = CircuitBreaker()
+        self.opened.force_open()
+        self.floor = _WrappedLockFloor(0.0)
+        self.floor_opened = _WrappedLockFloor(float("inf"))
+
+    def _floor_gate(self) -> _FloorGate:
+        gate = _FloorGate()
+        gate._owner = self
+        return gate
+
+    def time_call_success(self) -> None:
+        self.breaker.call(noop)
+
+    def time_call_failure(self) -> None:
+        try:
+            self.failing.call(fail)
+        except Failure:
+            pass
+
+    def time_rejection_open(self) -> None:
+        try:
+            self.opened.call(noop)
+        except self.CircuitOpenError:
+            pass
+
+    def time_guard_block(self) -> None:
+        with self.breaker.guard():
+            pass
+
+    def time_wrapped_floor_success(self) -> None:
+        self.floor.call(noop)
+
+    def time_wrapped_floor_failure(self) -> None:
+        try:
+            self.floor.call(fail)
+        except Failure:
+            pass
+
+    def time_wrapped_floor_rejection(self) -> None:
+        try:
+            self.floor_opened.call(noop)
+        except _FloorOpenError:
+            pass
+
+    def time_floor_gate_block(self) -> None:
+        with self._floor_gate():
+            pass
