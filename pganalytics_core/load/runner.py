@@ -46,7 +46,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, TypedDict, TypeVar, Unpack
 
@@ -181,49 +181,6 @@ class _WorkerCrashed(RuntimeError):
     """The runner's own bookkeeping failed in a worker (never an operation's exception)."""
 
 
-class _Control:
-    """Shared state of one run. ``stop`` is a plain attribute: reading it costs ~10 ns."""
-
-    __slots__ = (
-        "all_done",
-        "crashes",
-        "last_end_ns",
-        "lock",
-        "remaining",
-        "start_ns",
-        "start_unix_ns",
-        "stop",
-        "stop_event",
-    )
-
-    def __init__(self, parties: int) -> None:
-        self.stop = False
-        self.stop_event = threading.Event()
-        self.lock = threading.Lock()
-        self.remaining = parties
-        self.all_done = threading.Event()
-        self.start_ns = self.start_unix_ns = self.last_end_ns = 0
-        self.crashes: list[BaseException] = []
-
-    def start_clock(self) -> None:
-        self.start_unix_ns = time.time_ns()
-        self.start_ns = time.perf_counter_ns()
-
-    def request_stop(self) -> None:
-        self.stop = True
-        self.stop_event.set()
-
-    def party_done(self, last_end_ns: int, crash: BaseException | None = None) -> None:
-        with self.lock:
-            self.last_end_ns = max(self.last_end_ns, last_end_ns)
-            if crash is not None:
-                self.crashes.append(crash)
-                self.request_stop()
-            self.remaining -= 1
-            if self.remaining == 0:
-                self.all_done.set()
-
-
 class _Schedule:
     """The open model's schedule and its record, written by the scheduler only (sans-IO).
 
@@ -266,37 +223,128 @@ class _Schedule:
             self.dropped_at_ns.append(now)
 
 
-def _progress(
-    model: LoadModel,
-    control: _Control,
-    recorders: Sequence[Recorder],
-    schedule: _Schedule | None = None,
-) -> Callable[[], Progress]:
-    def snapshot() -> Progress:
+class _Run:
+    """The shared state of one run, whichever engine runs it.
+
+    ``stop`` is a plain attribute: reading it costs ~10 ns on the hot path. ``parties``
+    are the threads (or the one task loop) that report with :meth:`party_done`.
+    """
+
+    __slots__ = (
+        "all_done",
+        "crashes",
+        "last_end_ns",
+        "lock",
+        "model",
+        "recorders",
+        "remaining",
+        "schedule",
+        "start_ns",
+        "start_unix_ns",
+        "stop",
+        "stop_event",
+    )
+
+    def __init__(self, model: LoadModel, recorders: int, parties: int) -> None:
+        self.model = model
+        self.recorders = [Recorder() for _ in range(recorders)]
+        self.schedule = _Schedule() if isinstance(model, OpenModel) else None
+        self.stop = False
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.remaining = parties
+        self.all_done = threading.Event()
+        self.start_ns = self.start_unix_ns = self.last_end_ns = 0
+        self.crashes: list[BaseException] = []
+
+    def start_clock(self) -> None:
+        self.start_unix_ns = time.time_ns()
+        self.start_ns = time.perf_counter_ns()
+
+    def request_stop(self) -> None:
+        self.stop = True
+        self.stop_event.set()
+
+    def party_done(self, last_end_ns: int, crash: BaseException | None = None) -> None:
+        with self.lock:
+            self.last_end_ns = max(self.last_end_ns, last_end_ns)
+            if crash is not None:
+                self.crashes.append(crash)
+                self.request_stop()
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.all_done.set()
+
+    def progress(self) -> Progress:
+        """A live snapshot, read without a lock (lengths and ints only)."""
+        recorders, schedule = self.recorders, self.schedule
         return Progress(
-            model=model.name,
-            elapsed_s=(time.perf_counter_ns() - control.start_ns) / 1e9,
+            model=self.model.name,
+            elapsed_s=(time.perf_counter_ns() - self.start_ns) / 1e9,
             finished=sum(len(r) for r in recorders),
             failed=sum(r.failures for r in recorders),
-            planned=model.planned_requests,
+            planned=self.model.planned_requests,
             dropped=0 if schedule is None else len(schedule.dropped_intended_ns),
             rejections=sum(r.rejections for r in recorders),
         )
 
-    return snapshot
+    def samples(self, last_start_ns: int = 0) -> RunSamples:
+        """Collect the run: every finished request, and in the open model every dropped one.
+
+        Args:
+            last_start_ns: open model: the last actual start of a request.
+        """
+        recorders, schedule, model = self.recorders, self.schedule, self.model
+        failures: Counter[str] = Counter()
+        for recorder in recorders:
+            failures.update(recorder.errors)
+        samples = RunSamples(
+            latencies_ns=b"".join(pack_samples(r.latencies_ns) for r in recorders),
+            failures_by_type=_sorted_counts(failures),
+            started_at_unix_ns=self.start_unix_ns,
+            duration_ns=max(self.last_end_ns - self.start_ns, 0),
+            rejections=sum(r.rejections for r in recorders),
+        )
+        if schedule is None or not isinstance(model, OpenModel):
+            return samples
+        dropped = _dropped_latencies(schedule, [r.end_times_ns for r in recorders])
+        failures[DROPPED] += len(dropped)
+        end_ns = max(self.last_end_ns, schedule.end_ns)
+        # How long *starting* the schedule took: its nominal span (the last request is due
+        # one period before its end, so on-time requests achieve exactly the target rate),
+        # or up to one period after the last actual start or hand-off when that was late.
+        last_ns = max(last_start_ns, schedule.last_handled_ns)
+        schedule_ns = model.schedule_span_ns
+        if last_ns:
+            period_ns = round(1e9 / model.rate_per_s)
+            schedule_ns = max(schedule_ns, last_ns - self.start_ns + period_ns)
+        return dataclasses.replace(
+            samples,
+            latencies_ns=samples.latencies_ns + pack_samples(dropped),
+            failures_by_type=_sorted_counts(failures),
+            duration_ns=max(end_ns - self.start_ns, 0),
+            service_times_ns=b"".join(pack_samples(r.service_times_ns) for r in recorders),
+            scheduler_lag_ns=pack_samples(schedule.lag_ns),
+            issued=schedule.issued,
+            dropped=len(dropped),
+            late=sum(r.late for r in recorders),
+            queued=schedule.queued,
+            schedule_ns=schedule_ns,
+        )
 
 
-def _check_arguments(
+def _operations(
     model: LoadModel,
     operation: _Op | None,
     operation_factory: Callable[[int], _Op] | None,
     count: int,
 ) -> list[_Op]:
+    """Check the arguments every runner takes and build each worker's operation."""
     if not isinstance(model, ClosedModel | OpenModel):
         raise TypeError(f"model must be a ClosedModel or an OpenModel, got {type(model).__name__}")
     if (operation is None) == (operation_factory is None):
         raise TypeError("give exactly one of operation and operation_factory")
-    if operation is not None:
+    if operation_factory is None:
         if not callable(operation):
             raise TypeError(f"operation must be callable, got {type(operation).__name__}")
         return [operation] * count
@@ -344,7 +392,7 @@ def run_model(
         RuntimeError: the runner's own bookkeeping failed in a worker.
     """
     settings = _Settings(**options)
-    operations = _check_arguments(model, operation, operation_factory, model.workers)
+    operations = _operations(model, operation, operation_factory, model.workers)
     if isinstance(model, ClosedModel):
         return settings.result(model, _run_closed_threads(model, operations, settings))
     return settings.result(model, _run_open_threads(model, operations, settings))
@@ -402,15 +450,19 @@ def run_open(
     return run_model(model, operation, **options)
 
 
-def _start_threads(
-    control: _Control,
+def _run_threads(
+    run: _Run,
+    targets: Sequence[tuple[Callable[..., int], tuple[object, ...]]],
     barrier: threading.Barrier,
-    targets: Sequence[tuple[Callable[..., None], tuple[object, ...]]],
-    on_abort: Callable[[], object],
-) -> list[threading.Thread]:
-    """Start one thread per target and meet them at ``barrier`` (the clock starts there)."""
+    settings: _Settings,
+    on_abort: Callable[[], object] = lambda: None,
+) -> None:
+    """Start one thread per target, meet them at ``barrier`` (the clock starts there), wait
+    for the run (calling ``progress``), and join every thread, whatever happens."""
     threads = [
-        threading.Thread(target=fn, args=args, name=f"pganalytics-load-{index}", daemon=True)
+        threading.Thread(
+            target=_party, args=(run, fn, args), name=f"pganalytics-load-{index}", daemon=True
+        )
         for index, (fn, args) in enumerate(targets)
     ]
     started: list[threading.Thread] = []
@@ -421,42 +473,44 @@ def _start_threads(
         barrier.wait()
     except BaseException:
         barrier.abort()
-        control.request_stop()
+        run.request_stop()
         on_abort()
         for thread in started:
             thread.join()
         raise
-    return threads
-
-
-def _supervise(
-    control: _Control,
-    threads: Sequence[threading.Thread],
-    snapshot: Callable[[], Progress],
-    settings: _Settings,
-) -> None:
-    """Wait for the run (calling ``progress``), then join every thread, whatever happens."""
     progress = settings.progress
     try:
         if progress is None:
-            control.all_done.wait()
+            run.all_done.wait()
         else:
-            while not control.all_done.wait(settings.progress_interval_s):
-                progress(snapshot())
+            while not run.all_done.wait(settings.progress_interval_s):
+                progress(run.progress())
     except BaseException:
-        control.request_stop()
+        run.request_stop()
         raise
     finally:
         for thread in threads:
             thread.join()
-    if control.crashes:
-        raise _WorkerCrashed("a load worker failed") from control.crashes[0]
+    if run.crashes:
+        raise _WorkerCrashed("a load worker failed") from run.crashes[0]
+
+
+def _party(run: _Run, body: Callable[..., int], args: tuple[object, ...]) -> None:
+    """A thread's life: run ``body`` (it returns its last end) and report to ``run``."""
+    try:
+        last_end_ns = body(*args)
+    except threading.BrokenBarrierError:  # the start was aborted: nothing ran
+        last_end_ns = 0
+    except BaseException as crash:  # the runner's own failure (a classify bug, ...)
+        run.party_done(0, crash)
+        return
+    run.party_done(last_end_ns)
 
 
 # ------------------------------------------------------------------------- closed model
 
 
-def _closed_starts(model: ClosedModel, control: _Control) -> Iterator[int]:
+def _closed_starts(model: ClosedModel, run: _Run) -> Iterator[int]:
     """Yield each call's start time until the iterations or the duration run out, or a stop."""
     clock = time.perf_counter_ns
     deadline = _NO_DEADLINE
@@ -464,10 +518,10 @@ def _closed_starts(model: ClosedModel, control: _Control) -> Iterator[int]:
     if model.iterations is not None:
         counter = itertools.repeat(None, model.iterations)
     elif model.duration_s is not None:
-        deadline = control.start_ns + round(model.duration_s * 1e9)
+        deadline = run.start_ns + round(model.duration_s * 1e9)
     for _ in counter:
         start = clock()
-        if control.stop or start >= deadline:
+        if run.stop or start >= deadline:
             return
         yield start
 
@@ -504,63 +558,34 @@ def _closed_worker(
     model: ClosedModel,
     recorder: Recorder,
     classify: ErrorClassifier,
-    control: _Control,
+    run: _Run,
     barrier: threading.Barrier,
-) -> None:
+) -> int:
     clock = time.perf_counter_ns
     end = 0
-    try:
-        barrier.wait()
-    except threading.BrokenBarrierError:
-        control.party_done(0)
-        return
-    try:
-        for start in _closed_starts(model, control):
-            try:
-                operation()
-                exc = None
-            except Exception as error:
-                exc = error
-            end = clock()
-            _record_closed(recorder, classify, start, end, exc)
-    except BaseException as crash:  # the runner's own failure (a classify bug, ...)
-        control.party_done(end, crash)
-        return
-    control.party_done(end)
-
-
-def _closed_samples(
-    control: _Control, recorders: Sequence[Recorder], more_failures: Mapping[str, int] = {}
-) -> RunSamples:
-    """Collect the samples every run has: latencies, failures, rejections, the duration."""
-    failures = Counter(more_failures)
-    for recorder in recorders:
-        failures.update(recorder.errors)
-    return RunSamples(
-        latencies_ns=b"".join(pack_samples(r.latencies_ns) for r in recorders),
-        failures_by_type=_sorted_counts(failures),
-        started_at_unix_ns=control.start_unix_ns,
-        duration_ns=max(control.last_end_ns - control.start_ns, 0),
-        rejections=sum(r.rejections for r in recorders),
-    )
+    barrier.wait()
+    for start in _closed_starts(model, run):
+        try:
+            operation()
+            exc = None
+        except Exception as error:
+            exc = error
+        end = clock()
+        _record_closed(recorder, classify, start, end, exc)
+    return end
 
 
 def _run_closed_threads(
-    model: ClosedModel,
-    operations: Sequence[Operation],
-    settings: _Settings,
+    model: ClosedModel, operations: Sequence[Operation], settings: _Settings
 ) -> RunSamples:
-    recorders = [Recorder() for _ in operations]
-    control = _Control(len(operations))
-    barrier = threading.Barrier(len(operations) + 1, action=control.start_clock)
+    run = _Run(model, len(operations), len(operations))
+    barrier = threading.Barrier(len(operations) + 1, action=run.start_clock)
     targets = [
-        (_closed_worker, (operation, model, recorder, settings.classify, control, barrier))
-        for operation, recorder in zip(operations, recorders, strict=True)
+        (_closed_worker, (operation, model, recorder, settings.classify, run, barrier))
+        for operation, recorder in zip(operations, run.recorders, strict=True)
     ]
-    threads = _start_threads(control, barrier, targets, lambda: None)
-    snapshot = _progress(model, control, recorders)
-    _supervise(control, threads, snapshot, settings)
-    return _closed_samples(control, recorders)
+    _run_threads(run, targets, barrier, settings)
+    return run.samples()
 
 
 # --------------------------------------------------------------------------- open model
@@ -569,35 +594,28 @@ def _run_closed_threads(
 def _open_scheduler(
     model: OpenModel,
     schedule: _Schedule,
-    control: _Control,
+    run: _Run,
     handoff: queue.SimpleQueue[int],
     slots: threading.Semaphore,
-    recorders: Sequence[Recorder],
     barrier: threading.Barrier,
-) -> None:
+) -> int:
     clock = time.perf_counter_ns
+    recorders = run.recorders
     workers = len(recorders)
-    try:
-        barrier.wait()
-    except threading.BrokenBarrierError:
-        for _ in range(workers):
-            handoff.put(_STOP_WORKER)
-        control.party_done(0)
-        return
-    crash: BaseException | None = None
+    barrier.wait()  # broken: the workers are stopped by the runner
     try:
         put = handoff.put
         acquire = slots.acquire
-        wait = control.stop_event.wait
+        wait = run.stop_event.wait
         # What the workers finished, as last counted: it only grows, so while fewer than
         # `workers` requests are outstanding by this count, a worker is surely idle.
         done = 0
-        for intended in schedule.due(model, control.start_ns):
+        for intended in schedule.due(model, run.start_ns):
             now = clock()
-            while now < intended and not control.stop:
+            while now < intended and not run.stop:
                 wait((intended - now) / 1e9)
                 now = clock()
-            if control.stop:
+            if run.stop:
                 break
             sent = acquire(False)
             if sent:
@@ -607,80 +625,67 @@ def _open_scheduler(
                         schedule.queued += 1  # no idle worker: it waits in the queue
                 put(intended)
             schedule.handled(intended, now, sent)
-    except BaseException as exc:
-        crash = exc
     finally:
         schedule.end_ns = clock()
         for _ in range(workers):
             handoff.put(_STOP_WORKER)
-    control.party_done(0, crash)
+    return 0
 
 
 def _open_worker(
     operation: Operation,
     recorder: Recorder,
     classify: ErrorClassifier,
-    control: _Control,
+    run: _Run,
     handoff: queue.SimpleQueue[int],
     slots: threading.Semaphore,
     late_ns: int,
-) -> None:
+) -> int:
     clock = time.perf_counter_ns
     get = handoff.get
     release = slots.release
     end = 0
-    try:
-        while (intended := get()) != _STOP_WORKER:
-            if control.stop:
-                release()
-                continue
-            start = clock()
-            try:
-                operation()
-                exc = None
-            except Exception as error:
-                exc = error
-            end = clock()
-            _record_open(recorder, classify, late_ns, (intended, start, end), exc)
+    while (intended := get()) != _STOP_WORKER:
+        if run.stop:
             release()
-    except BaseException as crash:
-        control.party_done(end, crash)
-        return
-    control.party_done(end)
+            continue
+        start = clock()
+        try:
+            operation()
+            exc = None
+        except Exception as error:
+            exc = error
+        end = clock()
+        _record_open(recorder, classify, late_ns, (intended, start, end), exc)
+        release()
+    return end
 
 
 def _run_open_threads(
-    model: OpenModel,
-    operations: Sequence[Operation],
-    settings: _Settings,
+    model: OpenModel, operations: Sequence[Operation], settings: _Settings
 ) -> RunSamples:
-    recorders = [Recorder() for _ in operations]
-    schedule = _Schedule()
-    control = _Control(len(operations) + 1)
+    run = _Run(model, len(operations), len(operations) + 1)
+    assert run.schedule is not None
     handoff: queue.SimpleQueue[int] = queue.SimpleQueue()
     slots = threading.Semaphore(model.max_in_flight)
     late_ns = round(model.late_after_ms * 1e6)
-    barrier = threading.Barrier(2, action=control.start_clock)
-    targets: list[tuple[Callable[..., None], tuple[object, ...]]] = [
-        (_open_worker, (operation, recorder, settings.classify, control, handoff, slots, late_ns))
-        for operation, recorder in zip(operations, recorders, strict=True)
+    barrier = threading.Barrier(2, action=run.start_clock)
+    targets: list[tuple[Callable[..., int], tuple[object, ...]]] = [
+        (_open_worker, (operation, recorder, settings.classify, run, handoff, slots, late_ns))
+        for operation, recorder in zip(operations, run.recorders, strict=True)
     ]
-    targets.append(
-        (_open_scheduler, (model, schedule, control, handoff, slots, recorders, barrier))
-    )
+    targets.append((_open_scheduler, (model, run.schedule, run, handoff, slots, barrier)))
 
     def stop_workers() -> None:
         for _ in operations:
             handoff.put(_STOP_WORKER)
 
-    threads = _start_threads(control, barrier, targets, stop_workers)
-    snapshot = _progress(model, control, recorders, schedule)
-    _supervise(control, threads, snapshot, settings)
+    _run_threads(run, targets, barrier, settings, stop_workers)
     last_start_ns = max(
-        (r.end_times_ns[-1] - r.service_times_ns[-1] for r in recorders if r.end_times_ns),
+        (r.end_times_ns[-1] - r.service_times_ns[-1] for r in run.recorders if r.end_times_ns),
         default=0,
     )
-    return _open_samples(model, control, schedule, recorders, last_start_ns)
+    return run.samples(last_start_ns)
 
 
 def _dropped_latencies(
@@ -716,39 +721,6 @@ def _dropped_latencies(
     return array.array("q", (freed - intended).tolist())
 
 
-def _open_samples(
-    model: OpenModel,
-    control: _Control,
-    schedule: _Schedule,
-    recorders: Sequence[Recorder],
-    last_start_ns: int,
-) -> RunSamples:
-    """Collect an open-model run: every finished *and* dropped request is a sample."""
-    dropped = _dropped_latencies(schedule, [r.end_times_ns for r in recorders])
-    base = _closed_samples(control, recorders, {DROPPED: len(dropped)})
-    end_ns = max(control.last_end_ns, schedule.end_ns)
-    # How long *starting* the schedule took: its nominal span (the last request is due one
-    # period before its end, so on-time requests achieve exactly the target rate), or up
-    # to one period after the last actual start or hand-off when that was late.
-    last_ns = max(last_start_ns, schedule.last_handled_ns)
-    schedule_ns = model.schedule_span_ns
-    if last_ns:
-        period_ns = round(1e9 / model.rate_per_s)
-        schedule_ns = max(schedule_ns, last_ns - control.start_ns + period_ns)
-    return dataclasses.replace(
-        base,
-        latencies_ns=base.latencies_ns + pack_samples(dropped),
-        duration_ns=max(end_ns - control.start_ns, 0),
-        service_times_ns=b"".join(pack_samples(r.service_times_ns) for r in recorders),
-        scheduler_lag_ns=pack_samples(schedule.lag_ns),
-        issued=schedule.issued,
-        dropped=len(dropped),
-        late=sum(r.late for r in recorders),
-        queued=schedule.queued,
-        schedule_ns=schedule_ns,
-    )
-
-
 # ------------------------------------------------------------------------------ asyncio
 
 
@@ -769,18 +741,14 @@ async def run_model_async(
     """
     settings = _Settings(**options)
     count = model.workers if isinstance(model, ClosedModel) else 1
-    operations = _check_arguments(model, operation, operation_factory, count)
+    operations = _operations(model, operation, operation_factory, count)
     if isinstance(model, ClosedModel):
         return settings.result(model, await _run_closed_tasks(model, operations, settings))
     return settings.result(model, await _run_open_tasks(model, operations[0], settings))
 
 
-async def _watch(
-    tasks: Sequence[asyncio.Task[None]],
-    snapshot: Callable[[], Progress],
-    settings: _Settings,
-    control: _Control,
-) -> None:
+async def _watch(tasks: Sequence[asyncio.Task[None]], run: _Run, settings: _Settings) -> None:
+    """Wait for the tasks (calling ``progress``); on any exception cancel and await them."""
     progress = settings.progress
     interval_s = settings.progress_interval_s if progress is not None else None
     pending = set(tasks)
@@ -788,13 +756,15 @@ async def _watch(
         while pending:
             _, pending = await asyncio.wait(pending, timeout=interval_s)
             if pending and progress is not None:
-                progress(snapshot())
+                progress(run.progress())
     except BaseException:
-        control.request_stop()
+        run.request_stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+    for task in tasks:
+        task.result()
 
 
 async def _closed_task(
@@ -802,13 +772,13 @@ async def _closed_task(
     model: ClosedModel,
     recorder: Recorder,
     classify: ErrorClassifier,
-    control: _Control,
+    run: _Run,
     go: asyncio.Event,
 ) -> None:
     clock = time.perf_counter_ns
     end = 0
     await go.wait()
-    for start in _closed_starts(model, control):
+    for start in _closed_starts(model, run):
         try:
             await operation()
             exc = None
@@ -816,41 +786,32 @@ async def _closed_task(
             exc = error
         end = clock()
         _record_closed(recorder, classify, start, end, exc)
-    control.last_end_ns = max(control.last_end_ns, end)  # one thread runs every task
+    run.last_end_ns = max(run.last_end_ns, end)  # one thread runs every task
 
 
 async def _run_closed_tasks(
-    model: ClosedModel,
-    operations: Sequence[AsyncOperation],
-    settings: _Settings,
+    model: ClosedModel, operations: Sequence[AsyncOperation], settings: _Settings
 ) -> RunSamples:
-    recorders = [Recorder() for _ in operations]
-    control = _Control(len(operations))
+    run = _Run(model, len(operations), len(operations))
     go = asyncio.Event()
     tasks = [
-        asyncio.create_task(
-            _closed_task(operation, model, recorder, settings.classify, control, go)
-        )
-        for operation, recorder in zip(operations, recorders, strict=True)
+        asyncio.create_task(_closed_task(operation, model, recorder, settings.classify, run, go))
+        for operation, recorder in zip(operations, run.recorders, strict=True)
     ]
     await asyncio.sleep(0)  # let every task reach the start line
-    control.start_clock()
+    run.start_clock()
     go.set()
-    snapshot = _progress(model, control, recorders)
-    await _watch(tasks, snapshot, settings, control)
-    for task in tasks:
-        task.result()
-    return _closed_samples(control, recorders)
+    await _watch(tasks, run, settings)
+    return run.samples()
 
 
 async def _run_open_tasks(
-    model: OpenModel,
-    operation: AsyncOperation,
-    settings: _Settings,
+    model: OpenModel, operation: AsyncOperation, settings: _Settings
 ) -> RunSamples:
-    recorder = Recorder()
-    schedule = _Schedule()
-    control = _Control(1)
+    run = _Run(model, 1, 1)
+    schedule = run.schedule
+    assert schedule is not None
+    recorder = run.recorders[0]
     clock = time.perf_counter_ns
     late_ns = round(model.late_after_ms * 1e6)
     in_flight: set[asyncio.Task[None]] = set()
@@ -868,15 +829,15 @@ async def _run_open_tasks(
         end = clock()
         # end_times_ns ascending: one thread runs every task.
         _record_open(recorder, settings.classify, late_ns, (intended, start, end), exc)
-        control.last_end_ns = max(control.last_end_ns, end)
+        run.last_end_ns = max(run.last_end_ns, end)
 
     async def scheduler() -> None:
-        for intended in schedule.due(model, control.start_ns):
+        for intended in schedule.due(model, run.start_ns):
             now = clock()
             if now < intended:
                 await asyncio.sleep((intended - now) / 1e9)
                 now = clock()
-            if control.stop:
+            if run.stop:
                 break
             sent = len(in_flight) < model.max_in_flight
             if sent:
@@ -888,18 +849,15 @@ async def _run_open_tasks(
         if in_flight:
             await asyncio.gather(*list(in_flight))
 
-    control.start_clock()
-    main = asyncio.create_task(scheduler())
-    snapshot = _progress(model, control, [recorder], schedule)
+    run.start_clock()
     try:
-        await _watch([main], snapshot, settings, control)
+        await _watch([asyncio.create_task(scheduler())], run, settings)
     finally:
         for task in list(in_flight):
             task.cancel()
         if in_flight:
             await asyncio.gather(*list(in_flight), return_exceptions=True)
-    main.result()
-    return _open_samples(model, control, schedule, [recorder], last_start_ns)
+    return run.samples(last_start_ns)
 
 
 def _deprecated(old: str, new: str) -> None:
