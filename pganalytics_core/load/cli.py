@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TextIO, TypeVar
+from typing import Final, TextIO, TypeVar
 
 import httpx
 
@@ -58,7 +59,7 @@ from pganalytics_core.load.scenarios import (
     run_scenario,
     scale_model,
 )
-from pganalytics_core.load.stats import PERCENTILE_METHODS, PercentileMethod
+from pganalytics_core.load.stats import PERCENTILE_METHODS
 from pganalytics_core.load.thresholds import (
     OPEN_MODEL_THRESHOLDS,
     evaluate_thresholds,
@@ -88,11 +89,11 @@ def _read(text: str, kind: type[_N]) -> _N:
         raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
 
 
-def _number(kind: str, *, minimum: float, allow_equal: bool) -> Callable[[str], float]:
+def _number(kind: str, *, allow_zero: bool = False) -> Callable[[str], float]:
     def parse(text: str) -> float:
         value = _read(text, float)
-        if not math.isfinite(value) or value < minimum or (value == minimum and not allow_equal):
-            bound = f">= {minimum:g}" if allow_equal else f"> {minimum:g}"
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
             raise argparse.ArgumentTypeError(f"{kind} must be finite and {bound}, got {text!r}")
         return value
 
@@ -145,15 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--iterations", type=_count, help="closed model: requests per worker")
     size.add_argument(
         "--duration",
-        type=_number("duration", minimum=0, allow_equal=False),
+        type=_number("duration"),
         metavar="SECONDS",
         help="closed model: seconds per worker; open model: seconds of arrivals",
     )
     size.add_argument(
-        "--rate",
-        type=_number("rate", minimum=0, allow_equal=False),
-        metavar="PER_S",
-        help="open model: requests per second in total",
+        "--rate", type=_number("rate"), metavar="PER_S", help="open model: requests per second"
     )
     size.add_argument(
         "--max-in-flight", type=_count, help="open model: outstanding requests before dropping"
@@ -166,11 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", type=_url, help="the ML service's base URL (default: start the fake service)"
     )
     target.add_argument(
-        "--timeout",
-        type=_number("timeout", minimum=0, allow_equal=False),
-        default=5.0,
-        metavar="SECONDS",
-        help="per-request timeout (5)",
+        "--timeout", type=_number("timeout"), default=5.0, metavar="SECONDS", help="per request (5)"
     )
     target.add_argument(
         "--client-breaker",
@@ -184,12 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the fake service in this process (default: a child process)",
     )
     faults = parser.add_argument_group("faults (embedded fake service only)")
-    faults.add_argument(
-        "--latency-ms", type=_number("latency", minimum=0, allow_equal=True), default=0.0
-    )
-    faults.add_argument(
-        "--jitter-ms", type=_number("jitter", minimum=0, allow_equal=True), default=0.0
-    )
+    faults.add_argument("--latency-ms", type=_number("latency", allow_zero=True), default=0.0)
+    faults.add_argument("--jitter-ms", type=_number("jitter", allow_zero=True), default=0.0)
     faults.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction 0..1")
     faults.add_argument("--error-status", type=int, default=500, help="status of errors (500)")
     faults.add_argument("--fault-mode", choices=sorted(FAULT_MODES), help="spoil answers")
@@ -234,8 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:
+    """The run asked for: a preset with the size options applied, or a custom model."""
+    sizes = {
+        "workers": args.workers,
+        "iterations": args.iterations,
+        "duration_s": args.duration,
+        "rate_per_s": args.rate,
+        "max_in_flight": args.max_in_flight,
+    }
     if args.model is None:
-        return get_scenario(args.scenario or "sustained-predictions")
+        preset = get_scenario(args.scenario or "sustained-predictions")
+        return dataclasses.replace(preset, model=scale_model(preset.model, **sizes))
     if args.scenario is not None:
         raise ValueError("give --scenario or --model, not both")
     if args.model == "closed" and (args.rate is not None or args.max_in_flight is not None):
@@ -253,7 +252,7 @@ def _scenario(args: argparse.Namespace) -> Scenario:
     return Scenario(
         name=f"custom-{args.model}",
         description=f"predictions, {args.model} model",
-        model=scale_model(model, **_sizes(args)),
+        model=scale_model(model, **sizes),
         workload="predict",
     )
 
@@ -312,20 +311,6 @@ def _check_applicable(args: argparse.Namespace, scenario: Scenario, faults: Faul
             "Locust (locust --processes N, or --master/--worker across machines) and merge "
             "the samples exactly with pganalytics_core.load.locust_support (README 'Load tests')"
         )
-    # Check the overrides fit the preset before starting anything.
-    if args.model is None:
-        scale_model(scenario.model, **_sizes(args))
-
-
-def _sizes(args: argparse.Namespace) -> dict[str, Any]:
-    """The size options, as the keywords of :func:`scale_model` and :func:`run_scenario`."""
-    return {
-        "workers": args.workers,
-        "iterations": args.iterations,
-        "duration_s": args.duration,
-        "rate_per_s": args.rate,
-        "max_in_flight": args.max_in_flight,
-    }
 
 
 class _ProgressLine:
@@ -369,10 +354,6 @@ def _preflight(url: str, timeout_s: float) -> None:
 def _run(
     args: argparse.Namespace, scenario: Scenario, faults: Faults | None, line: _ProgressLine
 ) -> tuple[LoadTestResult, str]:
-    api_key = os.environ.get(API_KEY_VARIABLE) or None
-    method: PercentileMethod = args.percentile_method
-    # A custom model already holds the sizes; a preset takes them as overrides.
-    sizes = _sizes(args) if args.model is None else {}
     with contextlib.ExitStack() as stack:
         url = args.url
         if scenario.workload == "breaker":  # in process: no service is called
@@ -390,11 +371,10 @@ def _run(
             scenario,
             url=url,
             timeout_s=args.timeout,
-            api_key=api_key,
+            api_key=os.environ.get(API_KEY_VARIABLE) or None,
             client_breaker=args.client_breaker,
-            method=method,
+            method=args.percentile_method,
             progress=line,
-            **sizes,
         )
         return result, target
 
@@ -447,23 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_summary(result, verdicts, target=target))
     try:
         if args.json:
-            config = {
-                "scenario": scenario.name,
-                "workload": scenario.workload,
-                "target": target,
-                "fake_service": None
-                if args.url is not None or scenario.workload == "breaker"
-                else {
-                    "in_process": bool(args.fake_in_process),
-                    "faults": None if faults is None else _faults_dict(faults),
-                },
-                "processes": 1,
-                "client_breaker": None
-                if scenario.workload == "breaker"
-                else args.client_breaker or scenario.client_breaker,
-                "percentile_method": result.percentile_method,
-                "timeout_s": args.timeout,
-            }
+            config = _config(args, scenario, faults, target)
             write_report(args.json, build_report(result, verdicts, config=config))
         if args.plot:
             write_svg(args.plot, result)
@@ -478,12 +442,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK if all(v.passed for v in verdicts) else EXIT_THRESHOLDS
 
 
-def _faults_dict(faults: Faults) -> dict[str, object]:
+def _config(
+    args: argparse.Namespace, scenario: Scenario, faults: Faults | None, target: str
+) -> dict[str, object]:
+    """The ``config`` part of the JSON report: how the run was made (no secret)."""
+    in_process = scenario.workload == "breaker"
+    fake: dict[str, object] | None = None
+    if args.url is None and not in_process:
+        fake = {"in_process": bool(args.fake_in_process), "faults": None}
+        if faults is not None:
+            reported = ("latency_s", "jitter_s", "error_rate", "error_status", "mode")
+            endpoints = None if faults.endpoints is None else sorted(faults.endpoints)
+            fake["faults"] = {n: getattr(faults, n) for n in reported} | {"endpoints": endpoints}
     return {
-        "latency_s": faults.latency_s,
-        "jitter_s": faults.jitter_s,
-        "error_rate": faults.error_rate,
-        "error_status": faults.error_status,
-        "mode": faults.mode,
-        "endpoints": None if faults.endpoints is None else sorted(faults.endpoints),
+        "scenario": scenario.name,
+        "workload": scenario.workload,
+        "target": target,
+        "fake_service": fake,
+        "processes": 1,
+        "client_breaker": None if in_process else args.client_breaker or scenario.client_breaker,
+        "percentile_method": args.percentile_method,
+        "timeout_s": args.timeout,
     }
