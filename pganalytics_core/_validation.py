@@ -19,8 +19,8 @@ from pganalytics_core.errors import ConfigError
 # --------------------------------------------------------------------------- configuration
 
 
-def check_int(field: str, value: object, minimum: int) -> None:
-    """Require an int (not a bool) >= ``minimum``.
+def check_int(field: str, value: object, minimum: int, maximum: int | None = None) -> None:
+    """Require an int (not a bool) >= ``minimum`` (and <= ``maximum`` when given).
 
     Raises:
         ConfigError: naming ``field``.
@@ -29,6 +29,8 @@ def check_int(field: str, value: object, minimum: int) -> None:
         raise ConfigError(field, f"must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ConfigError(field, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(field, f"must be <= {maximum}, got {value}")
 
 
 def check_seconds(field: str, value: object, *, allow_zero: bool = True) -> None:
@@ -42,6 +44,24 @@ def check_seconds(field: str, value: object, *, allow_zero: bool = True) -> None
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(field, f"must be finite and {bound}, got {value!r}")
+
+
+def check_in_range(
+    field: str, value: object, maximum: float, *, minimum: float = 0.0, closed: bool = False
+) -> None:
+    """Require a finite number (not a bool) in ``(minimum, maximum]``, or in
+    ``[minimum, maximum]`` when ``closed``.
+
+    Raises:
+        ConfigError: naming ``field``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(field, f"must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < minimum or (value == minimum and not closed):
+        bound = f">= {minimum:g}" if closed else f"> {minimum:g}"
+        raise ConfigError(field, f"must be finite and {bound}, got {value!r}")
+    if value > maximum:
+        raise ConfigError(field, f"must be <= {maximum:g}, got {value!r}")
 
 
 def check_type(name: str, value: object, cls: type) -> None:

@@ -18,11 +18,11 @@ Both models refuse sizes no machine could run (:data:`MAX_RATE_PER_S`,
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final, Literal
 
+from pganalytics_core._validation import check_in_range, check_int
 from pganalytics_core.errors import ConfigError
 
 __all__ = [
@@ -46,24 +46,6 @@ MAX_RATE_PER_S: Final = 10_000_000.0
 MAX_DURATION_S: Final = 10_000_000.0
 #: The most requests one run may plan (8 bytes per sample and series: 8 GB of latencies).
 MAX_REQUESTS: Final = 1_000_000_000
-
-
-def _check_int(field: str, value: object, minimum: int, maximum: int = MAX_REQUESTS) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(field, f"must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ConfigError(field, f"must be >= {minimum}, got {value}")
-    if value > maximum:
-        raise ConfigError(field, f"must be <= {maximum}, got {value}")
-
-
-def _check_positive(field: str, value: object, maximum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(field, f"must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(field, f"must be finite and > 0, got {value!r}")
-    if value > maximum:
-        raise ConfigError(field, f"must be <= {maximum:g}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,13 +72,13 @@ class ClosedModel:
     name: ClassVar[ModelName] = "closed"
 
     def __post_init__(self) -> None:
-        _check_int("workers", self.workers, 1)
+        check_int("workers", self.workers, 1, MAX_REQUESTS)
         if (self.iterations is None) == (self.duration_s is None):
             raise ConfigError("iterations", "set exactly one of iterations and duration_s")
         if self.iterations is not None:
-            _check_int("iterations", self.iterations, 1, MAX_REQUESTS // self.workers)
+            check_int("iterations", self.iterations, 1, MAX_REQUESTS // self.workers)
         if self.duration_s is not None:
-            _check_positive("duration_s", self.duration_s, MAX_DURATION_S)
+            check_in_range("duration_s", self.duration_s, MAX_DURATION_S)
 
     @property
     def planned_requests(self) -> int | None:
@@ -145,23 +127,18 @@ class OpenModel:
     name: ClassVar[ModelName] = "open"
 
     def __post_init__(self) -> None:
-        _check_positive("rate_per_s", self.rate_per_s, MAX_RATE_PER_S)
-        _check_positive("duration_s", self.duration_s, MAX_DURATION_S)
-        _check_int("workers", self.workers, 1)
-        _check_int("max_in_flight", self.max_in_flight, 1)
+        check_in_range("rate_per_s", self.rate_per_s, MAX_RATE_PER_S)
+        check_in_range("duration_s", self.duration_s, MAX_DURATION_S)
+        check_int("workers", self.workers, 1, MAX_REQUESTS)
+        check_int("max_in_flight", self.max_in_flight, 1, MAX_REQUESTS)
         if self.max_in_flight < self.workers:
             raise ConfigError(
                 "max_in_flight", f"must be >= workers ({self.workers}), got {self.max_in_flight}"
             )
-        _check_positive("late_after_ms", self.late_after_ms, MAX_DURATION_S * 1000)
-        _check_positive("max_scheduler_lag_ms", self.max_scheduler_lag_ms, MAX_DURATION_S * 1000)
-        _check_positive("min_achieved_ratio", self.min_achieved_ratio, 1.0)
-        if isinstance(self.max_late_ratio, bool) or not isinstance(
-            self.max_late_ratio, int | float
-        ):
-            raise ConfigError("max_late_ratio", "must be a number")
-        if not 0 <= self.max_late_ratio <= 1:
-            raise ConfigError("max_late_ratio", f"must be in [0, 1], got {self.max_late_ratio!r}")
+        check_in_range("late_after_ms", self.late_after_ms, MAX_DURATION_S * 1000)
+        check_in_range("max_scheduler_lag_ms", self.max_scheduler_lag_ms, MAX_DURATION_S * 1000)
+        check_in_range("min_achieved_ratio", self.min_achieved_ratio, 1.0)
+        check_in_range("max_late_ratio", self.max_late_ratio, 1.0, closed=True)
         scheduled = self.schedule_requests
         if scheduled < 1:
             raise ConfigError(
