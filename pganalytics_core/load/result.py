@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Self, overload
 
 from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
 from pganalytics_core.load.stats import LatencySummary, PercentileMethod, summarize
@@ -73,13 +73,11 @@ class RunSamples:
         service_times_ns: open model: one service time per request actually sent.
         scheduler_lag_ns: open model: one lag per scheduled request (dispatched or
             dropped), from its intended start to the moment the scheduler handled it.
-        issued: open model: requests handed to a worker.
-        dropped: open model: requests not sent because ``max_in_flight`` were outstanding.
-        late: open model: requests that started later than ``late_after_ms``.
+        issued, dropped, late, queued: open model: the counts of
+            :class:`OpenModelStats` (``issued_requests``, ...).
         schedule_ns: open model: how long *starting* the schedule took: its nominal
             length, or up to one period after the last actual start when that was late
             (the achieved rate is the requests actually sent per second of this).
-        queued: open model: requests that found every worker busy when they were due.
         rejections: operations rejected by the client's own circuit breaker: no request
             was made, so they have no sample and are not in ``total_requests``.
     """
@@ -153,6 +151,26 @@ class OpenModelStats:
         }
 
 
+class _Latency:
+    """A statistic of the run's :class:`LatencySummary`, read as an attribute of the result."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, result: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, result: LoadTestResult, owner: type) -> float | None: ...
+    def __get__(self, result: LoadTestResult | None, owner: type) -> Self | float | None:
+        if result is None:
+            return self
+        value: float | None = getattr(result.latency, self.name)
+        return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadTestResult:
     """The outcome of one load run (or of an exact merge of several). Immutable.
@@ -217,40 +235,13 @@ class LoadTestResult:
         """How the percentiles were computed."""
         return self.latency.method
 
-    @property
-    def min_ms(self) -> float | None:
-        """The fastest request, in ms."""
-        return self.latency.min_ms
-
-    @property
-    def avg_ms(self) -> float | None:
-        """The mean latency, in ms."""
-        return self.latency.avg_ms
-
-    @property
-    def max_ms(self) -> float | None:
-        """The slowest request, in ms."""
-        return self.latency.max_ms
-
-    @property
-    def p50_ms(self) -> float | None:
-        """The median latency, in ms."""
-        return self.latency.p50_ms
-
-    @property
-    def p95_ms(self) -> float | None:
-        """The 95th percentile latency, in ms."""
-        return self.latency.p95_ms
-
-    @property
-    def p99_ms(self) -> float | None:
-        """The 99th percentile latency, in ms."""
-        return self.latency.p99_ms
-
-    @property
-    def p99_9_ms(self) -> float | None:
-        """The 99.9th percentile latency in ms; None below 1,000 samples."""
-        return self.latency.p99_9_ms
+    min_ms = _Latency("The fastest request, in ms.")
+    avg_ms = _Latency("The mean latency, in ms.")
+    max_ms = _Latency("The slowest request, in ms.")
+    p50_ms = _Latency("The median latency, in ms.")
+    p95_ms = _Latency("The 95th percentile latency, in ms.")
+    p99_ms = _Latency("The 99th percentile latency, in ms.")
+    p99_9_ms = _Latency("The 99.9th percentile latency in ms; None below 1,000 samples.")
 
     def as_dict(self) -> dict[str, object]:
         """Return the result as plain data (the ``results`` part of the JSON report)."""
@@ -388,30 +379,22 @@ def merge_samples(parts: Sequence[RunSamples]) -> RunSamples:
 
 
 def _merge_models(models: Sequence[LoadModel]) -> LoadModel:
+    """The model of runs made side by side: their workers (and rates) add up."""
     first = models[0]
     if isinstance(first, ClosedModel):
         closed = [m for m in models if isinstance(m, ClosedModel)]
         if len(closed) != len(models) or len({(m.iterations, m.duration_s) for m in closed}) != 1:
             raise ValueError("closed runs merge only when they share iterations or duration_s")
-        return ClosedModel(
-            workers=sum(m.workers for m in closed),
-            iterations=first.iterations,
-            duration_s=first.duration_s,
-        )
+        return dataclasses.replace(first, workers=sum(m.workers for m in closed))
     opened = [m for m in models if isinstance(m, OpenModel)]
     if len(opened) != len(models):
         raise ValueError("cannot merge closed-model and open-model runs")
-    workers = sum(m.workers for m in opened)
-    max_in_flight = sum(m.max_in_flight for m in opened)
-    return OpenModel(
+    return dataclasses.replace(
+        first,
         rate_per_s=sum(m.rate_per_s for m in opened),
         duration_s=max(m.duration_s for m in opened),
-        workers=workers,
-        max_in_flight=max_in_flight,
-        late_after_ms=first.late_after_ms,
-        max_scheduler_lag_ms=first.max_scheduler_lag_ms,
-        min_achieved_ratio=first.min_achieved_ratio,
-        max_late_ratio=first.max_late_ratio,
+        workers=sum(m.workers for m in opened),
+        max_in_flight=sum(m.max_in_flight for m in opened),
     )
 
 
