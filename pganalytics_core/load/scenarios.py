@@ -1,19 +1,10 @@
 """The backend's load scenarios as named presets, runnable against the fake service or a URL.
 
-=========================  =====================================  ==============================
-name                       model                                  each operation
-=========================  =====================================  ==============================
-``sustained-predictions``  closed, 10 workers x 100                ``predict`` (client per worker)
-``breaker-stress``         closed, 20 workers x 500                one ``CircuitBreaker.call`` on a
-                                                                   breaker shared by all workers,
-                                                                   in process; every 10th fails
-``concurrent-training``    closed, 5 workers x 20                  ``train`` then poll the job
-                                                                   until it completes
-``high-contention``        closed, 50 workers x 200                ``predict`` through ONE shared
-                                                                   client (pool and breaker)
-``sustained-load``         closed, 10 workers for 5 s              ``predict``
-``constant-rate``          open, 200 req/s for 5 s, 10 workers     ``predict``
-=========================  =====================================  ==============================
+:data:`SCENARIOS` holds them, each with a one-sentence description
+(``pganalytics-load --list-scenarios`` prints them): predictions with a client per worker
+or through one shared client, closed or open, training jobs polled until they complete,
+and ``breaker-stress``, which calls one shared :class:`~pganalytics_core.breaker.CircuitBreaker`
+in process (no service).
 
 :func:`run_scenario` starts an embedded :class:`~pganalytics_core.testing.FakeMLService`
 (optionally with :class:`~pganalytics_core.testing.Faults`) unless a ``url`` is given, builds
@@ -225,28 +216,17 @@ def scale_model(
             raise ConfigError("rate_per_s", "applies to the open model only")
         if iterations is not None and duration_s is not None:
             raise ConfigError("iterations", "set iterations or duration_s, not both")
-        closed = model
-        if iterations is not None:
-            closed = dataclasses.replace(closed, iterations=iterations, duration_s=None)
-        if duration_s is not None:
-            closed = dataclasses.replace(closed, iterations=None, duration_s=duration_s)
-        if workers is not None:
-            closed = dataclasses.replace(closed, workers=workers)
-        return closed
+        if iterations is not None or duration_s is not None:
+            model = dataclasses.replace(model, iterations=iterations, duration_s=duration_s)
+        return model if workers is None else dataclasses.replace(model, workers=workers)
     if iterations is not None:
         raise ConfigError("iterations", "applies to the closed model only; use duration_s")
-    changes: dict[str, float | int] = {}
-    if workers is not None:
-        changes["workers"] = workers
-        if max_in_flight is None and model.max_in_flight < workers:
-            changes["max_in_flight"] = workers
-    if duration_s is not None:
-        changes["duration_s"] = duration_s
-    if rate_per_s is not None:
-        changes["rate_per_s"] = rate_per_s
-    if max_in_flight is not None:
-        changes["max_in_flight"] = max_in_flight
-    return dataclasses.replace(model, **changes)  # type: ignore[arg-type]
+    if workers is not None and max_in_flight is None:
+        max_in_flight = max(model.max_in_flight, workers)  # room for every worker
+    changes = {"workers": workers, "duration_s": duration_s, "rate_per_s": rate_per_s}
+    changes["max_in_flight"] = max_in_flight
+    given = {name: value for name, value in changes.items() if value is not None}
+    return dataclasses.replace(model, **given)  # type: ignore[arg-type]
 
 
 class InjectedFailure(Exception):
