@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import array
 import datetime
-import io
 import json
 import math
 import os
@@ -385,10 +384,11 @@ def read_samples(path: str | os.PathLike[str]) -> LoadTestResult:
 _WIDTH: Final = 760
 _HEIGHT: Final = 440
 _LEFT: Final = 70
-_RIGHT: Final = 170
 _TOP: Final = 50
-_BOTTOM: Final = 60
+_PLOT_W: Final = _WIDTH - _LEFT - 170  # the legend is on the right
+_PLOT_H: Final = _HEIGHT - _TOP - 60  # the x labels are below
 _COLORS: Final = ("#1f77b4", "#ff7f0e")
+_X_LABELS: Final = ("0%", "90%", "99%", "99.9%", "99.99%")
 
 
 def _curve(samples: array.array[int], max_x: float) -> list[tuple[float, float]]:
@@ -404,10 +404,16 @@ def _nice_ceiling(value: float) -> float:
     if value <= 0:
         return 1.0
     magnitude = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= step * magnitude:
-            return step * magnitude
-    return 10.0 * magnitude
+    return next(s * magnitude for s in (1.0, 2.0, 2.5, 5.0, 10.0) if value <= s * magnitude)
+
+
+def _svg(tag: str, text: str = "", /, **attributes: object) -> str:
+    """One SVG element; ``stroke_width`` is written ``stroke-width``, floats to 0.1."""
+    written = " ".join(
+        f'{name.replace("_", "-")}="{f"{value:.1f}" if isinstance(value, float) else value}"'
+        for name, value in attributes.items()
+    )
+    return f"<{tag} {written}>{escape(text)}</{tag}>\n" if text else f"<{tag} {written}/>\n"
 
 
 def render_svg(result: LoadTestResult) -> str:
@@ -420,71 +426,53 @@ def render_svg(result: LoadTestResult) -> str:
     if samples is None or not samples.latencies_ns:
         raise ValueError("the plot needs a result with samples and finished requests")
     latencies = unpack_samples(samples.latencies_ns)
-    n = len(latencies)
-    max_x = max(min(4.0, math.log10(n)), 1.0)
+    max_x = max(min(4.0, math.log10(len(latencies))), 1.0)
     series = [("latency", _curve(latencies, max_x))]
     if result.open_model is not None and samples.service_times_ns:
         series.append(("service time", _curve(unpack_samples(samples.service_times_ns), max_x)))
     top_ms = _nice_ceiling(max(ms for _, points in series for _, ms in points))
-    plot_w = _WIDTH - _LEFT - _RIGHT
-    plot_h = _HEIGHT - _TOP - _BOTTOM
+    right, bottom, middle = _LEFT + _PLOT_W, _TOP + _PLOT_H, _TOP + _PLOT_H / 2
 
     def px(x: float) -> float:
-        return _LEFT + x / max_x * plot_w
+        return _LEFT + x / max_x * _PLOT_W
 
     def py(ms: float) -> float:
-        return _TOP + plot_h - ms / top_ms * plot_h
+        return bottom - ms / top_ms * _PLOT_H
 
-    out = io.StringIO()
-    out.write(
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" '
-        f'viewBox="0 0 {_WIDTH} {_HEIGHT}" font-family="sans-serif" font-size="12">\n'
-        f'<rect width="{_WIDTH}" height="{_HEIGHT}" fill="white"/>\n'
-    )
     title = (
         f"{result.name}: {result.total_requests} requests, "
         f"{result.requests_per_second:.0f} req/s ({result.model_name} model)"
     )
-    out.write(
-        f'<text x="{_LEFT}" y="28" font-size="15" font-weight="bold">{escape(title)}</text>\n'
-    )
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" '
+        f'viewBox="0 0 {_WIDTH} {_HEIGHT}" font-family="sans-serif" font-size="12">\n',
+        _svg("rect", width=_WIDTH, height=_HEIGHT, fill="white"),
+        _svg("text", title, x=_LEFT, y=28, font_size=15, font_weight="bold"),
+    ]
     for i in range(6):  # horizontal grid and y labels
-        ms = top_ms * i / 5
-        y = py(ms)
-        out.write(
-            f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_w}" y2="{y:.1f}" '
-            'stroke="#ddd"/>\n'
-            f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{ms:g}</text>\n'
-        )
-    labels = {0: "0%", 1: "90%", 2: "99%", 3: "99.9%", 4: "99.99%"}
+        ms, y = top_ms * i / 5, py(top_ms * i / 5)
+        out.append(_svg("line", x1=_LEFT, y1=y, x2=right, y2=y, stroke="#ddd"))
+        out.append(_svg("text", f"{ms:g}", x=_LEFT - 6, y=y + 4, text_anchor="end"))
     for tick in range(math.floor(max_x) + 1):
         x = px(tick)
-        out.write(
-            f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_TOP + plot_h}" stroke="#ddd"/>\n'
-            f'<text x="{x:.1f}" y="{_TOP + plot_h + 18}" text-anchor="middle">'
-            f"{labels.get(tick, '')}</text>\n"
-        )
-    out.write(
-        f'<text x="{_LEFT + plot_w / 2:.1f}" y="{_HEIGHT - 14}" text-anchor="middle">'
-        f"percentile ({escape(result.percentile_method)})</text>\n"
-        f'<text x="18" y="{_TOP + plot_h / 2:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 18 {_TOP + plot_h / 2:.1f})">latency (ms)</text>\n'
-        f'<rect x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}" fill="none" '
-        'stroke="#333"/>\n'
+        out.append(_svg("line", x1=x, y1=_TOP, x2=x, y2=bottom, stroke="#ddd"))
+        out.append(_svg("text", _X_LABELS[tick], x=x, y=bottom + 18, text_anchor="middle"))
+    axis = f"percentile ({result.percentile_method})"
+    out.append(_svg("text", axis, x=_LEFT + _PLOT_W / 2, y=_HEIGHT - 14, text_anchor="middle"))
+    rotate = f"rotate(-90 18 {middle:.1f})"
+    out.append(_svg("text", "latency (ms)", x=18, y=middle, text_anchor="middle", transform=rotate))
+    out.append(
+        _svg("rect", x=_LEFT, y=_TOP, width=_PLOT_W, height=_PLOT_H, fill="none", stroke="#333")
     )
     for index, (label, points) in enumerate(series):
         color = _COLORS[index % len(_COLORS)]
         path = " ".join(f"{px(x):.1f},{py(ms):.1f}" for x, ms in points)
-        out.write(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>\n')
+        out.append(_svg("polyline", fill="none", stroke=color, stroke_width=2, points=path))
         legend_y = _TOP + 16 + 20 * index
-        out.write(
-            f'<line x1="{_LEFT + plot_w + 14}" y1="{legend_y - 4}" '
-            f'x2="{_LEFT + plot_w + 38}" y2="{legend_y - 4}" stroke="{color}" '
-            'stroke-width="2"/>\n'
-            f'<text x="{_LEFT + plot_w + 44}" y="{legend_y}">{escape(label)}</text>\n'
-        )
-    out.write("</svg>\n")
-    return out.getvalue()
+        start, end, y = right + 14, right + 38, legend_y - 4
+        out.append(_svg("line", x1=start, y1=y, x2=end, y2=y, stroke=color, stroke_width=2))
+        out.append(_svg("text", label, x=right + 44, y=legend_y))
+    return "".join(out) + "</svg>\n"
 
 
 def write_svg(path: str | os.PathLike[str], result: LoadTestResult) -> None:
