@@ -40,6 +40,7 @@ from __future__ import annotations
 import array
 import asyncio
 import dataclasses
+import functools
 import itertools
 import queue
 import threading
@@ -452,18 +453,19 @@ def run_open(
 
 def _run_threads(
     run: _Run,
-    targets: Sequence[tuple[Callable[..., int], tuple[object, ...]]],
+    bodies: Sequence[Callable[[], int]],
     barrier: threading.Barrier,
     settings: _Settings,
     on_abort: Callable[[], object] = lambda: None,
 ) -> None:
-    """Start one thread per target, meet them at ``barrier`` (the clock starts there), wait
-    for the run (calling ``progress``), and join every thread, whatever happens."""
+    """Start a thread per body, meet them at ``barrier`` (the clock starts there), wait for
+    the run (calling ``progress``), and join every thread, whatever happens.
+
+    A body returns its last request's end; its exception is the runner's own failure.
+    """
     threads = [
-        threading.Thread(
-            target=_party, args=(run, fn, args), name=f"pganalytics-load-{index}", daemon=True
-        )
-        for index, (fn, args) in enumerate(targets)
+        threading.Thread(target=_party, args=(run, body), name=f"pganalytics-load-{i}", daemon=True)
+        for i, body in enumerate(bodies)
     ]
     started: list[threading.Thread] = []
     try:
@@ -495,19 +497,15 @@ def _run_threads(
         raise _WorkerCrashed("a load worker failed") from run.crashes[0]
 
 
-def _party(run: _Run, body: Callable[..., int], args: tuple[object, ...]) -> None:
-    """A thread's life: run ``body`` (it returns its last end) and report to ``run``."""
+def _party(run: _Run, body: Callable[[], int]) -> None:
     try:
-        last_end_ns = body(*args)
+        last_end_ns = body()
     except threading.BrokenBarrierError:  # the start was aborted: nothing ran
         last_end_ns = 0
     except BaseException as crash:  # the runner's own failure (a classify bug, ...)
         run.party_done(0, crash)
         return
     run.party_done(last_end_ns)
-
-
-# ------------------------------------------------------------------------- closed model
 
 
 def _closed_starts(model: ClosedModel, run: _Run) -> Iterator[int]:
@@ -553,136 +551,103 @@ def _record_open(
     recorder.latencies_ns.append(end - intended)
 
 
-def _closed_worker(
-    operation: Operation,
-    model: ClosedModel,
-    recorder: Recorder,
-    classify: ErrorClassifier,
-    run: _Run,
-    barrier: threading.Barrier,
-) -> int:
-    clock = time.perf_counter_ns
-    end = 0
-    barrier.wait()
-    for start in _closed_starts(model, run):
-        try:
-            operation()
-            exc = None
-        except Exception as error:
-            exc = error
-        end = clock()
-        _record_closed(recorder, classify, start, end, exc)
-    return end
-
-
 def _run_closed_threads(
     model: ClosedModel, operations: Sequence[Operation], settings: _Settings
 ) -> RunSamples:
     run = _Run(model, len(operations), len(operations))
     barrier = threading.Barrier(len(operations) + 1, action=run.start_clock)
-    targets = [
-        (_closed_worker, (operation, model, recorder, settings.classify, run, barrier))
-        for operation, recorder in zip(operations, run.recorders, strict=True)
-    ]
-    _run_threads(run, targets, barrier, settings)
+    classify = settings.classify
+
+    def worker(operation: Operation, recorder: Recorder) -> int:
+        clock = time.perf_counter_ns
+        end = 0
+        barrier.wait()
+        for start in _closed_starts(model, run):
+            try:
+                operation()
+                exc = None
+            except Exception as error:
+                exc = error
+            end = clock()
+            _record_closed(recorder, classify, start, end, exc)
+        return end
+
+    pairs = zip(operations, run.recorders, strict=True)
+    _run_threads(run, [functools.partial(worker, *pair) for pair in pairs], barrier, settings)
     return run.samples()
-
-
-# --------------------------------------------------------------------------- open model
-
-
-def _open_scheduler(
-    model: OpenModel,
-    schedule: _Schedule,
-    run: _Run,
-    handoff: queue.SimpleQueue[int],
-    slots: threading.Semaphore,
-    barrier: threading.Barrier,
-) -> int:
-    clock = time.perf_counter_ns
-    recorders = run.recorders
-    workers = len(recorders)
-    barrier.wait()  # broken: the workers are stopped by the runner
-    try:
-        put = handoff.put
-        acquire = slots.acquire
-        wait = run.stop_event.wait
-        # What the workers finished, as last counted: it only grows, so while fewer than
-        # `workers` requests are outstanding by this count, a worker is surely idle.
-        done = 0
-        for intended in schedule.due(model, run.start_ns):
-            now = clock()
-            while now < intended and not run.stop:
-                wait((intended - now) / 1e9)
-                now = clock()
-            if run.stop:
-                break
-            sent = acquire(False)
-            if sent:
-                if schedule.issued - done >= workers:
-                    done = sum(len(r) + r.rejections for r in recorders)
-                    if schedule.issued - done >= workers:
-                        schedule.queued += 1  # no idle worker: it waits in the queue
-                put(intended)
-            schedule.handled(intended, now, sent)
-    finally:
-        schedule.end_ns = clock()
-        for _ in range(workers):
-            handoff.put(_STOP_WORKER)
-    return 0
-
-
-def _open_worker(
-    operation: Operation,
-    recorder: Recorder,
-    classify: ErrorClassifier,
-    run: _Run,
-    handoff: queue.SimpleQueue[int],
-    slots: threading.Semaphore,
-    late_ns: int,
-) -> int:
-    clock = time.perf_counter_ns
-    get = handoff.get
-    release = slots.release
-    end = 0
-    while (intended := get()) != _STOP_WORKER:
-        if run.stop:
-            release()
-            continue
-        start = clock()
-        try:
-            operation()
-            exc = None
-        except Exception as error:
-            exc = error
-        end = clock()
-        _record_open(recorder, classify, late_ns, (intended, start, end), exc)
-        release()
-    return end
 
 
 def _run_open_threads(
     model: OpenModel, operations: Sequence[Operation], settings: _Settings
 ) -> RunSamples:
     run = _Run(model, len(operations), len(operations) + 1)
-    assert run.schedule is not None
+    schedule, recorders = run.schedule, run.recorders
+    assert schedule is not None
     handoff: queue.SimpleQueue[int] = queue.SimpleQueue()
     slots = threading.Semaphore(model.max_in_flight)
     late_ns = round(model.late_after_ms * 1e6)
+    classify = settings.classify
     barrier = threading.Barrier(2, action=run.start_clock)
-    targets: list[tuple[Callable[..., int], tuple[object, ...]]] = [
-        (_open_worker, (operation, recorder, settings.classify, run, handoff, slots, late_ns))
-        for operation, recorder in zip(operations, run.recorders, strict=True)
-    ]
-    targets.append((_open_scheduler, (model, run.schedule, run, handoff, slots, barrier)))
 
     def stop_workers() -> None:
         for _ in operations:
             handoff.put(_STOP_WORKER)
 
-    _run_threads(run, targets, barrier, settings, stop_workers)
+    def scheduler() -> int:
+        clock = time.perf_counter_ns
+        put = handoff.put
+        acquire = slots.acquire
+        wait = run.stop_event.wait
+        workers = len(recorders)
+        # What the workers finished, as last counted: it only grows, so while fewer than
+        # `workers` requests are outstanding by this count, a worker is surely idle.
+        done = 0
+        barrier.wait()  # broken: stop_workers() was called
+        try:
+            for intended in schedule.due(model, run.start_ns):
+                now = clock()
+                while now < intended and not run.stop:
+                    wait((intended - now) / 1e9)
+                    now = clock()
+                if run.stop:
+                    break
+                sent = acquire(False)
+                if sent:
+                    if schedule.issued - done >= workers:
+                        done = sum(len(r) + r.rejections for r in recorders)
+                        if schedule.issued - done >= workers:
+                            schedule.queued += 1  # no idle worker: it waits in the queue
+                    put(intended)
+                schedule.handled(intended, now, sent)
+        finally:
+            schedule.end_ns = clock()
+            stop_workers()
+        return 0
+
+    def worker(operation: Operation, recorder: Recorder) -> int:
+        clock = time.perf_counter_ns
+        get = handoff.get
+        release = slots.release
+        end = 0
+        while (intended := get()) != _STOP_WORKER:
+            if run.stop:
+                release()
+                continue
+            start = clock()
+            try:
+                operation()
+                exc = None
+            except Exception as error:
+                exc = error
+            end = clock()
+            _record_open(recorder, classify, late_ns, (intended, start, end), exc)
+            release()
+        return end
+
+    bodies = [functools.partial(worker, *pair) for pair in zip(operations, recorders, strict=True)]
+    _run_threads(run, [*bodies, scheduler], barrier, settings, stop_workers)
     last_start_ns = max(
-        (r.end_times_ns[-1] - r.service_times_ns[-1] for r in run.recorders if r.end_times_ns),
+        (r.end_times_ns[-1] - r.service_times_ns[-1] for r in recorders if r.end_times_ns),
         default=0,
     )
     return run.samples(last_start_ns)
@@ -767,37 +732,29 @@ async def _watch(tasks: Sequence[asyncio.Task[None]], run: _Run, settings: _Sett
         task.result()
 
 
-async def _closed_task(
-    operation: AsyncOperation,
-    model: ClosedModel,
-    recorder: Recorder,
-    classify: ErrorClassifier,
-    run: _Run,
-    go: asyncio.Event,
-) -> None:
-    clock = time.perf_counter_ns
-    end = 0
-    await go.wait()
-    for start in _closed_starts(model, run):
-        try:
-            await operation()
-            exc = None
-        except Exception as error:
-            exc = error
-        end = clock()
-        _record_closed(recorder, classify, start, end, exc)
-    run.last_end_ns = max(run.last_end_ns, end)  # one thread runs every task
-
-
 async def _run_closed_tasks(
     model: ClosedModel, operations: Sequence[AsyncOperation], settings: _Settings
 ) -> RunSamples:
     run = _Run(model, len(operations), len(operations))
     go = asyncio.Event()
-    tasks = [
-        asyncio.create_task(_closed_task(operation, model, recorder, settings.classify, run, go))
-        for operation, recorder in zip(operations, run.recorders, strict=True)
-    ]
+    classify = settings.classify
+
+    async def worker(operation: AsyncOperation, recorder: Recorder) -> None:
+        clock = time.perf_counter_ns
+        end = 0
+        await go.wait()
+        for start in _closed_starts(model, run):
+            try:
+                await operation()
+                exc = None
+            except Exception as error:
+                exc = error
+            end = clock()
+            _record_closed(recorder, classify, start, end, exc)
+        run.last_end_ns = max(run.last_end_ns, end)  # one thread runs every task
+
+    pairs = zip(operations, run.recorders, strict=True)
+    tasks = [asyncio.create_task(worker(*pair)) for pair in pairs]
     await asyncio.sleep(0)  # let every task reach the start line
     run.start_clock()
     go.set()
