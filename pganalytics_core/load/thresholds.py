@@ -40,13 +40,10 @@ __all__ = [
 ThresholdSpec = Mapping[str, str | Iterable[str]]
 
 
-def _open(
-    read: Callable[[LoadTestResult], float | None],
-) -> Callable[[LoadTestResult], float | None]:
-    def metric(result: LoadTestResult) -> float | None:
-        return None if result.open_model is None else read(result)
-
-    return metric
+def _of_open_model(path: str) -> Callable[[LoadTestResult], float | None]:
+    """Read ``path`` of the result's :class:`OpenModelStats` (no value for a closed run)."""
+    read = operator.attrgetter(path)
+    return lambda result: None if result.open_model is None else read(result.open_model)
 
 
 def _achieved_ratio(result: LoadTestResult) -> float | None:
@@ -58,33 +55,27 @@ def _achieved_ratio(result: LoadTestResult) -> float | None:
 
 #: Every metric a threshold can name, with how to read it from a result.
 METRICS: Final[Mapping[str, Callable[[LoadTestResult], float | None]]] = {
-    "total_requests": lambda r: r.total_requests,
-    "successful_requests": lambda r: r.successful_requests,
-    "failed_requests": lambda r: r.failed_requests,
+    "total_requests": operator.attrgetter("total_requests"),
+    "successful_requests": operator.attrgetter("successful_requests"),
+    "failed_requests": operator.attrgetter("failed_requests"),
     "error_rate": lambda r: r.error_rate if r.total_requests else None,
     # Operations the client's own circuit breaker rejected (no request was made).
-    "rejections": lambda r: r.rejections,
-    "rps": lambda r: r.requests_per_second,
-    "duration_s": lambda r: r.duration_s,
-    "min_ms": lambda r: r.min_ms,
-    "avg_ms": lambda r: r.avg_ms,
-    "max_ms": lambda r: r.max_ms,
-    "p50_ms": lambda r: r.p50_ms,
-    "p95_ms": lambda r: r.p95_ms,
-    "p99_ms": lambda r: r.p99_ms,
-    "p99_9_ms": lambda r: r.p99_9_ms,
-    "achieved_rate": _open(lambda r: r.open_model.achieved_rate_per_s if r.open_model else None),
+    "rejections": operator.attrgetter("rejections"),
+    "rps": operator.attrgetter("requests_per_second"),
+    **{name: operator.attrgetter(name) for name in ("duration_s", "min_ms", "avg_ms", "max_ms")},
+    **{name: operator.attrgetter(name) for name in ("p50_ms", "p95_ms", "p99_ms", "p99_9_ms")},
+    "achieved_rate": _of_open_model("achieved_rate_per_s"),
     "achieved_ratio": _achieved_ratio,
-    "dropped_requests": _open(lambda r: r.open_model.dropped_requests if r.open_model else None),
-    "late_requests": _open(lambda r: r.open_model.late_requests if r.open_model else None),
-    "service_p50_ms": _open(lambda r: r.open_model.service_time.p50_ms if r.open_model else None),
-    "service_p95_ms": _open(lambda r: r.open_model.service_time.p95_ms if r.open_model else None),
-    "service_p99_ms": _open(lambda r: r.open_model.service_time.p99_ms if r.open_model else None),
-    "lag_p50_ms": _open(lambda r: r.open_model.scheduler_lag.p50_ms if r.open_model else None),
-    "lag_p99_ms": _open(lambda r: r.open_model.scheduler_lag.p99_ms if r.open_model else None),
-    "queued_requests": _open(lambda r: r.open_model.queued_requests if r.open_model else None),
+    "dropped_requests": _of_open_model("dropped_requests"),
+    "late_requests": _of_open_model("late_requests"),
+    "service_p50_ms": _of_open_model("service_time.p50_ms"),
+    "service_p95_ms": _of_open_model("service_time.p95_ms"),
+    "service_p99_ms": _of_open_model("service_time.p99_ms"),
+    "lag_p50_ms": _of_open_model("scheduler_lag.p50_ms"),
+    "lag_p99_ms": _of_open_model("scheduler_lag.p99_ms"),
+    "queued_requests": _of_open_model("queued_requests"),
     # 1 when the generator could not hold the schedule, 0 when it did.
-    "saturated": _open(lambda r: float(r.open_model.saturated) if r.open_model else None),
+    "saturated": _of_open_model("saturated"),
 }
 
 #: The thresholds the CLI adds to every open-model run (unless told otherwise): a run
