@@ -115,20 +115,27 @@ def percentiles(
             unknown.
     """
     _check_method(method)
-    values = _as_int64(samples)
-    n = len(values)
-    if n == 0:
+    data = _as_int64(samples)
+    if len(data) == 0:
         raise ValueError("cannot compute percentiles of no samples")
-    plans = [percentile_ranks(n, q, method) for q in qs]
-    found = _select(values, {rank for low, high, _ in plans for rank in (low, high)})
-    return tuple(_interpolate(found, low, high, weight) for low, high, weight in plans)
+    return tuple(_percentiles(data, qs, method)[0])
 
 
-def _interpolate(found: dict[int, int], low: int, high: int, weight: Fraction) -> float:
-    base = found[low]
-    if not weight:
-        return float(base)
-    return float(base + weight * (found[high] - base))
+def _percentiles(
+    data: numpy.ndarray[tuple[int], numpy.dtype[numpy.int64]],
+    qs: Iterable[float],
+    method: PercentileMethod,
+    ranks: Iterable[int] = (),
+) -> tuple[list[float], dict[int, int]]:
+    """The percentiles ``qs`` of ``data`` (not empty), and the order statistics read for
+    them and at ``ranks``, found in one selection."""
+    plans = [percentile_ranks(len(data), q, method) for q in qs]
+    found = _select(data, {*ranks, *(rank for low, high, _ in plans for rank in (low, high))})
+    values = [
+        float(found[low] + weight * (found[high] - found[low])) if weight else float(found[low])
+        for low, high, weight in plans
+    ]
+    return values, found
 
 
 def select_ranks(values: Sequence[int], ranks: Iterable[int]) -> dict[int, int]:
@@ -195,13 +202,13 @@ class LatencySummary:
 
     count: int
     method: PercentileMethod
-    min_ms: float | None
-    avg_ms: float | None
-    max_ms: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    p99_9_ms: float | None
+    min_ms: float | None = None
+    avg_ms: float | None = None
+    max_ms: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    p99_9_ms: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Return the summary as a plain dict (the JSON report's shape)."""
@@ -230,33 +237,19 @@ def summarize(
     data = _as_int64(samples_ns)
     n = len(data)
     if n == 0:
-        return LatencySummary(
-            count=0,
-            method=method,
-            min_ms=None,
-            avg_ms=None,
-            max_ms=None,
-            p50_ms=None,
-            p95_ms=None,
-            p99_ms=None,
-            p99_9_ms=None,
-        )
-    qs: list[float] = [50.0, 95.0, 99.0]
-    if n >= P99_9_MIN_SAMPLES:
-        qs.append(99.9)
-    plans = [percentile_ranks(n, q, method) for q in qs]
-    found = _select(data, {0, n - 1} | {rank for low, high, _ in plans for rank in (low, high)})
+        return LatencySummary(count=0, method=method)
+    qs = [50.0, 95.0, 99.0, 99.9] if n >= P99_9_MIN_SAMPLES else [50.0, 95.0, 99.0]
+    values, found = _percentiles(data, qs, method, (0, n - 1))
     low, high = found[0], found[n - 1]
-    total = _exact_sum(data, low, high)
-    values = [_interpolate(found, lo, hi, weight) / _NS_PER_MS for lo, hi, weight in plans]
+    values_ms = [value / _NS_PER_MS for value in values]
     return LatencySummary(
         count=n,
         method=method,
         min_ms=low / _NS_PER_MS,
-        avg_ms=total / n / _NS_PER_MS,
+        avg_ms=_exact_sum(data, low, high) / n / _NS_PER_MS,
         max_ms=high / _NS_PER_MS,
-        p50_ms=values[0],
-        p95_ms=values[1],
-        p99_ms=values[2],
-        p99_9_ms=values[3] if len(values) > 3 else None,
+        p50_ms=values_ms[0],
+        p95_ms=values_ms[1],
+        p99_ms=values_ms[2],
+        p99_9_ms=values_ms[3] if n >= P99_9_MIN_SAMPLES else None,
     )
