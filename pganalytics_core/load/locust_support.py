@@ -1,13 +1,11 @@
-"""Beyond one machine: drive :class:`MLClient` from Locust and merge its samples exactly.
+"""Beyond one process: drive :class:`MLClient` from Locust and merge its samples exactly.
 
-Our runner scales to several processes of one machine (``--processes``). To spread load
-over many machines, use an existing distributed engine, not a home-made cluster. Locust
-(``pip install locust``; optional, not a dependency of this package) distributes users
-over worker processes and machines; this module lets its users call the ML service
-through :class:`~pganalytics_core.client.MLClient`, and records every request's exact
-latency in each Locust process, so that the results of all workers merge *exactly* into
-one :class:`~pganalytics_core.load.result.LoadTestResult` (Locust's own statistics round
-response times into buckets and cannot be merged exactly).
+Our runner runs in one process. Locust (``pip install locust``; optional) spreads users
+over processes and machines; this module lets them call the ML service through
+:class:`~pganalytics_core.client.MLClient` and records every request's exact latency in
+each Locust process, so that all of them merge *exactly* into one
+:class:`~pganalytics_core.load.result.LoadTestResult` (Locust's own statistics round
+response times into buckets).
 
 A locustfile::
 
@@ -113,13 +111,7 @@ class LocustSampleRecorder:
         self._started_ns = time.perf_counter_ns()
 
     def on_request(
-        self,
-        request_type: str = "",
-        name: str = "",
-        response_time: float = 0.0,
-        response_length: int = 0,
-        exception: BaseException | None = None,
-        **_: object,
+        self, response_time: float = 0.0, exception: BaseException | None = None, **_: object
     ) -> None:
         """Locust ``request`` listener: ``response_time`` is in ms (exact from :meth:`timed`)."""
         latency_ns = round(response_time * 1_000_000)
@@ -273,11 +265,7 @@ def merge_sample_files(
         # Locust processes run for slightly different times: merge them as one timed run.
         longest = max(r.model.duration_s or 0.0 for r in results)
         results = [
-            _with_model(r, ClosedModel(workers=r.model.workers, duration_s=longest))
+            dataclasses.replace(r, model=dataclasses.replace(r.model, duration_s=longest))
             for r in results
         ]
     return merge_results(results, name=name)
-
-
-def _with_model(result: LoadTestResult, model: ClosedModel) -> LoadTestResult:
-    return dataclasses.replace(result, model=model)
