@@ -178,10 +178,6 @@ class _Settings:
         )
 
 
-class _WorkerCrashed(RuntimeError):
-    """The runner's own bookkeeping failed in a worker (never an operation's exception)."""
-
-
 class _Schedule:
     """The open model's schedule and its record, written by the scheduler only (sans-IO).
 
@@ -189,16 +185,6 @@ class _Schedule:
     until then (the engine's own I/O), then report with :meth:`handled` whether the
     request was sent or dropped.
     """
-
-    __slots__ = (
-        "dropped_at_ns",
-        "dropped_intended_ns",
-        "end_ns",
-        "issued",
-        "lag_ns",
-        "last_handled_ns",
-        "queued",
-    )
 
     def __init__(self) -> None:
         self.lag_ns: array.array[int] = array.array("q")
@@ -230,21 +216,6 @@ class _Run:
     ``stop`` is a plain attribute: reading it costs ~10 ns on the hot path. ``parties``
     are the threads (or the one task loop) that report with :meth:`party_done`.
     """
-
-    __slots__ = (
-        "all_done",
-        "crashes",
-        "last_end_ns",
-        "lock",
-        "model",
-        "recorders",
-        "remaining",
-        "schedule",
-        "start_ns",
-        "start_unix_ns",
-        "stop",
-        "stop_event",
-    )
 
     def __init__(self, model: LoadModel, recorders: int, parties: int) -> None:
         self.model = model
@@ -494,7 +465,8 @@ def _run_threads(
         for thread in threads:
             thread.join()
     if run.crashes:
-        raise _WorkerCrashed("a load worker failed") from run.crashes[0]
+        # The runner's own bookkeeping failed (never an operation's exception).
+        raise RuntimeError("a load worker failed") from run.crashes[0]
 
 
 def _party(run: _Run, body: Callable[[], int]) -> None:
