@@ -407,21 +407,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{type(exc).__name__}: {exc}")
 
     line = _ProgressLine(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
+    failure = None
     try:
         result, target = _run(args, scenario, faults, line)
     except (ValueError, PgAnalyticsError, RunFailedError) as exc:
-        line.clear()
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        failure = f"error: {exc}"
     except KeyboardInterrupt:
-        line.clear()
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return EXIT_FAILED
+        failure = "interrupted"
     except Exception as exc:  # the run failed: say why in one line, no traceback
+        failure = f"error: the run failed: {type(exc).__name__}: {exc}"
+    finally:
         line.clear()
-        print(f"{parser.prog}: error: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if failure is not None:
+        print(f"{parser.prog}: {failure}", file=sys.stderr)
         return EXIT_FAILED
-    line.clear()
 
     verdicts = evaluate_thresholds(result, thresholds)
     print(format_summary(result, verdicts, target=target))
