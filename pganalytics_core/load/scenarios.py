@@ -76,7 +76,7 @@ class Scenario:
         name: the preset's name.
         description: one sentence for ``--list-scenarios``.
         model: the load model at full size.
-        workload: what each operation does (see the module table).
+        workload: what each operation does (see :data:`WorkloadKind`).
         thresholds: default k6-style thresholds, metric -> condition.
         breaker_fail_every: ``breaker`` workload: every n-th guarded call of a worker fails.
         client_breaker: the circuit breaker of the clients built for the run (see the
@@ -276,11 +276,7 @@ def _predictor(client: MLClient) -> Operation:
     # Cycle through 1,000 query hashes so the service sees varied but bounded requests.
     hashes = itertools.cycle(range(4001, 5001))
     predict = client.predict
-
-    def operation() -> object:
-        return predict(next(hashes))
-
-    return operation
+    return lambda: predict(next(hashes))
 
 
 def _trainer(client: MLClient, timeout_s: float) -> Operation:
@@ -298,12 +294,7 @@ def _breaker_caller(breaker: CircuitBreaker, fail_every: int) -> Operation:
         if next(calls) % fail_every == 0:
             raise InjectedFailure("injected")
 
-    call = breaker.call
-
-    def operation() -> object:
-        return call(guarded)
-
-    return operation
+    return functools.partial(breaker.call, guarded)
 
 
 @contextlib.contextmanager
@@ -332,31 +323,26 @@ def build_workload(
     breaker = scenario.client_breaker if client_breaker is None else client_breaker
     _check_client_breaker(breaker)
     with contextlib.ExitStack() as stack:
-        kind = scenario.workload
+
+        def client(pool: int) -> MLClient:
+            built = _client(url, pool=pool, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
+            return stack.enter_context(built)
+
         shared: CircuitBreaker | None = None
-        if kind == "breaker":
+        if scenario.workload == "breaker":
             shared = CircuitBreaker(
                 BreakerConfig(failure_threshold=5, success_threshold=1, open_timeout_s=0.005),
                 name=f"load-{scenario.name}",
             )
             fail_every = scenario.breaker_fail_every
             operations = [_breaker_caller(shared, fail_every) for _ in range(workers)]
-        elif kind == "predict-shared-client":
-            client = stack.enter_context(
-                _client(url, pool=workers, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
-            )
-            operations = [_predictor(client) for _ in range(workers)]
+        elif scenario.workload == "predict-shared-client":
+            one_client = client(workers)  # one pool, but each worker its own hash cycle
+            operations = [_predictor(one_client) for _ in range(workers)]
+        elif scenario.workload == "train":
+            operations = [_trainer(client(1), max(timeout_s, 10.0)) for _ in range(workers)]
         else:
-            clients = [
-                stack.enter_context(
-                    _client(url, pool=1, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
-                )
-                for _ in range(workers)
-            ]
-            if kind == "train":
-                operations = [_trainer(c, timeout_s=max(timeout_s, 10.0)) for c in clients]
-            else:
-                operations = [_predictor(c) for c in clients]
+            operations = [_predictor(client(1)) for _ in range(workers)]
         yield Workload(operation_factory=operations.__getitem__, breaker=shared)
 
 
@@ -422,10 +408,7 @@ def run_scenario(
         if chosen.workload == "breaker":
             url = url or "http://127.0.0.1:9"  # in process: no service is called
         elif url is None:
-            service = stack.enter_context(
-                FakeMLService(seed=0, faults=faults if faults is not None else Faults())
-            )
-            url = service.url
+            url = stack.enter_context(FakeMLService(seed=0, faults=faults or Faults())).url
         workload = stack.enter_context(
             build_workload(
                 chosen,
