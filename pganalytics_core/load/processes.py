@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-from types import TracebackType
 from typing import Final
 
 from pganalytics_core.testing.fake_service import FakeMLService, Faults
@@ -56,9 +55,7 @@ class FakeServiceProcess:
     def __init__(
         self, faults: Faults | None = None, *, seed: int = 0, training_step_s: float = 0.05
     ) -> None:
-        self._faults = faults if faults is not None else Faults()
-        self._seed = seed
-        self._training_step_s = training_step_s
+        self._args = (faults if faults is not None else Faults(), seed, training_step_s)
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: multiprocessing.connection.Connection | None = None
         self._url: str | None = None
@@ -75,7 +72,7 @@ class FakeServiceProcess:
         parent, child = context.Pipe()
         process = context.Process(
             target=_serve_fake,
-            args=(self._faults, self._seed, self._training_step_s, child),
+            args=(*self._args, child),
             name="pganalytics-fake-ml",
             daemon=True,
         )
@@ -95,12 +92,7 @@ class FakeServiceProcess:
         self._url = str(payload)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._shutdown()
 
     def _shutdown(self) -> None:
