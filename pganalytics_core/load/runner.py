@@ -260,12 +260,8 @@ class _Run:
             rejections=sum(r.rejections for r in recorders),
         )
 
-    def samples(self, last_start_ns: int = 0) -> RunSamples:
-        """Collect the run: every finished request, and in the open model every dropped one.
-
-        Args:
-            last_start_ns: open model: the last actual start of a request.
-        """
+    def samples(self) -> RunSamples:
+        """Collect the run: every finished request, and in the open model every dropped one."""
         recorders, schedule, model = self.recorders, self.schedule, self.model
         failures: Counter[str] = Counter()
         for recorder in recorders:
@@ -285,7 +281,8 @@ class _Run:
         # How long *starting* the schedule took: its nominal span (the last request is due
         # one period before its end, so on-time requests achieve exactly the target rate),
         # or up to one period after the last actual start or hand-off when that was late.
-        last_ns = max(last_start_ns, schedule.last_handled_ns)
+        starts = (_int64(r.end_times_ns) - _int64(r.service_times_ns) for r in recorders)
+        last_ns = max([schedule.last_handled_ns, *(int(s.max()) for s in starts if len(s))])
         schedule_ns = model.schedule_span_ns
         if last_ns:
             period_ns = round(1e9 / model.rate_per_s)
@@ -618,11 +615,11 @@ def _run_open_threads(
 
     bodies = [functools.partial(worker, *pair) for pair in zip(operations, recorders, strict=True)]
     _run_threads(run, [*bodies, scheduler], barrier, settings, stop_workers)
-    last_start_ns = max(
-        (r.end_times_ns[-1] - r.service_times_ns[-1] for r in recorders if r.end_times_ns),
-        default=0,
-    )
-    return run.samples(last_start_ns)
+    return run.samples()
+
+
+def _int64(samples: array.array[int]) -> numpy.ndarray[tuple[int], numpy.dtype[numpy.int64]]:
+    return numpy.frombuffer(samples, dtype=numpy.int64)
 
 
 def _dropped_latencies(
@@ -643,14 +640,12 @@ def _dropped_latencies(
     """
     if not schedule.dropped_at_ns:
         return array.array("q")
-    intended = numpy.frombuffer(schedule.dropped_intended_ns, dtype=numpy.int64)
-    dropped_at = numpy.frombuffer(schedule.dropped_at_ns, dtype=numpy.int64)
+    intended, dropped_at = _int64(schedule.dropped_intended_ns), _int64(schedule.dropped_at_ns)
     # The first end at or after each drop, over every worker: every end in one sorted
     # array (and a sentinel after them all, for drops after the last end), searched.
     ends = numpy.sort(
         numpy.concatenate(
-            [numpy.frombuffer(e, dtype=numpy.int64) for e in end_times_ns]
-            + [numpy.array([_NO_DEADLINE], dtype=numpy.int64)]
+            [_int64(e) for e in end_times_ns] + [numpy.array([_NO_DEADLINE], dtype=numpy.int64)]
         )
     )
     index = numpy.searchsorted(ends, dropped_at)
@@ -744,12 +739,9 @@ async def _run_open_tasks(
     clock = time.perf_counter_ns
     late_ns = round(model.late_after_ms * 1e6)
     in_flight: set[asyncio.Task[None]] = set()
-    last_start_ns = 0
 
     async def one(intended: int) -> None:
-        nonlocal last_start_ns
         start = clock()
-        last_start_ns = max(last_start_ns, start)
         try:
             await operation()
             exc = None
@@ -786,7 +778,7 @@ async def _run_open_tasks(
             task.cancel()
         if in_flight:
             await asyncio.gather(*list(in_flight), return_exceptions=True)
-    return run.samples(last_start_ns)
+    return run.samples()
 
 
 def _deprecated(old: str, new: str) -> None:
