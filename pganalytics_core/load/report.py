@@ -71,7 +71,7 @@ from pganalytics_core.load.result import (
     unpack_samples,
 )
 from pganalytics_core.load.runner import Progress
-from pganalytics_core.load.stats import PercentileMethod, select_ranks
+from pganalytics_core.load.stats import LatencySummary, PercentileMethod, select_ranks
 from pganalytics_core.load.thresholds import ThresholdResult
 
 __all__ = [
@@ -189,7 +189,7 @@ def format_summary(
     lines.append(
         f"  duration       {result.duration_s:.2f} s, {result.requests_per_second:.1f} req/s"
     )
-    lines.append(_latency_row("latency ms", result.latency.as_dict()))
+    lines.append(_latency_row("latency ms", result.latency))
     lines.append(
         f"                 ({result.percentile_method} percentiles of "
         f"{result.sample_count} samples; p99.9 from 1000 samples on)"
@@ -202,7 +202,7 @@ def format_summary(
             f"late {stats.late_requests} (> {stats.late_after_ms:g} ms), "
             f"queued {stats.queued_requests}"
         )
-        lines.append(_latency_row("service ms", stats.service_time.as_dict()))
+        lines.append(_latency_row("service ms", stats.service_time))
         lag = stats.scheduler_lag
         lines.append(
             f"  sched. lag ms  p50 {_fmt_ms(lag.p50_ms)}  p99 {_fmt_ms(lag.p99_ms)}  "
@@ -232,25 +232,15 @@ def format_summary(
     return "\n".join(lines)
 
 
-def _latency_row(label: str, summary: Mapping[str, object]) -> str:
-    def cell(key: str) -> str:
-        value = summary.get(key)
-        return _fmt_ms(value if isinstance(value, float) else None)
-
-    return (
-        f"  {label:<13}  min {cell('min_ms')}  avg {cell('avg_ms')}  p50 {cell('p50_ms')}  "
-        f"p95 {cell('p95_ms')}  p99 {cell('p99_ms')}  p99.9 {cell('p99_9_ms')}  "
-        f"max {cell('max_ms')}"
-    )
+def _latency_row(label: str, summary: LatencySummary) -> str:
+    stats = ("min", "avg", "p50", "p95", "p99", "p99.9", "max")  # p99.9 is p99_9_ms
+    cells = (f"{s} {_fmt_ms(getattr(summary, s.replace('.', '_') + '_ms'))}" for s in stats)
+    return f"  {label:<13}  " + "  ".join(cells)
 
 
 def format_progress(progress: Progress) -> str:
     """Return a one-line live progress status (no newline)."""
-    done = (
-        f"{progress.finished}/{progress.planned}"
-        if progress.planned is not None
-        else str(progress.finished)
-    )
+    done = f"{progress.finished}" + ("" if progress.planned is None else f"/{progress.planned}")
     line = (
         f"[{progress.model}] {progress.elapsed_s:6.1f} s  {done} requests  "
         f"{progress.requests_per_second:8.1f} req/s  {progress.failed} failed"
