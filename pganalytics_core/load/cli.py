@@ -314,23 +314,20 @@ def _check_applicable(args: argparse.Namespace, scenario: Scenario, faults: Faul
 
 
 class _ProgressLine:
-    """Rewrites one status line on a terminal; does nothing elsewhere."""
+    """Rewrites one status line (on a terminal: see :func:`main`)."""
 
-    def __init__(self, stream: TextIO, enabled: bool) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._enabled = enabled
         self._width = 0
 
     def __call__(self, progress: Progress) -> None:
-        if not self._enabled:
-            return
         line = format_progress(progress)
         self._stream.write("\r" + line.ljust(self._width))
         self._stream.flush()
         self._width = len(line)
 
     def clear(self) -> None:
-        if self._enabled and self._width:
+        if self._width:
             self._stream.write("\r" + " " * self._width + "\r")
             self._stream.flush()
             self._width = 0
@@ -354,6 +351,7 @@ def _preflight(url: str, timeout_s: float) -> None:
 def _run(
     args: argparse.Namespace, scenario: Scenario, faults: Faults | None, line: _ProgressLine
 ) -> tuple[LoadTestResult, str]:
+    live = not args.quiet and sys.stderr.isatty()  # no progress line off a terminal
     with contextlib.ExitStack() as stack:
         url = args.url
         if scenario.workload == "breaker":  # in process: no service is called
@@ -374,7 +372,7 @@ def _run(
             api_key=os.environ.get(API_KEY_VARIABLE) or None,
             client_breaker=args.client_breaker,
             method=args.percentile_method,
-            progress=line,
+            progress=line if live else None,
         )
         return result, target
 
@@ -406,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # nothing started yet: one line, never a traceback
         parser.error(f"{type(exc).__name__}: {exc}")
 
-    line = _ProgressLine(sys.stderr, enabled=not args.quiet and sys.stderr.isatty())
+    line = _ProgressLine(sys.stderr)
     failure = None
     try:
         result, target = _run(args, scenario, faults, line)
