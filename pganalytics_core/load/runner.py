@@ -419,6 +419,9 @@ def run_open(
     return run_model(model, operation, **options)
 
 
+# ------------------------------------------------------------------------------ threads
+
+
 def _run_threads(
     run: _Run,
     bodies: Sequence[Callable[[], int]],
