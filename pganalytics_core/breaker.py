@@ -15,15 +15,15 @@ Design notes (why it looks the way it does):
   function runs or while listeners run.
 * The two hottest paths take no lock at all: admitting a call while CLOSED (reading one
   attribute is atomic) and recording a success that changes nothing (CLOSED, no
-  consecutive failures, no sliding window). Lifetime totals are ``itertools.count``
-  objects, whose ``next()`` is atomic under the GIL, so no count is ever lost.
+  consecutive failures, no sliding window). Lifetime totals are counters (iterators
+  over ``range(sys.maxsize)``) whose ``next()`` is atomic under the GIL, so no count is
+  ever lost; ``operator.length_hint`` reads one without counting.
 * Rejections while OPEN are lock-free too: ``_open_until`` is written before ``_state``,
   so a reader that sees OPEN sees a deadline at least as late as the one that applies.
 * So are failures while CLOSED without a failure-rate window, except the one that opens
-  the circuit: the run of consecutive failures is an iterator over ``range(sys.maxsize)``
-  (``next()`` is atomic and returns the run so far; ``operator.length_hint`` reads it
-  without counting). A success that ends a run, and every state change, installs a new
-  iterator; a failure counts into the one it read, so a late failure lands in a discarded
+  the circuit: the run of consecutive failures is such a counter too (``next()`` returns
+  the run so far). A success that ends a run, and every state change, installs a new
+  counter; a failure counts into the one it read, so a late failure lands in a discarded
   run (the ordering that makes this exact is spelled out in ``_on_failure``).
 * Every state change bumps a generation number. A call carries the generation it was
   admitted under; an outcome whose generation is stale still counts in the lifetime
@@ -34,8 +34,6 @@ Design notes (why it looks the way it does):
   ``with breaker:`` keep only probes' tokens, per context (a ``ContextVar`` write costs
   several times a whole CLOSED ``with`` block), so their CLOSED-era outcomes apply to the
   state current at exit, but never to a probe's slot.
-* ``metrics()`` reads each ``itertools.count`` total by advancing it once, less the
-  reads before it; the lock serializes those reads, the increments need no lock.
 * A HALF_OPEN probe holds its slot on a lease (``probe_timeout_s``). Each probe gets a
   token of its own (drawn from the same sequence as the generations, so it never equals
   one) and a deadline, kept in ``_probes`` (insertion order is deadline order, as the
@@ -51,7 +49,6 @@ import contextvars
 import enum
 import functools
 import inspect
-import itertools
 import logging
 import math
 import operator
@@ -59,7 +56,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -103,11 +100,18 @@ _REJECTED = -1
 #: Token of an outcome that must not touch the current state (never a generation).
 _STALE = -2
 
-# A run of consecutive CLOSED failures is an iterator over this range: ``next()`` on it is
-# atomic under the GIL and returns the run's length so far, ``length_hint`` reads the
-# length without counting, and a new run costs far less than an ``itertools.count()``.
-_RUN_LENGTH = sys.maxsize
-_RUN = range(_RUN_LENGTH)
+# Counters (lifetime totals, runs of CLOSED failures) are iterators over this range:
+# ``next()`` on one is atomic under the GIL and returns the count so far, ``_read`` gets
+# the count without advancing it, and one is smaller and cheaper to make than an
+# ``itertools.count()`` (which has no way to read it without counting).
+_COUNT_LIMIT = sys.maxsize
+_COUNTS = range(_COUNT_LIMIT)
+_length_hint = operator.length_hint
+
+
+def _read(counter: Iterator[int]) -> int:
+    """The number of ``next()`` calls a counter has had."""
+    return _COUNT_LIMIT - _length_hint(counter)
 
 
 def _check_exception_types(field: str, value: object) -> None:
@@ -163,6 +167,11 @@ class BreakerConfig:
     failure_exceptions: tuple[type[BaseException], ...] = (Exception,)
     ignored_exceptions: tuple[type[BaseException], ...] = ()
     is_failure: Callable[[BaseException], bool] | None = None
+    # Derived in __post_init__ for the breaker's hot paths, once per config rather than
+    # per breaker (not arguments, not compared, not shown).
+    _trip_index: int = field(init=False, repr=False, compare=False)
+    _plain_failures: tuple[type[BaseException], ...] = field(init=False, repr=False, compare=False)
+    _open_timeout_float: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_int("failure_threshold", self.failure_threshold, 1)
@@ -211,6 +220,12 @@ class BreakerConfig:
         _check_exception_types("ignored_exceptions", self.ignored_exceptions)
         if self.is_failure is not None and not callable(self.is_failure):
             raise ConfigError("is_failure", "must be callable or None")
+        derive = functools.partial(object.__setattr__, self)
+        derive("_trip_index", self.failure_threshold - 1)  # next() on a run: the run so far
+        # Exceptions that are failures without asking is_failure or ignored_exceptions.
+        plain = self.is_failure is None and not self.ignored_exceptions
+        derive("_plain_failures", self.failure_exceptions if plain else ())
+        derive("_open_timeout_float", float(self.open_timeout_s))
 
     @property
     def open_timeout_cap_s(self) -> float:
@@ -373,9 +388,10 @@ def _pop_token(var: contextvars.ContextVar[_TokenStack], key: CircuitBreaker) ->
 class _Events:
     """Pending state changes of a breaker that has listeners, delivered in order."""
 
-    __slots__ = ("delivering", "pending")
+    __slots__ = ("delivering", "listeners", "pending")
 
-    def __init__(self) -> None:
+    def __init__(self, listeners: tuple[StateListener, ...]) -> None:
+        self.listeners = listeners
         self.pending: list[tuple[State, State]] = []
         self.delivering = threading.Lock()
 
@@ -444,7 +460,6 @@ class CircuitBreaker:
 
     __slots__ = (
         "__weakref__",
-        "_base_open_timeout_s",
         "_clock",
         "_closed_failures",
         "_config",
@@ -453,22 +468,18 @@ class CircuitBreaker:
         "_failure_total",
         "_fast_success",
         "_generation",
-        "_listeners",
         "_lock",
         "_name",
         "_next_token",
         "_open_timeout_s",
         "_open_until",
         "_opened_at",
-        "_plain_failures",
         "_probes",
         "_rejection_total",
         "_state",
         "_streak",
         "_success_total",
-        "_total_reads",
         "_transitions",
-        "_trip_index",
         "_window",
     )
 
@@ -489,8 +500,8 @@ class CircuitBreaker:
         self._config = config
         self._name = name
         self._clock = clock
-        self._listeners = tuple(listeners)
-        self._events = _Events() if self._listeners else None
+        listeners = tuple(listeners)
+        self._events = _Events(listeners) if listeners else None
         self._lock = threading.Lock()
         self._state = _CLOSED
         # Generations and probe tokens come from one sequence, so they never coincide.
@@ -503,27 +514,18 @@ class CircuitBreaker:
         self._expired_probes = 0
         self._open_until = 0.0
         self._opened_at: float | None = None
-        self._base_open_timeout_s = float(config.open_timeout_s)
-        self._open_timeout_s = self._base_open_timeout_s
+        self._open_timeout_s = config._open_timeout_float
         self._transitions = 0
-        self._success_total = itertools.count()
-        self._failure_total = itertools.count()
-        self._rejection_total = itertools.count()
-        self._total_reads = 0  # see metrics()
+        self._success_total = iter(_COUNTS)
+        self._failure_total = iter(_COUNTS)
+        self._rejection_total = iter(_COUNTS)
         self._window = (
             _Window(config.window_size) if config.failure_rate_threshold is not None else None
         )
         self._fast_success = self._window is None
         # While CLOSED without a failure-rate window: the current run of consecutive
         # failures, counted lock-free (see _on_failure); None otherwise.
-        self._closed_failures = iter(_RUN) if self._window is None else None
-        self._trip_index = config.failure_threshold - 1  # next() returns the run so far
-        # Exceptions that are failures without asking the config (see _on_outcome).
-        self._plain_failures = (
-            config.failure_exceptions
-            if config.is_failure is None and not config.ignored_exceptions
-            else ()
-        )
+        self._closed_failures = iter(_COUNTS) if self._window is None else None
 
     # ------------------------------------------------------------------ introspection
 
@@ -561,20 +563,15 @@ class CircuitBreaker:
                     reported = _HALF_OPEN
                 else:
                     retry_after = self._open_until - now
-            # An itertools.count has no getter (parsing its repr costs ~0.4 us): read each
-            # total by advancing it once, less the reads made before (the lock serializes
-            # the reads; increments stay lock-free and atomic).
-            reads = self._total_reads
-            self._total_reads = reads + 1
             window = self._window
             m = _new_object(BreakerMetrics)
             _set_name(m, self._name)
             _set_state(m, reported)
             _set_consecutive_failures(m, self._closed_run_locked() if state is _CLOSED else 0)
             _set_consecutive_successes(m, self._streak if state is _HALF_OPEN else 0)
-            _set_total_successes(m, next(self._success_total) - reads)
-            _set_total_failures(m, next(self._failure_total) - reads)
-            _set_total_rejections(m, next(self._rejection_total) - reads)
+            _set_total_successes(m, _read(self._success_total))
+            _set_total_failures(m, _read(self._failure_total))
+            _set_total_rejections(m, _read(self._rejection_total))
             if window is not None:
                 _set_failure_rate(m, window.failures / window.calls if window.calls else None)
                 _set_window_calls(m, window.calls)
@@ -678,10 +675,12 @@ class CircuitBreaker:
         """
         token = self._generation
         if self._state is not _CLOSED:
-            now = self._clock()
-            if self._state is _OPEN and now < self._open_until:  # (a frame less than below)
-                next(self._rejection_total)  # lock-free rejection: see the module notes
-                raise CircuitOpenError(self._name, self._open_until - now)
+            if self._state is _OPEN:  # rejected here: a frame less than _admit_or_raise
+                open_until = self._open_until
+                now = self._clock()
+                if now < open_until:
+                    next(self._rejection_total)  # lock-free rejection: see the module notes
+                    raise CircuitOpenError(self._name, open_until - now)
             token = self._admit_or_raise()
         try:
             result = fn(*args, **kwargs)
@@ -892,7 +891,7 @@ class CircuitBreaker:
         """Record the outcome of an admitted call: None for success, else its exception."""
         if exc is None:
             self._on_success(token)
-        elif isinstance(exc, self._plain_failures):  # (saves asking the config)
+        elif isinstance(exc, self._config._plain_failures):  # (saves a call)
             self._on_failure(token)
         elif not isinstance(exc, Exception):
             self._on_ignored(token)  # KeyboardInterrupt, CancelledError, GeneratorExit
@@ -921,7 +920,7 @@ class CircuitBreaker:
                     else:
                         # Flag first, then a new run: see _on_failure.
                         self._fast_success = True
-                        self._closed_failures = iter(_RUN)
+                        self._closed_failures = iter(_COUNTS)
                 return  # (OPEN: nothing to do)
             if self._holds_probe_locked(token):
                 self._streak += 1
@@ -941,7 +940,7 @@ class CircuitBreaker:
         # new run (flag first) never leaves a counted failure behind a set flag.
         run = self._closed_failures
         if run is not None and token == self._generation:
-            if next(run) >= self._trip_index:
+            if next(run) >= self._config._trip_index:
                 self._trip(run)
             self._fast_success = False
             return
@@ -963,7 +962,7 @@ class CircuitBreaker:
         self._fast_success = False
         run = self._closed_failures
         if run is not None:  # (no window: counted as in _on_failure)
-            return next(run) >= self._trip_index
+            return next(run) >= self._config._trip_index
         self._streak += 1
         trip = self._streak >= self._config.failure_threshold
         window = self._window
@@ -996,7 +995,7 @@ class CircuitBreaker:
             return self._streak  # (with a window, counted under the lock)
         if self._fast_success:
             return 0
-        return _RUN_LENGTH - operator.length_hint(run)
+        return _read(run)
 
     def _on_ignored(self, token: int) -> None:
         with self._lock:
@@ -1036,12 +1035,12 @@ class CircuitBreaker:
         # _open_until keeps its old value: it is read only while OPEN, and every way into
         # OPEN writes it first (zeroing it here would let a lock-free reader that still
         # sees OPEN report HALF_OPEN).
-        self._open_timeout_s = self._base_open_timeout_s
+        self._open_timeout_s = self._config._open_timeout_float
         self._set_state_locked(_CLOSED)
         window = self._window
         if window is None:
             self._fast_success = True
-            self._closed_failures = iter(_RUN)  # after the generation: see _on_failure
+            self._closed_failures = iter(_COUNTS)  # after the generation: see _on_failure
         else:
             self._streak = 0  # (without a window the run counts CLOSED failures)
             window.clear()
@@ -1068,7 +1067,7 @@ class CircuitBreaker:
                             break
                         events.pending = []
                     for old, new in batch:
-                        for listener in self._listeners:
+                        for listener in events.listeners:
                             try:
                                 listener(self, old, new)
                             except Exception:
