@@ -599,6 +599,13 @@ class CircuitBreaker:
         :meth:`record_failure`, or until its lease (``BreakerConfig.probe_timeout_s``)
         runs out.
 
+        The probe's token is kept in the calling thread (or asyncio task) until an outcome
+        is recorded there: record every admitted call's outcome. A probe whose outcome is
+        never recorded leaves its token behind, and the next outcome recorded in that
+        context is taken as that probe's late outcome, which counts in the totals only
+        (at most 64 tokens per context are kept). :meth:`call` and :meth:`guard` carry
+        their token with the call and have no such pitfall.
+
         Returns:
             True when the call may proceed; False when it is rejected (counted as a
             rejection in :meth:`metrics`).

@@ -1030,3 +1030,28 @@ def test_metrics_snapshot_sets_every_field_like_the_constructor() -> None:
         "expired_probes": 0,
     }
     assert b.metrics().total_successes == 1  # reading the totals does not change them
+
+
+def test_a_lost_bare_probe_token_takes_the_next_outcome_in_its_context() -> None:
+    """The documented pitfall of the bare protocol (allow_request's docstring): a probe
+    never recorded leaves its token in its context, and the next outcome recorded there
+    is taken as that probe's late outcome (totals only). call() is not affected."""
+    clock = FakeClock()
+    b = make(clock, failure_threshold=2, success_threshold=1, open_timeout_s=1)
+    fail(b, 2)
+    clock.advance(1)
+    assert b.allow_request()  # a probe, lost: never recorded
+    clock.advance(1)
+    assert not b.allow_request()  # its lease ran out: reopened as of then
+    assert b.metrics().expired_probes == 1
+    clock.advance(1)
+    assert b.allow_request()
+    b.record_success()  # the next probe closes the circuit
+    assert b.state is State.CLOSED
+    assert b.allow_request()
+    b.record_failure()  # taken as the lost probe's late outcome
+    m = b.metrics()
+    assert (m.total_failures, m.consecutive_failures) == (3, 0)
+    with pytest.raises(Boom, match="no"):
+        b.call(boom)  # carries its own token: counted
+    assert b.metrics().consecutive_failures == 1
