@@ -111,7 +111,13 @@ class LocustSampleRecorder:
         self._started_ns = time.perf_counter_ns()
 
     def on_request(
-        self, response_time: float = 0.0, exception: BaseException | None = None, **_: object
+        self,
+        request_type: str = "",
+        name: str = "",
+        response_time: float = 0.0,
+        response_length: int = 0,
+        exception: BaseException | None = None,
+        **_: object,
     ) -> None:
         """Locust ``request`` listener: ``response_time`` is in ms (exact from :meth:`timed`)."""
         latency_ns = round(response_time * 1_000_000)
