@@ -1,35 +1,31 @@
-"""Run a load model: worker threads (or asyncio tasks) calling an operation, measured exactly.
+"""Run a load model with worker threads or asyncio tasks, measuring every call exactly.
 
-The API is one function per concurrency style, :func:`run_model` (threads) and
-:func:`run_model_async` (asyncio tasks on the running loop), each taking a
+:func:`run_model` (threads) and :func:`run_model_async` (tasks on the running loop) take a
 :class:`~pganalytics_core.load.model.ClosedModel` or an
 :class:`~pganalytics_core.load.model.OpenModel`; :func:`run_closed` and :func:`run_open`
-are shorthands that build the model from keywords.
+build the model from keywords.
 
-An *operation* is any callable that makes one request: ``lambda: client.predict(4001)``.
-It succeeds when it returns and fails when it raises an ``Exception`` (classified by
-:func:`~pganalytics_core.load.recorder.error_type`); a ``CircuitOpenError`` (the caller's
-own breaker said no, see :func:`~pganalytics_core.load.recorder.is_rejection`) is a
-*rejection*, counted apart and never a request. Give either one ``operation`` shared by
-every worker, or an ``operation_factory(worker_index)`` that builds one per worker (a
-client per worker, say). Factories run *before* the clock starts.
+An *operation* makes one request (``lambda: client.predict(4001)``): it succeeds when it
+returns and fails when it raises an ``Exception`` (named by
+:func:`~pganalytics_core.load.recorder.error_type`). A ``CircuitOpenError`` from the
+caller's own breaker (:func:`~pganalytics_core.load.recorder.is_rejection`) is a
+*rejection*, counted apart and never a request. Give one ``operation`` shared by every
+worker, or an ``operation_factory(worker_index)`` (a client per worker, say); factories
+run *before* the clock starts.
 
-Closed model: every worker waits at a barrier, the clock starts when the last one
-arrives, and each calls its operation back to back, timing each call with
-``time.perf_counter_ns`` into its own :class:`~pganalytics_core.load.recorder.Recorder`
-(no lock, no shared counter on the hot path).
+Closed model: the workers wait at a barrier, the clock starts when the last one arrives,
+and each calls back to back, timing each call with ``time.perf_counter_ns`` into its own
+:class:`~pganalytics_core.load.recorder.Recorder` (no lock, no shared counter on the hot
+path).
 
-Open model: a scheduler walks the schedule ``t0 + i / rate``, sleeping (never spinning)
-until each intended start, and hands the intended start to a pool of worker threads
-through a queue (the asyncio engine starts a task per request). A worker records
-``latency = end - intended_start`` and ``service_time = end - actual_start``: when the
-service stalls, requests wait in the queue and the wait counts, as in wrk2. The scheduler
-records its own lag (``handed_over - intended_start``) and counts the requests that found
-every worker busy when due. A request due while ``max_in_flight`` requests are
-outstanding is *dropped*: never sent, it is a failed request of type ``"Dropped"`` whose
-latency runs from its intended start until the first outstanding request ended after it
-(see :func:`_dropped_latencies`), so a stall is never hidden by dropping the requests it
-delayed.
+Open model: a scheduler sleeps (never spins) until each intended start ``t0 + i / rate``
+and hands it to worker threads through a queue (the asyncio engine starts a task per
+request). Latency is ``end - intended_start``, service time ``end - actual_start``: when
+the service stalls, the wait in the queue counts, as in wrk2. The scheduler records its
+own lag (``handed_over - intended_start``) and counts the requests that found every worker
+busy. A request due while ``max_in_flight`` are outstanding is *dropped*: a failed request
+of type ``"Dropped"`` whose latency runs until a slot freed (:func:`_dropped_latencies`),
+so dropping never hides a stall.
 
 Every runner joins every thread it starts (also when interrupted) and returns a
 :class:`~pganalytics_core.load.result.LoadTestResult`.
@@ -62,7 +58,7 @@ from pganalytics_core.load.result import (
     build_result,
     pack_samples,
 )
-from pganalytics_core.load.stats import PercentileMethod
+from pganalytics_core.load.stats import PercentileMethod, _as_int64
 
 __all__ = [
     "AsyncOperation",
@@ -130,10 +126,7 @@ ProgressCallback = Callable[[Progress], object]
 
 
 class MeasureOptions(TypedDict, total=False):
-    """How a run is measured and reported: the keywords every runner takes.
-
-    See :func:`run_model` for each one's meaning and default.
-    """
+    """How a run is measured and reported, the keywords of every runner: see :func:`run_model`."""
 
     name: str | None
     method: PercentileMethod
@@ -179,12 +172,8 @@ class _Settings:
 
 
 class _Schedule:
-    """The open model's schedule and its record, written by the scheduler only (sans-IO).
-
-    Both engines drive it the same way: for each intended start from :meth:`due`, wait
-    until then (the engine's own I/O), then report with :meth:`handled` whether the
-    request was sent or dropped.
-    """
+    """The open model's schedule and its record, written by the scheduler only (sans-IO):
+    both engines wait until each start of :meth:`due`, then report it to :meth:`handled`."""
 
     def __init__(self) -> None:
         self.lag_ns: array.array[int] = array.array("q")
@@ -211,17 +200,14 @@ class _Schedule:
 
 
 class _Run:
-    """The shared state of one run, whichever engine runs it.
-
-    ``stop`` is a plain attribute: reading it costs ~10 ns on the hot path. ``parties``
-    are the threads (or the one task loop) that report with :meth:`party_done`.
-    """
+    """The shared state of one run, whichever engine runs it; ``parties`` are the threads
+    (or the one task loop) that report with :meth:`party_done`."""
 
     def __init__(self, model: LoadModel, recorders: int, parties: int) -> None:
         self.model = model
         self.recorders = [Recorder() for _ in range(recorders)]
         self.schedule = _Schedule() if isinstance(model, OpenModel) else None
-        self.stop = False
+        self.stop = False  # a plain attribute: reading it costs ~10 ns on the hot path
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
         self.remaining = parties
@@ -263,9 +249,7 @@ class _Run:
     def samples(self) -> RunSamples:
         """Collect the run: every finished request, and in the open model every dropped one."""
         recorders, schedule, model = self.recorders, self.schedule, self.model
-        failures: Counter[str] = Counter()
-        for recorder in recorders:
-            failures.update(recorder.errors)
+        failures = sum((r.errors for r in recorders), Counter[str]())
         samples = RunSamples(
             latencies_ns=b"".join(pack_samples(r.latencies_ns) for r in recorders),
             failures_by_type=_sorted_counts(failures),
@@ -281,7 +265,7 @@ class _Run:
         # How long *starting* the schedule took: its nominal span (the last request is due
         # one period before its end, so on-time requests achieve exactly the target rate),
         # or up to one period after the last actual start or hand-off when that was late.
-        starts = (_int64(r.end_times_ns) - _int64(r.service_times_ns) for r in recorders)
+        starts = (_as_int64(r.end_times_ns) - _as_int64(r.service_times_ns) for r in recorders)
         last_ns = max([schedule.last_handled_ns, *(int(s.max()) for s in starts if len(s))])
         schedule_ns = model.schedule_span_ns
         if last_ns:
@@ -429,11 +413,8 @@ def _run_threads(
     settings: _Settings,
     on_abort: Callable[[], object] = lambda: None,
 ) -> None:
-    """Start a thread per body, meet them at ``barrier`` (the clock starts there), wait for
-    the run (calling ``progress``), and join every thread, whatever happens.
-
-    A body returns its last request's end; its exception is the runner's own failure.
-    """
+    """Start a thread per body (returning its last request's end), meet them at ``barrier``
+    (the clock starts there), wait (calling ``progress``) and join every thread, always."""
     threads = [
         threading.Thread(target=_party, args=(run, body), name=f"pganalytics-load-{i}", daemon=True)
         for i, body in enumerate(bodies)
@@ -484,12 +465,9 @@ def _closed_starts(model: ClosedModel, run: _Run) -> Iterator[int]:
     """Yield each call's start time until the iterations or the duration run out, or a stop."""
     clock = time.perf_counter_ns
     deadline = _NO_DEADLINE
-    counter: Iterator[object] = itertools.repeat(None)
-    if model.iterations is not None:
-        counter = itertools.repeat(None, model.iterations)
-    elif model.duration_s is not None:
+    if model.duration_s is not None:
         deadline = run.start_ns + round(model.duration_s * 1e9)
-    for _ in counter:
+    for _ in itertools.repeat(None, model.iterations or _NO_DEADLINE):  # timed: "forever"
         start = clock()
         if run.stop or start >= deadline:
             return
@@ -621,39 +599,25 @@ def _run_open_threads(
     return run.samples()
 
 
-def _int64(samples: array.array[int]) -> numpy.ndarray[tuple[int], numpy.dtype[numpy.int64]]:
-    return numpy.frombuffer(samples, dtype=numpy.int64)
-
-
 def _dropped_latencies(
     schedule: _Schedule, end_times_ns: Sequence[array.array[int]]
 ) -> array.array[int]:
-    """The latency of each dropped request, from its intended start.
+    """The latency of each dropped request (``end_times_ns``: per worker or task loop).
 
-    A dropped request had to wait for a slot, like a request queued behind a stalled
-    service (as wrk2 and vegeta count it): it counts until the first outstanding request
-    ended after it was dropped, the earliest moment it could have been sent. That is a
-    lower bound of what it would have waited, so a stall shows up in the percentiles and
-    nothing is overstated. When no request ended after it (an interrupted run), it
-    counts until the moment it was dropped.
-
-    Args:
-        schedule: the scheduler's record of the drops.
-        end_times_ns: per worker (or task loop), the end times of its requests.
+    A dropped request waited for a slot, like one queued behind a stalled service (as
+    wrk2 and vegeta count it): it counts from its intended start until the first
+    outstanding request ended after the drop, the earliest it could have been sent (a
+    lower bound: nothing is overstated), or until the drop when none did (interrupted).
     """
     if not schedule.dropped_at_ns:
         return array.array("q")
-    intended, dropped_at = _int64(schedule.dropped_intended_ns), _int64(schedule.dropped_at_ns)
-    # The first end at or after each drop, over every worker: every end in one sorted
-    # array (and a sentinel after them all, for drops after the last end), searched.
-    ends = numpy.sort(
-        numpy.concatenate(
-            [_int64(e) for e in end_times_ns] + [numpy.array([_NO_DEADLINE], dtype=numpy.int64)]
-        )
-    )
+    dropped_at = _as_int64(schedule.dropped_at_ns)
+    # The first end at or after each drop: every end in one sorted array, searched (a
+    # sentinel after them all stands for "no end after this drop").
+    ends = numpy.sort(numpy.concatenate([*map(_as_int64, end_times_ns), [_NO_DEADLINE]]))
     index = numpy.searchsorted(ends, dropped_at)
     freed = numpy.where(index < len(ends) - 1, ends[index], dropped_at)
-    return array.array("q", (freed - intended).tolist())
+    return array.array("q", (freed - _as_int64(schedule.dropped_intended_ns)).tobytes())
 
 
 # ------------------------------------------------------------------------------ asyncio
