@@ -3,45 +3,39 @@
 JSON report (``schema_version`` :data:`REPORT_SCHEMA_VERSION`)::
 
     {
-      "schema": "pganalytics-load-report",
-      "schema_version": 1,
+      "schema": "pganalytics-load-report", "schema_version": 1,
       "generated_at": "2026-11-26T22:59:00Z",      # UTC
       "passed": true,                              # every threshold passed
       "config": {"scenario", "workload", "target", "fake_service", "processes",
                  "client_breaker", "percentile_method", "timeout_s"},
       "model": {"name": "closed", "workers", "iterations", "duration_s"}
              | {"name": "open", "rate_per_s", "duration_s", "workers", "max_in_flight",
-                "late_after_ms", "max_scheduler_lag_ms", "min_achieved_ratio",
-                "max_late_ratio"},
+                "late_after_ms", "max_scheduler_lag_ms", "min_achieved_ratio", "max_late_ratio"},
       "environment": {"python", "implementation", "platform", "machine", "cpu_count",
                       "load_average", "pganalytics_core", "httpx"},
-      "results": {"name", "model", "total_requests", "successful_requests",
-                  "failed_requests", "error_rate", "rejections", "failures_by_type",
-                  "duration_s",
+      "results": {"name", "model", "total_requests", "successful_requests", "failed_requests",
+                  "error_rate", "rejections", "failures_by_type", "duration_s",
                   "requests_per_second", "started_at_unix_s",
                   "latency": {"count", "method", "min_ms", "avg_ms", "max_ms", "p50_ms",
                               "p95_ms", "p99_ms", "p99_9_ms"},
                   "open_model": null | {"target_rate_per_s", "achieved_rate_per_s",
-                                        "issued_requests", "dropped_requests",
-                                        "late_requests", "late_after_ms",
-                                        "queued_requests",
-                                        "service_time": {...}, "scheduler_lag": {...},
-                                        "saturated", "saturation_reasons"}},
+                      "issued_requests", "dropped_requests", "late_requests", "late_after_ms",
+                      "queued_requests", "service_time": {...}, "scheduler_lag": {...},
+                      "saturated", "saturation_reasons"}},
       "thresholds": [{"metric", "condition", "actual", "passed"}, ...]
     }
 
-``rejections`` (added within version 1; absent means 0) counts operations rejected by
-the client's own circuit breaker: no request was made, so they are in no other field.
-Latencies are in milliseconds; a value that does not exist (p99.9 below 1,000 samples)
-is ``null``. A new field may appear within a version; a field is only removed or changed
-in meaning with a new ``schema_version``.
+Latencies are in milliseconds; a value that does not exist (p99.9 below 1,000 samples) is
+``null``. ``rejections`` (added within version 1; absent means 0) counts operations the
+client's own circuit breaker rejected: no request was made, so they are in no other field.
+A field may appear within a version; one is only removed or changed in meaning with a new
+``schema_version``.
 
 The plot is an SVG written with the standard library: latency by percentile on the
 HdrHistogram scale (x = ``log10(1 / (1 - q))``, so 90 %, 99 %, 99.9 % are evenly spaced),
-with the service time beside it for the open model.
-
-Sample files (``.zip`` of little-endian int64 arrays plus ``meta.json``) keep the raw
-samples of a run, so that runs on several machines can be merged exactly later.
+with the service time beside it for the open model. Sample files (``.zip`` of
+little-endian int64 arrays plus ``meta.json``) keep a run's raw samples, so that runs on
+several machines can be merged exactly later.
 """
 
 from __future__ import annotations
@@ -146,11 +140,7 @@ def _fmt_ms(value: float | None) -> str:
 def _describe_model(result: LoadTestResult) -> str:
     model = result.model
     if isinstance(model, ClosedModel):
-        size = (
-            f"{model.iterations} iterations"
-            if model.iterations is not None
-            else f"{model.duration_s:g} s"
-        )
+        size = f"{model.iterations} iterations" if model.iterations else f"{model.duration_s:g} s"
         return f"closed model: {model.workers} workers x {size}"
     return (
         f"open model: {model.rate_per_s:g} req/s for {model.duration_s:g} s, "
@@ -186,28 +176,24 @@ def format_summary(
             f"  rejections     {result.rejections} by the client's own circuit breaker "
             "(no request made: not in the counts, latency or throughput)"
         )
-    lines.append(
-        f"  duration       {result.duration_s:.2f} s, {result.requests_per_second:.1f} req/s"
-    )
-    lines.append(_latency_row("latency ms", result.latency))
-    lines.append(
+    lines += [
+        f"  duration       {result.duration_s:.2f} s, {result.requests_per_second:.1f} req/s",
+        _latency_row("latency ms", result.latency),
         f"                 ({result.percentile_method} percentiles of "
-        f"{result.sample_count} samples; p99.9 from 1000 samples on)"
-    )
+        f"{result.sample_count} samples; p99.9 from 1000 samples on)",
+    ]
     stats = result.open_model
     if stats is not None:
-        lines.append(
+        lag = stats.scheduler_lag
+        lines += [
             f"  arrival rate   target {stats.target_rate_per_s:g} req/s, achieved "
             f"{stats.achieved_rate_per_s:.1f} req/s; dropped {stats.dropped_requests}, "
             f"late {stats.late_requests} (> {stats.late_after_ms:g} ms), "
-            f"queued {stats.queued_requests}"
-        )
-        lines.append(_latency_row("service ms", stats.service_time))
-        lag = stats.scheduler_lag
-        lines.append(
+            f"queued {stats.queued_requests}",
+            _latency_row("service ms", stats.service_time),
             f"  sched. lag ms  p50 {_fmt_ms(lag.p50_ms)}  p99 {_fmt_ms(lag.p99_ms)}  "
-            f"max {_fmt_ms(lag.max_ms)}"
-        )
+            f"max {_fmt_ms(lag.max_ms)}",
+        ]
         if stats.saturated:
             lines.append("  SATURATED      the generator did not hold the schedule:")
             lines.extend(f"                 - {reason}" for reason in stats.saturation_reasons)
@@ -216,19 +202,15 @@ def format_summary(
         lines.append(f"  failures       {kinds}")
     if verdicts:
         lines.append("  thresholds")
-        width = max(len(f"{v.threshold.metric} {v.threshold.expression}") for v in verdicts)
-        for verdict in verdicts:
-            t = verdict.threshold
-            label = f"{t.metric} {t.expression}".ljust(width)
-            actual = verdict.actual_text
-            mark = "ok" if verdict.passed else "FAILED"
-            lines.append(f"    {label}  {actual:>12}  {mark}")
-        failed = sum(1 for v in verdicts if not v.passed)
-        lines.append(
-            "  result         PASSED"
-            if not failed
-            else f"  result         FAILED ({failed} of {len(verdicts)} thresholds)"
+        labels = [f"{v.threshold.metric} {v.threshold.expression}" for v in verdicts]
+        width = max(map(len, labels))
+        lines.extend(
+            f"    {label:<{width}}  {v.actual_text:>12}  {'ok' if v.passed else 'FAILED'}"
+            for label, v in zip(labels, verdicts, strict=True)
         )
+        failed = sum(not v.passed for v in verdicts)
+        outcome = f"FAILED ({failed} of {len(verdicts)} thresholds)" if failed else "PASSED"
+        lines.append(f"  result         {outcome}")
     return "\n".join(lines)
 
 
@@ -245,11 +227,8 @@ def format_progress(progress: Progress) -> str:
         f"[{progress.model}] {progress.elapsed_s:6.1f} s  {done} requests  "
         f"{progress.requests_per_second:8.1f} req/s  {progress.failed} failed"
     )
-    if progress.dropped:
-        line += f"  {progress.dropped} dropped"
-    if progress.rejections:
-        line += f"  {progress.rejections} rejected"
-    return line
+    line += f"  {progress.dropped} dropped" if progress.dropped else ""
+    return line + (f"  {progress.rejections} rejected" if progress.rejections else "")
 
 
 def build_report(
