@@ -17,6 +17,7 @@ import array
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Final
 
 from pganalytics_core.errors import CircuitOpenError
@@ -55,6 +56,7 @@ def error_type(exc: BaseException) -> str:
     return name
 
 
+@dataclass(slots=True, eq=False, repr=False)  # slots: attribute reads on the hot path
 class Recorder:
     """Raw samples of one worker: latencies, service times and failures.
 
@@ -72,24 +74,13 @@ class Recorder:
             :func:`is_rejection`): not requests, so not in ``latencies_ns``.
     """
 
-    __slots__ = (
-        "end_times_ns",
-        "errors",
-        "failures",
-        "late",
-        "latencies_ns",
-        "rejections",
-        "service_times_ns",
-    )
-
-    def __init__(self) -> None:
-        self.latencies_ns: array.array[int] = array.array("q")
-        self.service_times_ns: array.array[int] = array.array("q")
-        self.end_times_ns: array.array[int] = array.array("q")
-        self.errors: Counter[str] = Counter()
-        self.failures = 0
-        self.late = 0
-        self.rejections = 0
+    latencies_ns: array.array[int] = field(default_factory=lambda: array.array("q"))
+    service_times_ns: array.array[int] = field(default_factory=lambda: array.array("q"))
+    end_times_ns: array.array[int] = field(default_factory=lambda: array.array("q"))
+    errors: Counter[str] = field(default_factory=Counter)
+    failures: int = 0
+    late: int = 0
+    rejections: int = 0
 
     def __len__(self) -> int:
         return len(self.latencies_ns)
