@@ -5,9 +5,7 @@ over processes and machines; this module lets them call the ML service through
 :class:`~pganalytics_core.client.MLClient` and records every request's exact latency in
 each Locust process, so that all of them merge *exactly* into one
 :class:`~pganalytics_core.load.result.LoadTestResult` (Locust's own statistics round
-response times into buckets).
-
-A locustfile::
+response times into buckets). A locustfile::
 
     from locust import task
     from pganalytics_core.load.locust_support import ml_user_class, record_samples
@@ -21,21 +19,20 @@ A locustfile::
             self.timed("predict", lambda: self.ml.predict(4001))
 
 Run it anywhere Locust runs (``locust -f file.py --headless -u 50 -r 10 -t 60s --host
-http://ml:8081``, with ``--processes N`` or ``--master``/``--worker`` on several machines),
-collect the ``samples-*.zip`` files of every worker into one directory, and merge (Locust's
-master listens on every interface by default: on one machine add ``--master-bind-host
-127.0.0.1 --master-port P --master-bind-port P``)::
+http://ml:8081``, with ``--processes N`` or ``--master``/``--worker`` on several machines;
+the master listens on every interface by default: on one machine add ``--master-bind-host
+127.0.0.1 --master-port P --master-bind-port P``), collect every worker's ``samples-*.zip``
+into one directory, and merge::
 
     result = merge_sample_files(Path("locust-samples").glob("samples-*.zip"))
 
-Each user's client gets a circuit breaker that never opens by default
-(``ml_user_class(client_breaker="default")`` for the client's own): a load test measures
-the service. A call rejected by the breaker (``CircuitOpenError``) is not reported to
-Locust as a request; it is counted as a rejection in the samples file.
-
-Locust's users wait for each answer, so this is the *closed* model: latency is measured
-from each request's actual start (coordinated omission applies). For constant-rate
-questions on one machine, prefer :func:`~pganalytics_core.load.runner.run_open`.
+Each user's client gets a circuit breaker that never opens unless
+``ml_user_class(client_breaker="default")``: a load test measures the service. A call the
+breaker rejects (``CircuitOpenError``) is not reported to Locust but counted as a
+rejection in the samples file. Locust's users wait for each answer, so this is the
+*closed* model (latency from each request's actual start; coordinated omission applies):
+for constant-rate questions on one machine, prefer
+:func:`~pganalytics_core.load.runner.run_open`.
 """
 
 from __future__ import annotations
@@ -74,9 +71,7 @@ def _locust() -> Any:  # the locust module, imported only when used
     try:
         return importlib.import_module("locust")
     except ImportError:
-        raise ImportError(
-            "the Locust integration needs locust: pip install locust (optional)"
-        ) from None
+        raise ImportError("the Locust integration needs locust: pip install locust") from None
 
 
 class LocustSampleRecorder:
@@ -131,10 +126,8 @@ class LocustSampleRecorder:
         self.recorder.rejections += 1
 
     def on_spawning_complete(self, user_count: int = 0, **_: object) -> None:
-        """Locust ``spawning_complete`` listener: remember how many users this process runs.
-
-        ``user_count`` is the whole test's count; this process's own comes from its runner.
-        """
+        """Locust ``spawning_complete`` listener: remember how many users this process runs
+        (from its runner: ``user_count`` is the whole test's)."""
         runner = getattr(self._environment, "runner", None)
         local = getattr(runner, "user_count", None)
         self._users = max(self._users, int(local if isinstance(local, int) else user_count))
@@ -170,11 +163,8 @@ def record_samples(directory: str | os.PathLike[str], name: str = "locust") -> L
     events = _locust().events
     recorder = LocustSampleRecorder(directory, name)
     _RECORDERS.append(recorder)
-    events.init.add_listener(recorder.on_init)
-    events.test_start.add_listener(recorder.on_test_start)
-    events.request.add_listener(recorder.on_request)
-    events.spawning_complete.add_listener(recorder.on_spawning_complete)
-    events.test_stop.add_listener(recorder.on_test_stop)
+    for event in ("init", "test_start", "request", "spawning_complete", "test_stop"):
+        getattr(events, event).add_listener(getattr(recorder, f"on_{event}"))
     return recorder
 
 
@@ -234,8 +224,7 @@ def ml_user_class(
 def _timed(fire: Callable[..., object], name: str, call: Callable[[], object]) -> None:
     """Time ``call`` and report it to Locust's ``request`` event (``fire``), or count a
     rejection by the user's own breaker in this process's recorders (no request made)."""
-    clock = time.perf_counter_ns
-    start = clock()
+    start = time.perf_counter_ns()
     exception: BaseException | None = None
     try:
         call()
@@ -245,11 +234,11 @@ def _timed(fire: Callable[..., object], name: str, call: Callable[[], object]) -
                 recorder.on_rejection()
             return
         exception = exc
-    elapsed_ns = clock() - start
+    elapsed_ms = (time.perf_counter_ns() - start) / 1_000_000
     fire(
         request_type="ml",
         name=name,
-        response_time=elapsed_ns / 1_000_000,
+        response_time=elapsed_ms,
         response_length=0,
         exception=exception,
         context={},
