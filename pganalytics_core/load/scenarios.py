@@ -1,24 +1,21 @@
 """The backend's load scenarios as named presets, runnable against the fake service or a URL.
 
-:data:`SCENARIOS` holds them, each with a one-sentence description
-(``pganalytics-load --list-scenarios`` prints them): predictions with a client per worker
-or through one shared client, closed or open, training jobs polled until they complete,
-and ``breaker-stress``, which calls one shared :class:`~pganalytics_core.breaker.CircuitBreaker`
-in process (no service).
-
+:data:`SCENARIOS` holds them (``pganalytics-load --list-scenarios`` prints their
+descriptions): predictions with a client per worker or one shared client, closed or open,
+training jobs polled until they complete, and ``breaker-stress``, which calls one shared
+:class:`~pganalytics_core.breaker.CircuitBreaker` in process (no service). Each carries
+default thresholds, and :func:`scale_model` sizes it down for tests (``iterations=5``).
 :func:`run_scenario` starts an embedded :class:`~pganalytics_core.testing.FakeMLService`
-(optionally with :class:`~pganalytics_core.testing.Faults`) unless a ``url`` is given, builds
-every client before the clock starts, disables retries (a load test measures single
-attempts) and closes everything afterwards. Each preset carries default thresholds; sizes
-can be scaled down for tests (``iterations=5``).
+(optionally with :class:`~pganalytics_core.testing.Faults`) unless given a ``url``, builds
+every client before the clock starts, with retries off (a load test measures single
+attempts), and closes everything afterwards.
 
-A load run measures the *service*, so the clients it builds get a circuit breaker that
-never opens (``client_breaker="never-opens"``, the default): with the client's default
-breaker, five failures in a row would open it and the workers would then spin on local
-``CircuitOpenError`` rejections instead of loading the service. Choose
-``client_breaker="default"`` to load the service through the breaker callers really use;
-either way a rejection is counted as a *rejection* (``LoadTestResult.rejections``), never
-as a request. The ``breaker-stress`` preset measures a real breaker in process.
+A load run measures the *service*, so its clients get a circuit breaker that never opens
+(``client_breaker="never-opens"``, the default): with the client's default breaker, five
+failures in a row would open it and the workers would spin on local ``CircuitOpenError``
+rejections instead of loading the service. ``client_breaker="default"`` loads the service
+through the breaker callers really use; either way a rejection is counted as a
+*rejection* (``LoadTestResult.rejections``), never as a request.
 """
 
 from __future__ import annotations
@@ -111,10 +108,8 @@ def _check_client_breaker(value: object) -> None:
 
 
 def make_client_breaker(kind: ClientBreaker) -> CircuitBreaker:
-    """Return a new load client's circuit breaker of the given kind.
-
-    ``"never-opens"`` ignores every exception (no failure is ever counted, so the circuit
-    stays CLOSED); ``"default"`` is the client's default breaker.
+    """Return a new load client's circuit breaker: ``"never-opens"`` ignores every exception
+    (no failure is ever counted, so the circuit stays CLOSED), ``"default"`` is the client's.
 
     Raises:
         ConfigError: an unknown kind.
@@ -122,7 +117,6 @@ def make_client_breaker(kind: ClientBreaker) -> CircuitBreaker:
     _check_client_breaker(kind)
     if kind == "default":
         return CircuitBreaker(name="load-client")
-    # Every exception ignored: never a failure, so the circuit never opens.
     return CircuitBreaker(BreakerConfig(ignored_exceptions=(Exception,)), name="load-client")
 
 
@@ -255,23 +249,6 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _client(
-    url: str, *, pool: int, timeout_s: float, api_key: str | None, breaker: ClientBreaker
-) -> MLClient:
-    transport = httpx.HTTPTransport(
-        verify=_tls_context(),
-        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-    )
-    return MLClient(
-        url,
-        timeout_s=timeout_s,
-        retry=_NO_RETRIES,
-        api_key=api_key,
-        transport=transport,
-        breaker=make_client_breaker(breaker),
-    )
-
-
 def _predictor(client: MLClient) -> Operation:
     # Cycle through 1,000 query hashes so the service sees varied but bounded requests.
     hashes = itertools.cycle(range(4001, 5001))
@@ -325,7 +302,16 @@ def build_workload(
     with contextlib.ExitStack() as stack:
 
         def client(pool: int) -> MLClient:
-            built = _client(url, pool=pool, timeout_s=timeout_s, api_key=api_key, breaker=breaker)
+            limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+            transport = httpx.HTTPTransport(verify=_tls_context(), limits=limits)
+            built = MLClient(
+                url,
+                timeout_s=timeout_s,
+                retry=_NO_RETRIES,
+                api_key=api_key,
+                transport=transport,
+                breaker=make_client_breaker(breaker),
+            )
             return stack.enter_context(built)
 
         shared: CircuitBreaker | None = None
@@ -363,29 +349,23 @@ def run_scenario(
     on_workload: Callable[[Workload], object] | None = None,
     **options: Unpack[MeasureOptions],
 ) -> LoadTestResult:
-    """Run a scenario and return its result (thresholds are checked by the caller).
+    """Run a scenario; return its result, named after it (the caller checks thresholds).
 
     Args:
         scenario: a :class:`Scenario` or a preset's name.
         url: the ML service to load; None starts an embedded fake service on 127.0.0.1
-            for the duration of the run (not for the in-process ``breaker`` workload).
+            for the run (not for the in-process ``breaker`` workload).
         faults: faults for the embedded fake service (only without ``url``).
         workers, iterations, duration_s, rate_per_s, max_in_flight: override the
             scenario's model (see :func:`scale_model`).
         timeout_s: each request's timeout, in seconds.
         api_key: the service's API key, if it needs one.
-        client_breaker: the clients' circuit breaker (default: the scenario's, which
-            never opens unless the scenario says otherwise); rejections are counted in
-            ``LoadTestResult.rejections``, never as requests.
-        options: how the run is measured (:class:`~pganalytics_core.load.runner.MeasureOptions`,
-            as for :func:`~pganalytics_core.load.runner.run_model`); ``name`` defaults to the
-            scenario's.
-        before_start: called after the clients are built, right before the clock starts
-            (multi-process runs use it to start together).
+        client_breaker: the clients' circuit breaker (default: the scenario's);
+            rejections are counted in ``LoadTestResult.rejections``, never as requests.
+        options: how the run is measured, as for :func:`~pganalytics_core.load.runner.run_model`
+            (:class:`~pganalytics_core.load.runner.MeasureOptions`; ``name``: the scenario's).
+        before_start: called after the clients are built, right before the clock starts.
         on_workload: called with the built :class:`Workload` (to inspect its breaker).
-
-    Returns:
-        The result, named after the scenario.
 
     Raises:
         ConfigError: an unknown scenario, parameters that do not fit its model, or faults
