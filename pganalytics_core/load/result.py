@@ -71,15 +71,14 @@ class RunSamples:
         started_at_unix_ns: wall-clock start (``time.time_ns``), to align merged runs.
         duration_ns: from the start to the last finished request.
         service_times_ns: open model: one service time per request actually sent.
-        scheduler_lag_ns: open model: one lag per scheduled request (dispatched or
-            dropped), from its intended start to the moment the scheduler handled it.
-        issued, dropped, late, queued: open model: the counts of
-            :class:`OpenModelStats` (``issued_requests``, ...).
+        scheduler_lag_ns: open model: per scheduled request (sent or dropped), from its
+            intended start to the moment the scheduler handled it.
+        issued, dropped, late, queued: open model: the counts of :class:`OpenModelStats`.
         schedule_ns: open model: how long *starting* the schedule took: its nominal
             length, or up to one period after the last actual start when that was late
             (the achieved rate is the requests actually sent per second of this).
         rejections: operations rejected by the client's own circuit breaker: no request
-            was made, so they have no sample and are not in ``total_requests``.
+            was made, so no sample, and not in ``total_requests``.
     """
 
     latencies_ns: bytes
@@ -112,9 +111,8 @@ class OpenModelStats:
 
     Attributes:
         target_rate_per_s: the rate asked for.
-        achieved_rate_per_s: requests actually *started* per second of the schedule (see
-            :attr:`RunSamples.schedule_ns`): below the target when requests started late
-            or were dropped.
+        achieved_rate_per_s: requests actually *started* per second of the schedule
+            (:attr:`RunSamples.schedule_ns`): below target when requests were late or dropped.
         issued_requests: requests handed to a worker.
         dropped_requests: requests never sent because ``max_in_flight`` were outstanding
             (also counted as failures of type ``"Dropped"``).
@@ -126,8 +124,7 @@ class OpenModelStats:
             closed-model tool would report).
         scheduler_lag: time from each request's intended start to the moment the
             scheduler handed it over (the generator's own accuracy).
-        saturated: True when the generator could not hold the schedule; see
-            ``saturation_reasons``.
+        saturated: True when the generator could not hold the schedule.
         saturation_reasons: one sentence per reason, empty when not saturated.
     """
 
@@ -145,10 +142,7 @@ class OpenModelStats:
 
     def as_dict(self) -> dict[str, object]:
         """Return the stats as a plain dict (the JSON report's shape)."""
-        return {
-            **dataclasses.asdict(self),
-            "saturation_reasons": list(self.saturation_reasons),
-        }
+        return {**dataclasses.asdict(self), "saturation_reasons": list(self.saturation_reasons)}
 
 
 class _Latency:
@@ -352,16 +346,12 @@ def build_result(
 
 
 def merge_samples(parts: Sequence[RunSamples]) -> RunSamples:
-    """Concatenate the raw samples of runs that ran at the same time (exact).
-
-    The merged duration spans from the earliest start to the latest end on the
-    wall clock, so parts must have run concurrently (on machines with synchronized clocks).
-    """
+    """Concatenate the raw samples of runs that ran at the same time (exact): the merged
+    duration spans from the earliest start to the latest end on the (synchronized) wall
+    clocks."""
     if not parts:
         raise ValueError("nothing to merge")
-    failures: Counter[str] = Counter()
-    for part in parts:
-        failures.update(dict(part.failures_by_type))
+    failures = sum((Counter(dict(part.failures_by_type)) for part in parts), Counter[str]())
     start = min(part.started_at_unix_ns for part in parts)
     end = max(part.started_at_unix_ns + part.duration_ns for part in parts)
     # Sample arrays concatenate, counts add up.
@@ -404,10 +394,8 @@ def merge_results(
     name: str | None = None,
     method: PercentileMethod | None = None,
 ) -> LoadTestResult:
-    """Merge results of runs that ran at the same time into one, exactly.
-
-    The statistics are computed again over the concatenated raw samples, so the merge
-    equals one run over the same samples. Models are combined: rates, workers and
+    """Merge results of runs that ran at the same time into one, exactly: the statistics
+    are computed again over the concatenated raw samples. Rates, workers and
     ``max_in_flight`` add up.
 
     Args:
