@@ -1,18 +1,18 @@
 """The two load models, as immutable configurations named in every result.
 
 * :class:`ClosedModel`: ``workers`` threads (or tasks) each send a request, wait for its
-  answer, and send the next: ``iterations`` times each, or until ``duration_s`` runs out.
-  The load adapts to the service: when it slows down, fewer requests are sent. Right for
-  "N concurrent callers" questions (the backend's contention tests).
+  answer and send the next, ``iterations`` times or for ``duration_s``: the load adapts to
+  the service (fewer requests when it slows down). Right for "N concurrent callers"
+  questions (the backend's contention tests).
 * :class:`OpenModel`: requests *arrive* at a fixed total ``rate_per_s`` for
   ``duration_s``, whatever the service does, as real traffic does. Latency is measured
   from each request's *intended* start (``t0 + i / rate``), so a stalled service shows up
   in the percentiles instead of silently lowering the load (no coordinated omission, as
   in wrk2). Right for capacity questions ("is p99 under 200 ms at 500 req/s?").
 
-Both models refuse sizes no machine could run (:data:`MAX_RATE_PER_S`,
-:data:`MAX_DURATION_S`, :data:`MAX_REQUESTS`), so that a typo such as ``1e200`` is a
-:class:`~pganalytics_core.errors.ConfigError` naming the field, never an overflow.
+Both refuse sizes no machine could run (:data:`MAX_RATE_PER_S`, :data:`MAX_DURATION_S`,
+:data:`MAX_REQUESTS`): a typo such as ``1e200`` is a ConfigError naming the field, never
+an overflow.
 """
 
 from __future__ import annotations
@@ -50,9 +50,8 @@ MAX_REQUESTS: Final = 1_000_000_000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClosedModel:
-    """``workers`` concurrent callers, each calling back-to-back.
-
-    Exactly one of ``iterations`` and ``duration_s`` is set.
+    """``workers`` concurrent callers, each calling back-to-back; give exactly one of
+    ``iterations`` and ``duration_s``.
 
     Attributes:
         workers: concurrent workers (threads, or tasks in the asyncio runner).
@@ -92,22 +91,18 @@ class OpenModel:
 
     Attributes:
         rate_per_s: requests per second, in total.
-        duration_s: how long requests keep arriving, in seconds; ``round(rate_per_s *
-            duration_s)`` requests are scheduled.
-        workers: threads that send the requests (the asyncio runner uses one task per
-            request instead). A request waits in the queue while every worker is busy,
-            and that wait counts in its latency.
-        max_in_flight: the most requests outstanding at once (queued or being sent);
-            a request due while this many are outstanding is *dropped* (never sent): it
-            counts as a failed request of type ``"Dropped"``.
-        late_after_ms: a request that starts more than this after its intended start is
-            counted as *late*.
-        max_scheduler_lag_ms: the generator counts as *saturated* when the p99 of its
-            scheduling lag exceeds this.
-        min_achieved_ratio: the generator counts as saturated when it achieves less than
-            this fraction of its target rate.
-        max_late_ratio: the generator counts as saturated when more than this fraction
-            of the requests started late, or found every worker busy when they were due.
+        duration_s: how long requests keep arriving, in seconds (``round(rate_per_s *
+            duration_s)`` requests are scheduled).
+        workers: threads sending the requests (the asyncio runner starts a task per
+            request instead); while all are busy a request waits in the queue, and the
+            wait counts in its latency.
+        max_in_flight: the most requests outstanding (queued or being sent); one due
+            while this many are is *dropped*: never sent, a failure of type ``"Dropped"``.
+        late_after_ms: a request starting more than this after its intended start is *late*.
+        max_scheduler_lag_ms, min_achieved_ratio, max_late_ratio: the generator counts as
+            *saturated* when the p99 of its scheduling lag exceeds the first, it achieves
+            less than the second fraction of its target rate, or more than the third
+            fraction of the requests started late or found every worker busy when due.
 
     Raises:
         ConfigError: a field is out of range (see the module docstring for the upper
