@@ -1,19 +1,16 @@
 """Exact latency statistics: order statistics, percentiles and summaries of int samples.
 
-Samples are ints of nanoseconds in an ``array('q')``. Every statistic is exact: nothing is
-binned or estimated, so the percentiles of a merge of several runs equal those of one run
-over the same samples.
-
+Samples are ints of nanoseconds in an ``array('q')``. Nothing is binned or estimated, so
+the percentiles of a merge of several runs equal those of one run over the same samples.
 Percentile methods (the method is named in every summary):
 
 * ``"nearest-rank"`` (the default; what wrk2 and HdrHistogram report): the ``q``-th
   percentile is the smallest sample such that at least ``q`` % of the samples are less
-  than or equal to it, i.e. the sample of 1-based rank ``ceil(q / 100 * n)``. It is always
-  one of the samples, so it can never exceed the maximum.
+  than or equal to it, i.e. the sample of 1-based rank ``ceil(q / 100 * n)``: always a
+  sample, so never above the maximum.
 * ``"inclusive"`` (Excel's ``PERCENTILE.INC``, numpy's default ``"linear"``, R type 7):
   linear interpolation between the samples of 0-based ranks ``floor(h)`` and
-  ``floor(h) + 1`` with ``h = (n - 1) * q / 100``. Also bounded by the minimum and the
-  maximum.
+  ``floor(h) + 1`` with ``h = (n - 1) * q / 100``; also within the minimum and maximum.
 
 p99.9 is only reported from 1,000 samples on: below that, its nearest rank is the maximum.
 
@@ -111,8 +108,7 @@ def percentiles(
         One value per entry of ``qs``, in order (floats; whole numbers for nearest-rank).
 
     Raises:
-        ValueError: ``samples`` is empty, a percentile is out of range, or the method is
-            unknown.
+        ValueError: no samples, a percentile out of range, or an unknown method.
     """
     _check_method(method)
     data = _as_int64(samples)
@@ -139,10 +135,8 @@ def _percentiles(
 
 
 def select_ranks(values: Sequence[int], ranks: Iterable[int]) -> dict[int, int]:
-    """Return the order statistics of ``values`` at the given 0-based ranks.
-
-    ``select_ranks(v, [k])[k] == sorted(v)[k]``, computed by ``numpy.partition`` without
-    sorting ``v``. ``values`` is not modified.
+    """Return the order statistics of ``values`` at the given 0-based ranks:
+    ``select_ranks(v, [k])[k] == sorted(v)[k]``, by ``numpy.partition`` (``v`` untouched).
 
     Args:
         values: int samples; an ``array('q')`` is read in place, anything else is copied
@@ -178,20 +172,10 @@ def _select(
     return {k: int(parted[k]) for k in ordered}
 
 
-def _exact_sum(
-    data: numpy.ndarray[tuple[int], numpy.dtype[numpy.int64]], low: int, high: int
-) -> int:
-    if max(abs(low), abs(high)) * len(data) <= _INT64_MAX:  # no int64 overflow: exact
-        return int(data.sum(dtype=numpy.int64))
-    return sum(data.tolist())
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LatencySummary:
-    """Exact statistics of a set of duration samples, in milliseconds.
-
-    Every value is ``None`` when there are no samples; ``p99_9_ms`` is also ``None`` below
-    :data:`P99_9_MIN_SAMPLES` samples.
+    """Exact statistics of duration samples, in milliseconds: every value is ``None`` without
+    samples, ``p99_9_ms`` also below :data:`P99_9_MIN_SAMPLES` samples.
 
     Attributes:
         count: the number of samples.
@@ -242,11 +226,15 @@ def summarize(
     values, found = _percentiles(data, qs, method, (0, n - 1))
     low, high = found[0], found[n - 1]
     values_ms = [value / _NS_PER_MS for value in values]
+    if max(abs(low), abs(high)) * n <= _INT64_MAX:  # no int64 overflow: exact
+        total = int(data.sum(dtype=numpy.int64))
+    else:
+        total = sum(data.tolist())
     return LatencySummary(
         count=n,
         method=method,
         min_ms=low / _NS_PER_MS,
-        avg_ms=_exact_sum(data, low, high) / n / _NS_PER_MS,
+        avg_ms=total / n / _NS_PER_MS,
         max_ms=high / _NS_PER_MS,
         p50_ms=values_ms[0],
         p95_ms=values_ms[1],
