@@ -16,11 +16,11 @@ or load any operation yourself (clients are built before the clock starts)::
 Modules: :mod:`~.model` (the two models), :mod:`~.recorder` (per-worker samples),
 :mod:`~.stats` (exact percentiles), :mod:`~.result` (results and exact merges),
 :mod:`~.runner` (threads and asyncio), :mod:`~.thresholds` and :mod:`~.assertions`
-(k6-style pass/fail), :mod:`~.scenarios` (the backend's presets), :mod:`~.processes`
-(the fake service in a child process), :mod:`~.report` (text, JSON,
-SVG, sample files), :mod:`~.cli` (``pganalytics-load``), :mod:`~.locust_support` (many
-processes and machines, through Locust). The generator's own accuracy and costs are
-asv benchmarks (``benchmarks/bench_load.py``).
+(k6-style pass/fail), :mod:`~.scenarios` (the backend's presets), :mod:`~.processes` (the
+fake service in a child process), :mod:`~.report` (text, JSON, SVG, sample files),
+:mod:`~.cli` (``pganalytics-load``), :mod:`~.locust_support` (many processes and machines,
+through Locust). The generator's own accuracy and costs are benchmarked in
+``benchmarks/bench_load.py``.
 """
 
 from pganalytics_core.load.assertions import assert_thresholds

@@ -1,8 +1,7 @@
 """The embedded fake service in a process of its own, so that it does not share the load
 generator's interpreter lock.
 
-Scaling the *load* out beyond one process is Locust's job (``locust --processes N`` on
-one machine, ``--master``/``--worker`` across machines): see
+Scaling the *load* out beyond one process is Locust's job: see
 :mod:`pganalytics_core.load.locust_support`, which merges every Locust process's samples
 exactly into one :class:`~pganalytics_core.load.result.LoadTestResult`.
 """
@@ -41,10 +40,9 @@ def _serve_fake(
 
 
 class FakeServiceProcess:
-    """The embedded fake ML service, in a child process (spawned), on 127.0.0.1.
-
-    Use as a context manager; :attr:`url` is valid inside. Faults are fixed for the
-    process's lifetime (use an in-process :class:`FakeMLService` to change them mid-run).
+    """The embedded fake ML service in a child process (spawned), on 127.0.0.1: a context
+    manager, :attr:`url` valid inside. Its faults are fixed for the process's lifetime (an
+    in-process :class:`FakeMLService` can change them mid-run).
 
     Args:
         faults: the faults to inject.
@@ -97,8 +95,7 @@ class FakeServiceProcess:
 
     def _shutdown(self) -> None:
         conn, process = self._conn, self._process
-        self._conn = self._process = None
-        self._url = None
+        self._conn = self._process = self._url = None
         if conn is not None:
             with contextlib.suppress(OSError):
                 conn.send("stop")

@@ -1,15 +1,12 @@
 """Pass/fail thresholds in the style of k6: ``{"p95_ms": "<200", "error_rate": "<0.05"}``.
 
 Each key is a metric of a :class:`~pganalytics_core.load.result.LoadTestResult` (see
-:data:`METRICS`), each value one condition (``"<200"``) or a list of them
-(``["<200", "<=250"]``). A condition is an operator (``<``, ``<=``, ``>``, ``>=``, ``==``,
-``!=``) and a number. A metric without a value (a percentile of a run with no samples, an
-open-model metric of a closed run) fails its threshold: absence is never a pass.
-
-Open-model runs of the ``pganalytics-load`` command also check
-:data:`OPEN_MODEL_THRESHOLDS` (no dropped request, a generator that held its schedule)
-unless ``--no-default-thresholds`` is given or a threshold on the same metric replaces
-them.
+:data:`METRICS`), each value a condition (``"<200"``: an operator among ``<``, ``<=``,
+``>``, ``>=``, ``==``, ``!=`` and a number) or a list of them (``["<200", "<=250"]``). A
+metric without a value (a percentile of a run with no samples, an open-model metric of a
+closed run) fails its threshold: absence is never a pass. Open-model runs of the
+``pganalytics-load`` command also check :data:`OPEN_MODEL_THRESHOLDS` (no dropped request,
+a generator that held its schedule) unless told otherwise.
 """
 
 from __future__ import annotations
