@@ -99,8 +99,7 @@ class Progress:
     Attributes:
         model: ``"closed"`` or ``"open"``.
         elapsed_s: seconds since the clock started.
-        finished: requests finished so far.
-        failed: requests failed so far.
+        finished, failed: requests finished, and failed, so far.
         planned: requests the run will make, when known in advance.
         dropped: open model: requests dropped so far.
         rejections: operations rejected by the client's own circuit breaker so far (not
@@ -363,11 +362,8 @@ def run_closed(
 
     Args:
         operation: one request, shared by every worker.
-        workers: worker threads.
-        iterations: requests per worker (give this or ``duration_s``).
-        duration_s: how long each worker keeps calling, in seconds.
-        options: as for :func:`run_model` (``operation_factory``, ``name`` (default
-            ``"closed"``), ``method``, ``classify``, ``progress``, ...).
+        workers, iterations, duration_s: the :class:`ClosedModel`'s fields.
+        options: as for :func:`run_model` (``name`` defaults to ``"closed"``).
     """
     model = ClosedModel(workers=workers, iterations=iterations, duration_s=duration_s)
     return run_model(model, operation, **options)
@@ -433,12 +429,10 @@ def _run_threads(
             thread.join()
         raise
     progress = settings.progress
+    interval_s = None if progress is None else settings.progress_interval_s
     try:
-        if progress is None:
-            run.all_done.wait()
-        else:
-            while not run.all_done.wait(settings.progress_interval_s):
-                progress(run.progress())
+        while not run.all_done.wait(interval_s) and progress is not None:
+            progress(run.progress())
     except BaseException:
         run.request_stop()
         raise
