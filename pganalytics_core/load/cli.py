@@ -3,24 +3,22 @@
 ::
 
     pganalytics-load --list-scenarios
-    pganalytics-load --scenario sustained-predictions
     pganalytics-load --scenario constant-rate --rate 500 --duration 10 --threshold 'p99_ms<50'
     pganalytics-load --model open --rate 1000 --duration 5 --workers 16 --json run.json
     pganalytics-load --scenario high-contention --url http://127.0.0.1:8081 --plot run.svg
     pganalytics-load --scenario sustained-load --error-rate 0.05 --latency-ms 20
 
-Without ``--url`` the embedded fake service is started (in a child process by default, so
-it does not share the load generator's interpreter lock; ``--fake-in-process`` keeps it
-in). The API key of a real service is read from ``PGANALYTICS_ML_API_KEY``, never from the
-command line. Exit status: 0 every threshold passed, 1 a threshold failed, 2 the run
-itself failed (bad arguments included; they get a one-line message, not a traceback).
+Without ``--url`` the embedded fake service is started, in a child process so that it does
+not share the load generator's interpreter lock (``--fake-in-process`` keeps it in). A
+real service's API key is read from ``PGANALYTICS_ML_API_KEY``, never from the command
+line. Exit status: 0 every threshold passed, 1 a threshold failed, 2 the run itself failed
+(bad arguments included: a one-line message, no traceback).
 
-An open-model run also checks ``dropped_requests==0`` and ``saturated==0`` (shown with the
-other thresholds): a run that dropped requests or could not hold its schedule fails
-unless ``--no-default-thresholds`` is given or a ``--threshold`` on the same metric
-replaces them. Options that the chosen run would ignore (``--rate`` for a closed model,
-``--iterations`` for an open one, ``--url`` or faults for the in-process breaker
-scenario, ...) are refused.
+An open-model run also checks ``dropped_requests==0`` and ``saturated==0`` (a run that
+dropped requests or could not hold its schedule fails) unless ``--no-default-thresholds``
+is given or a ``--threshold`` on the same metric replaces them. Options the chosen run
+would ignore (``--rate`` for a closed model, ``--iterations`` for an open one, ``--url`` or
+faults for the in-process breaker scenario, ...) are refused.
 """
 
 from __future__ import annotations
@@ -399,10 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.plot and not args.plot.lower().endswith(".svg"):
             raise ValueError("--plot writes SVG: give a file name ending in .svg")
         _check_applicable(args, scenario, faults)
-    except (ValueError, PgAnalyticsError) as exc:
-        parser.error(str(exc))  # exits with status 2 and a one-line message
-    except Exception as exc:  # nothing started yet: one line, never a traceback
-        parser.error(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # nothing started yet: status 2 and one line, never a traceback
+        known = isinstance(exc, ValueError | PgAnalyticsError)
+        parser.error(str(exc) if known else f"{type(exc).__name__}: {exc}")
 
     line = _ProgressLine(sys.stderr)
     failure = None
