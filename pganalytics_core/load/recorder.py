@@ -67,8 +67,7 @@ class Recorder:
         end_times_ns: open model only: when each finished request ended
             (``time.perf_counter_ns``), in the order the worker finished them.
         errors: failures by :func:`error_type`.
-        failures: how many requests failed (the sum of ``errors``, readable while the
-            worker runs).
+        failures: the sum of ``errors``, readable while the worker runs.
         late: open model only: requests that started later than the late threshold.
         rejections: operations rejected by the caller's own circuit breaker (see
             :func:`is_rejection`): not requests, so not in ``latencies_ns``.

@@ -337,11 +337,8 @@ def read_samples(path: str | os.PathLike[str]) -> LoadTestResult:
         name: int(meta.get(name, 0) if name in ("queued", "rejections") else meta[name])
         for name in _SAMPLE_INTS
     }
-    samples = RunSamples(
-        **blobs,
-        **fields,
-        failures_by_type=tuple((str(k), int(v)) for k, v in meta["failures_by_type"]),
-    )
+    fields["failures_by_type"] = tuple((str(k), int(v)) for k, v in meta["failures_by_type"])
+    samples = RunSamples(**blobs, **fields)
     method: PercentileMethod = (
         "inclusive" if meta.get("percentile_method") == "inclusive" else "nearest-rank"
     )

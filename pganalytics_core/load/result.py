@@ -184,8 +184,7 @@ class LoadTestResult:
             A dropped request counts from its intended start until a slot freed.
         open_model: the open model's extra measurements; None for the closed model.
         rejections: operations rejected by the client's own circuit breaker
-            (``CircuitOpenError``): no request was made, so they are counted here and
-            nowhere else (not requests, not failures, no latency, not in the throughput).
+            (``CircuitOpenError``): no request was made, so they are counted here only.
         started_at_unix_s: wall-clock start, in seconds since the epoch.
         samples: the raw samples (kept for exact merges; not compared, not shown).
     """
@@ -317,8 +316,7 @@ def build_result(
 
     Args:
         name: the run's name.
-        model: the model that produced the samples.
-        samples: the raw samples.
+        model, samples: the model that ran, and its raw samples.
         method: the percentile method.
         keep_samples: keep ``samples`` on the result (needed to merge it later).
 

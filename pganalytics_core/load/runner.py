@@ -266,10 +266,7 @@ class _Run:
         # or up to one period after the last actual start or hand-off when that was late.
         starts = (_as_int64(r.end_times_ns) - _as_int64(r.service_times_ns) for r in recorders)
         last_ns = max([schedule.last_handled_ns, *(int(s.max()) for s in starts if len(s))])
-        schedule_ns = model.schedule_span_ns
-        if last_ns:
-            period_ns = round(1e9 / model.rate_per_s)
-            schedule_ns = max(schedule_ns, last_ns - self.start_ns + period_ns)
+        late_end_ns = last_ns - self.start_ns + round(1e9 / model.rate_per_s) if last_ns else 0
         return dataclasses.replace(
             samples,
             latencies_ns=samples.latencies_ns + pack_samples(dropped),
@@ -281,7 +278,7 @@ class _Run:
             dropped=len(dropped),
             late=sum(r.late for r in recorders),
             queued=schedule.queued,
-            schedule_ns=schedule_ns,
+            schedule_ns=max(model.schedule_span_ns, late_end_ns),
         )
 
 
