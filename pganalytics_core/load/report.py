@@ -91,7 +91,6 @@ REPORT_SCHEMA_VERSION: Final = 1
 
 _SAMPLES_SCHEMA: Final = "pganalytics-load-samples"
 _SAMPLES_VERSION: Final = 1
-# The int fields of RunSamples a sample file keeps.
 _SAMPLE_INTS: Final = ("started_at_unix_ns", "duration_ns", "schedule_ns", *SAMPLE_COUNTS)
 
 
@@ -289,9 +288,6 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, object]:
     return data
 
 
-# -------------------------------------------------------------------------- sample files
-
-
 def write_samples(path: str | os.PathLike[str], result: LoadTestResult) -> None:
     """Save a result's raw samples (exact) for a later :func:`read_samples` and merge.
 
@@ -344,8 +340,6 @@ def read_samples(path: str | os.PathLike[str]) -> LoadTestResult:
     )
     return build_result(str(meta["name"]), model_from_dict(meta["model"]), samples, method=method)
 
-
-# ----------------------------------------------------------------------------- the plot
 
 _WIDTH: Final = 760
 _HEIGHT: Final = 440

@@ -352,7 +352,6 @@ def merge_samples(parts: Sequence[RunSamples]) -> RunSamples:
     failures = sum((Counter(dict(part.failures_by_type)) for part in parts), Counter[str]())
     start = min(part.started_at_unix_ns for part in parts)
     end = max(part.started_at_unix_ns + part.duration_ns for part in parts)
-    # Sample arrays concatenate, counts add up.
     merged: dict[str, Any] = {
         name: b"".join(getattr(part, name) for part in parts) for name in SAMPLE_ARRAYS
     }

@@ -177,7 +177,6 @@ class _Schedule:
     def __init__(self) -> None:
         self.lag_ns: array.array[int] = array.array("q")
         self.issued = self.queued = self.last_handled_ns = self.end_ns = 0
-        # Each dropped request's intended start and the moment it was dropped.
         self.dropped_intended_ns: array.array[int] = array.array("q")
         self.dropped_at_ns: array.array[int] = array.array("q")
 
@@ -396,9 +395,6 @@ def run_open(
     return run_model(model, operation, **options)
 
 
-# ------------------------------------------------------------------------------ threads
-
-
 def _run_threads(
     run: _Run,
     bodies: Sequence[Callable[[], int]],
@@ -609,9 +605,6 @@ def _dropped_latencies(
     index = numpy.searchsorted(ends, dropped_at)
     freed = numpy.where(index < len(ends) - 1, ends[index], dropped_at)
     return array.array("q", (freed - _as_int64(schedule.dropped_intended_ns)).tobytes())
-
-
-# ------------------------------------------------------------------------------ asyncio
 
 
 async def run_model_async(

@@ -56,7 +56,6 @@ METRICS: Final[Mapping[str, Callable[[LoadTestResult], float | None]]] = {
     "successful_requests": operator.attrgetter("successful_requests"),
     "failed_requests": operator.attrgetter("failed_requests"),
     "error_rate": lambda r: r.error_rate if r.total_requests else None,
-    # Operations the client's own circuit breaker rejected (no request was made).
     "rejections": operator.attrgetter("rejections"),
     "rps": operator.attrgetter("requests_per_second"),
     **{name: operator.attrgetter(name) for name in ("duration_s", "min_ms", "avg_ms", "max_ms")},
