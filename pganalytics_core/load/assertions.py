@@ -1,11 +1,6 @@
 """A test helper: assert k6-style thresholds on a result, with a message a person can read.
 
-::
-
-    result = run_scenario("sustained-predictions", iterations=20)
-    assert_thresholds(result, {"p95_ms": "<200", "error_rate": "<0.01"})
-
-A failure reads::
+``assert_thresholds(result, {"p95_ms": "<200", "error_rate": "<0.01"})`` fails with::
 
     AssertionError: 1 of 2 thresholds failed for 'sustained-predictions' (closed model,
     200 requests, 0 failed):
