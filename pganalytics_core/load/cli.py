@@ -125,70 +125,64 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 all thresholds passed, 1 a threshold failed, 2 the run failed. "
         f"A real service's API key is read from ${API_KEY_VARIABLE}.",
     )
-    what = parser.add_argument_group("what to run")
-    what.add_argument(
+    add = parser.add_argument_group("what to run").add_argument
+    add(
         "--scenario",
         choices=sorted(SCENARIOS),
         metavar="NAME",
         help=f"a preset: {', '.join(SCENARIOS)} (default: sustained-predictions)",
     )
-    what.add_argument(
+    add(
         "--model",
         choices=("closed", "open"),
         help="a custom prediction run instead of a preset: closed (workers x iterations or "
         "duration) or open (a constant --rate for --duration)",
     )
-    what.add_argument("--list-scenarios", action="store_true", help="list the presets and exit")
-    size = parser.add_argument_group("size (overrides the scenario's)")
-    size.add_argument("--workers", type=_count, help="worker threads")
-    size.add_argument("--iterations", type=_count, help="closed model: requests per worker")
-    size.add_argument(
+    add("--list-scenarios", action="store_true", help="list the presets and exit")
+    add = parser.add_argument_group("size (overrides the scenario's)").add_argument
+    add("--workers", type=_count, help="worker threads")
+    add("--iterations", type=_count, help="closed model: requests per worker")
+    add(
         "--duration",
         type=_number("duration"),
         metavar="SECONDS",
         help="closed model: seconds per worker; open model: seconds of arrivals",
     )
-    size.add_argument(
-        "--rate", type=_number("rate"), metavar="PER_S", help="open model: requests per second"
-    )
-    size.add_argument(
-        "--max-in-flight", type=_count, help="open model: outstanding requests before dropping"
-    )
+    add("--rate", type=_number("rate"), metavar="PER_S", help="open model: requests per second")
+    add("--max-in-flight", type=_count, help="open model: outstanding requests before dropping")
     # Removed: one process here; scale out with Locust (README "Load tests"). Still
     # parsed, so that scripts passing it get the replacement, not "unrecognized".
-    size.add_argument("--processes", type=_count, default=1, help=argparse.SUPPRESS)
-    target = parser.add_argument_group("target")
-    target.add_argument(
-        "--url", type=_url, help="the ML service's base URL (default: start the fake service)"
-    )
-    target.add_argument(
+    add("--processes", type=_count, default=1, help=argparse.SUPPRESS)
+    add = parser.add_argument_group("target").add_argument
+    add("--url", type=_url, help="the ML service's base URL (default: start the fake service)")
+    add(
         "--timeout", type=_number("timeout"), default=5.0, metavar="SECONDS", help="per request (5)"
     )
-    target.add_argument(
+    add(
         "--client-breaker",
         choices=CLIENT_BREAKERS,
         help="the load clients' circuit breaker: never-opens (default: measure the "
         "service) or default (the client's own; its rejections are counted apart)",
     )
-    target.add_argument(
+    add(
         "--fake-in-process",
         action="store_true",
         help="run the fake service in this process (default: a child process)",
     )
-    faults = parser.add_argument_group("faults (embedded fake service only)")
-    faults.add_argument("--latency-ms", type=_number("latency", allow_zero=True), default=0.0)
-    faults.add_argument("--jitter-ms", type=_number("jitter", allow_zero=True), default=0.0)
-    faults.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction 0..1")
-    faults.add_argument("--error-status", type=int, default=500, help="status of errors (500)")
-    faults.add_argument("--fault-mode", choices=sorted(FAULT_MODES), help="spoil answers")
-    faults.add_argument(
+    add = parser.add_argument_group("faults (embedded fake service only)").add_argument
+    add("--latency-ms", type=_number("latency", allow_zero=True), default=0.0)
+    add("--jitter-ms", type=_number("jitter", allow_zero=True), default=0.0)
+    add("--error-rate", type=_fraction, default=0.0, help="fraction 0..1")
+    add("--error-status", type=int, default=500, help="status of errors (500)")
+    add("--fault-mode", choices=sorted(FAULT_MODES), help="spoil answers")
+    add(
         "--fault-endpoints",
         metavar="NAMES",
         help=f"comma-separated endpoints the faults apply to (default all): "
         f"{', '.join(sorted(ENDPOINT_NAMES))}",
     )
-    checks = parser.add_argument_group("thresholds and output")
-    checks.add_argument(
+    add = parser.add_argument_group("thresholds and output").add_argument
+    add(
         "--threshold",
         action="append",
         default=[],
@@ -196,28 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="a k6-style threshold such as 'p95_ms<200' or 'error_rate<0.01' (repeatable; "
         "replaces the scenario's threshold on the same metric)",
     )
-    checks.add_argument(
+    add(
         "--no-default-thresholds",
         action="store_true",
         help="ignore the scenario's own thresholds, and for open-model runs the implicit "
         "dropped_requests==0 and saturated==0",
     )
-    checks.add_argument(
+    add(
         "--percentile-method",
         choices=PERCENTILE_METHODS,
         default="nearest-rank",
         help="how percentiles are computed (nearest-rank)",
     )
-    checks.add_argument("--json", metavar="FILE", help="write the versioned JSON report here")
-    checks.add_argument(
-        "--plot", metavar="FILE.svg", help="write a latency-by-percentile plot (SVG)"
-    )
-    checks.add_argument(
-        "--samples", metavar="FILE.zip", help="save the raw samples (to merge runs later)"
-    )
-    checks.add_argument(
-        "--quiet", action="store_true", help="no live progress line (none off a terminal)"
-    )
+    add("--json", metavar="FILE", help="write the versioned JSON report here")
+    add("--plot", metavar="FILE.svg", help="write a latency-by-percentile plot (SVG)")
+    add("--samples", metavar="FILE.zip", help="save the raw samples (to merge runs later)")
+    add("--quiet", action="store_true", help="no live progress line (none off a terminal)")
     return parser
 
 
