@@ -57,8 +57,7 @@ from pganalytics_core.load.result import (
     merge_results,
     pack_samples,
 )
-from pganalytics_core.load.scenarios import ClientBreaker, make_client_breaker
-from pganalytics_core.retry import RetryPolicy
+from pganalytics_core.load.scenarios import _NO_RETRIES, ClientBreaker, make_client_breaker
 
 __all__ = ["LocustSampleRecorder", "merge_sample_files", "ml_user_class", "record_samples"]
 
@@ -195,7 +194,6 @@ def ml_user_class(
     make_client_breaker(client_breaker)  # check it now, not in every user
     locust = _locust()
     user_base = cast(type, locust.User)
-    no_retries = RetryPolicy(max_retries=0)
 
     class MLServiceUser(user_base):  # type: ignore[misc,valid-type]
         abstract = True
@@ -207,7 +205,7 @@ def ml_user_class(
             self.ml = MLClient(
                 self.host,
                 timeout_s=timeout_s,
-                retry=no_retries,
+                retry=_NO_RETRIES,
                 api_key=os.environ.get(api_key_variable) or None,
                 breaker=make_client_breaker(client_breaker),
             )
