@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Self, overload
 
 from pganalytics_core.load.model import ClosedModel, LoadModel, ModelName, OpenModel
-from pganalytics_core.load.stats import LatencySummary, PercentileMethod, summarize
+from pganalytics_core.load.stats import LatencySummary, PercentileMethod, _as_int64, summarize
 
 __all__ = [
     "LoadTestResult",
@@ -34,11 +34,7 @@ __all__ = [
 
 def pack_samples(samples: array.array[int]) -> bytes:
     """Serialize int64 samples as little-endian bytes (portable between machines)."""
-    if sys.byteorder == "little":
-        return samples.tobytes()
-    swapped = array.array("q", samples)
-    swapped.byteswap()
-    return swapped.tobytes()
+    return _as_int64(samples).astype("<i8", copy=False).tobytes()
 
 
 def unpack_samples(data: bytes) -> array.array[int]:
