@@ -55,6 +55,7 @@ PERCENTILE_METHODS: Final[tuple[str, ...]] = get_args(PercentileMethod)
 P99_9_MIN_SAMPLES: Final = 1000
 
 _INT64_MAX: Final = 2**63 - 1
+_Int64s = numpy.ndarray[tuple[int], numpy.dtype[numpy.int64]]
 
 
 def _check_method(method: str) -> None:
@@ -118,7 +119,7 @@ def percentiles(
 
 
 def _percentiles(
-    data: numpy.ndarray[tuple[int], numpy.dtype[numpy.int64]],
+    data: _Int64s,
     qs: Iterable[float],
     method: PercentileMethod,
     ranks: Iterable[int] = (),
@@ -156,16 +157,14 @@ def select_ranks(values: Sequence[int], ranks: Iterable[int]) -> dict[int, int]:
     return _select(data, wanted) if wanted else {}
 
 
-def _as_int64(values: Sequence[int]) -> numpy.ndarray[tuple[int], numpy.dtype[numpy.int64]]:
+def _as_int64(values: Sequence[int]) -> _Int64s:
     """``values`` as an int64 numpy view: of the array itself when it is an ``array('q')``."""
     if not (isinstance(values, array.array) and values.typecode == "q"):
         values = array.array("q", values)  # ints only: a float is a TypeError
     return numpy.frombuffer(values, dtype=numpy.int64)
 
 
-def _select(
-    data: numpy.ndarray[tuple[int], numpy.dtype[numpy.int64]], wanted: set[int]
-) -> dict[int, int]:
+def _select(data: _Int64s, wanted: set[int]) -> dict[int, int]:
     """The order statistics at valid ranks (introselect on a copy)."""
     ordered = sorted(wanted)
     parted = numpy.partition(data, ordered)
