@@ -175,11 +175,10 @@ def ml_user_class(
 ) -> type:
     """Return an abstract Locust ``User`` whose ``self.ml`` is an :class:`MLClient`.
 
-    Subclass it and write tasks that call ``self.timed(name, fn)``: the call is timed with
-    ``perf_counter_ns`` and reported to Locust (and to :func:`record_samples`), an exception
-    counting as a failure, a rejection by the client's breaker as a rejection (not
-    reported to Locust: no request was made). Retries are off: a load test measures
-    single attempts.
+    Subclass it with tasks that call ``self.timed(name, fn)``: the call is timed with
+    ``perf_counter_ns`` and reported to Locust and :func:`record_samples` (an exception as a
+    failure; a rejection by the client's breaker only as a rejection: no request was made).
+    Retries are off: a load test measures single attempts.
 
     Args:
         timeout_s: each request's timeout, in seconds.

@@ -2,8 +2,9 @@
 
 :func:`run_model` (threads) and :func:`run_model_async` (tasks on the running loop) take a
 :class:`~pganalytics_core.load.model.ClosedModel` or an
-:class:`~pganalytics_core.load.model.OpenModel`; :func:`run_closed` and :func:`run_open`
-build the model from keywords.
+:class:`~pganalytics_core.load.model.OpenModel` (:func:`run_closed` and :func:`run_open`
+build it from keywords), join every thread they start (also when interrupted) and return
+a :class:`~pganalytics_core.load.result.LoadTestResult`.
 
 An *operation* makes one request (``lambda: client.predict(4001)``): it succeeds when it
 returns and fails when it raises an ``Exception`` (named by
@@ -13,10 +14,9 @@ caller's own breaker (:func:`~pganalytics_core.load.recorder.is_rejection`) is a
 worker, or an ``operation_factory(worker_index)`` (a client per worker, say); factories
 run *before* the clock starts.
 
-Closed model: the workers wait at a barrier, the clock starts when the last one arrives,
-and each calls back to back, timing each call with ``time.perf_counter_ns`` into its own
-:class:`~pganalytics_core.load.recorder.Recorder` (no lock, no shared counter on the hot
-path).
+Closed model: the workers meet at a barrier (the clock starts when the last arrives), then
+each calls back to back, timing every call with ``time.perf_counter_ns`` into its own
+:class:`~pganalytics_core.load.recorder.Recorder` (no lock or shared counter: hot path).
 
 Open model: a scheduler sleeps (never spins) until each intended start ``t0 + i / rate``
 and hands it to worker threads through a queue (the asyncio engine starts a task per
@@ -26,9 +26,6 @@ own lag (``handed_over - intended_start``) and counts the requests that found ev
 busy. A request due while ``max_in_flight`` are outstanding is *dropped*: a failed request
 of type ``"Dropped"`` whose latency runs until a slot freed (:func:`_dropped_latencies`),
 so dropping never hides a stall.
-
-Every runner joins every thread it starts (also when interrupted) and returns a
-:class:`~pganalytics_core.load.result.LoadTestResult`.
 """
 
 from __future__ import annotations

@@ -197,10 +197,8 @@ def scale_model(
     rate_per_s: float | None = None,
     max_in_flight: int | None = None,
 ) -> LoadModel:
-    """Return ``model`` with some parameters changed (None keeps a parameter).
-
-    For the closed model, ``iterations`` or ``duration_s`` replaces the other; for the open
-    model ``iterations`` is meaningless and rejected.
+    """Return ``model`` with the parameters given changed (None keeps one): in the closed
+    model ``iterations`` or ``duration_s`` replaces the other; the open one has no iterations.
 
     Raises:
         ConfigError: a parameter does not apply to the model or is out of range.
