@@ -237,10 +237,8 @@ def evaluate_thresholds(
     """
     parsed = parse_thresholds(thresholds) if isinstance(thresholds, Mapping) else tuple(thresholds)
     verdicts: list[ThresholdResult] = []
-    for threshold in parsed:
-        value = METRICS[threshold.metric](result)
+    for t in parsed:
+        value = METRICS[t.metric](result)
         actual = None if value is None else float(value)
-        verdicts.append(
-            ThresholdResult(threshold=threshold, actual=actual, passed=threshold.check(actual))
-        )
+        verdicts.append(ThresholdResult(threshold=t, actual=actual, passed=t.check(actual)))
     return tuple(verdicts)
