@@ -16,7 +16,7 @@ run *before* the clock starts.
 
 Closed model: the workers meet at a barrier (the clock starts when the last arrives), then
 each calls back to back, timing every call with ``time.perf_counter_ns`` into its own
-:class:`~pganalytics_core.load.recorder.Recorder` (no lock or shared counter: hot path).
+:class:`~pganalytics_core.load.recorder.Recorder` (no lock, no shared counter on the hot path).
 
 Open model: a scheduler sleeps (never spins) until each intended start ``t0 + i / rate``
 and hands it to worker threads through a queue (the asyncio engine starts a task per
