@@ -16,8 +16,8 @@ or load any operation yourself (clients are built before the clock starts)::
 Modules: :mod:`~.model` (the two models), :mod:`~.recorder` (per-worker samples),
 :mod:`~.stats` (exact percentiles), :mod:`~.result` (results and exact merges),
 :mod:`~.runner` (threads and asyncio), :mod:`~.thresholds` and :mod:`~.assertions`
-(k6-style pass/fail), :mod:`~.scenarios` (the backend's presets), :mod:`~.processes` (the
-fake service in a child process), :mod:`~.report` (text, JSON, SVG, sample files),
+(k6-style pass/fail), :mod:`~.scenarios` (the backend's presets), :mod:`~.report` (text,
+JSON, SVG, sample files),
 :mod:`~.cli` (``pganalytics-load``), :mod:`~.locust_support` (many processes and machines,
 through Locust). The generator's own accuracy and costs are benchmarked in
 ``benchmarks/bench_load.py``.
@@ -25,7 +25,6 @@ through Locust). The generator's own accuracy and costs are benchmarked in
 
 from pganalytics_core.load.assertions import assert_thresholds
 from pganalytics_core.load.model import ClosedModel, LoadModel, OpenModel
-from pganalytics_core.load.processes import FakeServiceProcess
 from pganalytics_core.load.recorder import Recorder, error_type
 from pganalytics_core.load.report import (
     REPORT_SCHEMA,
@@ -78,6 +77,7 @@ from pganalytics_core.load.thresholds import (
     evaluate_thresholds,
     parse_thresholds,
 )
+from pganalytics_core.testing.fake_service.process import FakeServiceProcess
 
 __all__ = [
     "ClosedModel",

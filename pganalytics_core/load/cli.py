@@ -37,7 +37,6 @@ import httpx
 
 from pganalytics_core.errors import PgAnalyticsError
 from pganalytics_core.load.model import ClosedModel, OpenModel
-from pganalytics_core.load.processes import FakeServiceProcess
 from pganalytics_core.load.report import (
     build_report,
     format_progress,
@@ -63,7 +62,13 @@ from pganalytics_core.load.thresholds import (
     evaluate_thresholds,
     parse_thresholds,
 )
-from pganalytics_core.testing.fake_service import ENDPOINT_NAMES, FAULT_MODES, FakeMLService, Faults
+from pganalytics_core.testing.fake_service import (
+    ENDPOINT_NAMES,
+    FAULT_MODES,
+    FakeMLService,
+    FakeServiceProcess,
+    Faults,
+)
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_THRESHOLDS", "build_parser", "main"]
 

@@ -19,6 +19,7 @@ The parts, each its own module:
   answers spoiled on purpose.
 * :mod:`.routes`: paths to endpoint names; :mod:`.handlers`: the contract's endpoints;
   :mod:`.responses`: answers as data.
+* :mod:`.process`: :class:`FakeServiceProcess`, the service in a child process.
 
 Design notes:
 
@@ -45,6 +46,7 @@ Quirks of the real service (a Flask application) reproduced on purpose:
 """
 
 from pganalytics_core.testing.fake_service.faults import FAULT_MODES, FaultChanges, Faults
+from pganalytics_core.testing.fake_service.process import FakeServiceProcess
 from pganalytics_core.testing.fake_service.routes import ENDPOINT_NAMES
 from pganalytics_core.testing.fake_service.service import FakeMLService
 
@@ -52,6 +54,7 @@ __all__ = [
     "ENDPOINT_NAMES",
     "FAULT_MODES",
     "FakeMLService",
+    "FakeServiceProcess",
     "FaultChanges",
     "Faults",
 ]
