@@ -1,10 +1,11 @@
 """Same-run throughput of the clients against raw httpx over loopback (issue 11's target).
 
-Runs ``bench_client.LoopbackAsync`` (50 concurrent predictions, async client vs raw
-``httpx.AsyncClient``) and ``bench_client.LoopbackConcurrent`` (10 threads, sync client
-vs raw ``httpx.Client``) in one process, alternating ours and raw each round, so every
-ratio compares two timings taken back to back. asv times each benchmark in a process of
-its own, minutes apart on a shared machine; this pairs them. Hold the timing lock::
+Runs ``bench_client.LoopbackAsync`` and ``LoopbackAsyncSameLimits`` (50 concurrent
+predictions, async client vs raw ``httpx.AsyncClient``) and ``LoopbackConcurrent`` (10
+threads, sync client vs raw ``httpx.Client``) in one process, alternating ours and raw
+each round, so every ratio compares two timings taken back to back. asv times each
+benchmark in a process of its own, minutes apart on a shared machine; this pairs them.
+Hold the timing lock::
 
     flock /tmp/pga-timing.lock .venv/bin/python tools/client_ratios.py [ROUNDS]
 """
@@ -20,7 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_client import LoopbackAsync, LoopbackConcurrent  # noqa: E402
+from benchmarks.bench_client import (  # noqa: E402
+    LoopbackAsync,
+    LoopbackAsyncSameLimits,
+    LoopbackConcurrent,
+)
 
 
 def _timed(fn: Callable[[], None]) -> float:
@@ -50,17 +55,20 @@ def _pair(label: str, ours: Callable[[], None], raw: Callable[[], None], rounds:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-    bench_async = LoopbackAsync()
-    bench_async.setup()
-    try:
-        _pair(
-            "async, 50 concurrent",
-            bench_async.time_async_predictions_50_concurrent,
-            bench_async.time_raw_httpx_async_50_concurrent,
-            rounds,
-        )
-    finally:
-        bench_async.teardown()
+    for label, bench_async in [
+        ("async, 50 concurrent (raw httpx's default pool)", LoopbackAsync()),
+        ("async, 50 concurrent, 50 connections each", LoopbackAsyncSameLimits()),
+    ]:
+        bench_async.setup()
+        try:
+            _pair(
+                label,
+                bench_async.time_async_predictions_50_concurrent,
+                bench_async.time_raw_httpx_async_50_concurrent,
+                rounds,
+            )
+        finally:
+            bench_async.teardown()
     bench_sync = LoopbackConcurrent()
     bench_sync.setup()
     try:
