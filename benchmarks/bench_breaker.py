@@ -556,24 +556,19 @@ class _FloorGate:
         return None
 
 
-class VersusWrappedFloor:
+class VersusWrappedFloor(VersusLockFloor):
     """Our paths next to the lock floor reached through the same call shape as ours.
 
     ``time_wrapped_floor_*`` is :class:`_WrappedLockFloor`; ``time_floor_gate_block`` is a
     block over :class:`_FloorGate` made by a method, as ``guard()`` is: the least any gate
     object costs in CPython. Ratios: ``time_call_failure`` / ``time_wrapped_floor_failure``,
     ``time_rejection_open`` / ``time_wrapped_floor_rejection``, ``time_guard_block`` /
-    ``time_floor_gate_block`` (docs/performance.md).
+    ``time_floor_gate_block`` (docs/performance.md). The rest are ``VersusLockFloor``'s
+    (inherited: the bare floors and our paths, measured again in this class's runs).
     """
 
     def setup(self) -> None:
-        BreakerConfig, CircuitBreaker, self.CircuitOpenError = _breaker_api()
-        self.breaker = CircuitBreaker()
-        if not hasattr(self.breaker, "guard"):
-            raise NotImplementedError("CircuitBreaker.guard() is not available")
-        self.failing = CircuitBreaker(BreakerConfig(failure_threshold=10**9))
-        self.opened = CircuitBreaker()
-        self.opened.force_open()
+        super().setup()
         self.floor = _WrappedLockFloor(0.0)
         self.floor_opened = _WrappedLockFloor(float("inf"))
 
@@ -581,25 +576,6 @@ class VersusWrappedFloor:
         gate = _FloorGate()
         gate._owner = self
         return gate
-
-    def time_call_success(self) -> None:
-        self.breaker.call(noop)
-
-    def time_call_failure(self) -> None:
-        try:
-            self.failing.call(fail)
-        except Failure:
-            pass
-
-    def time_rejection_open(self) -> None:
-        try:
-            self.opened.call(noop)
-        except self.CircuitOpenError:
-            pass
-
-    def time_guard_block(self) -> None:
-        with self.breaker.guard():
-            pass
 
     def time_wrapped_floor_success(self) -> None:
         self.floor.call(noop)

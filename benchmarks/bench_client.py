@@ -353,17 +353,14 @@ class LoopbackAsync(_Loopback):
         self.loop.run_until_complete(self._raw())
 
 
-class LoopbackAsyncSameLimits(_Loopback):
+class LoopbackAsyncSameLimits(LoopbackAsync):
     """``LoopbackAsync`` with one connection limit for both clients (issue 11's "same
     concurrency"): 50 connections, all kept alive and opened in setup.
 
     ``LoopbackAsync`` gives raw httpx its default pool (20 connections kept alive), so
     raw httpx reconnects 30 times a round while our client keeps all 50; here both keep
-    the same 50 and a round measures the requests only.
+    the same 50 and a round measures the requests only. The bodies are LoopbackAsync's.
     """
-
-    number = 1
-    repeat = (3, 10, 20.0)
 
     def setup(self) -> None:
         httpx = _httpx()
@@ -379,29 +376,6 @@ class LoopbackAsyncSameLimits(_Loopback):
             raise NotImplementedError("AsyncMLClient(limits=...) is not in this commit") from exc
         self.ahttp = httpx.AsyncClient(base_url=self.url, limits=limits)
         self.loop.run_until_complete(self._ours())  # open the 50 connections of each
-        self.loop.run_until_complete(self._raw())
-
-    def teardown(self) -> None:
-        self.loop.run_until_complete(self.aclient.aclose())
-        self.loop.run_until_complete(self.ahttp.aclose())
-        self.loop.close()
-        self.service.stop()
-
-    async def _ours(self) -> None:
-        await asyncio.gather(*(self.aclient.predict(4242) for _ in range(50)))
-
-    async def _raw_one(self) -> None:
-        r = await self.ahttp.post(PREDICT_PATH, json=PREDICT_PAYLOAD)
-        r.raise_for_status()
-        r.json()
-
-    async def _raw(self) -> None:
-        await asyncio.gather(*(self._raw_one() for _ in range(50)))
-
-    def time_async_predictions_50_concurrent(self) -> None:
-        self.loop.run_until_complete(self._ours())
-
-    def time_raw_httpx_async_50_concurrent(self) -> None:
         self.loop.run_until_complete(self._raw())
 
 
