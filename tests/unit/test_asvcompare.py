@@ -318,7 +318,7 @@ def test_markdown_report_is_a_pasteable_summary_with_tables() -> None:
 
     assert md.startswith("### Benchmarks: benchmark failure\n")
     assert "`aaaaaaaa` (main) → `bbbbbbbb` (HEAD)" in md
-    assert "#### Regressions (1)\n\n| Benchmark | Base | Head | Ratio | Note |" in md
+    assert "#### Regressions (1)\n\n| Benchmark | Base | Head | Ratio | Evidence | Note |" in md
     assert "`b.Ops.time_slower(a\\|b)`" in md  # a pipe would break the table
     assert "| 1.60x |" in md
     assert "<details>\n<summary>Unchanged (1)</summary>" in md
@@ -356,3 +356,49 @@ def test_quantile_interpolates() -> None:
     assert ac.quantile([1, 2, 3, 4, 5], 0.25) == 2
     with pytest.raises(ValueError, match="no values"):
         ac.quantile([], 0.5)
+
+
+def test_an_inform_only_regression_is_reported_but_does_not_exit_1() -> None:
+    loopback = ac.classify(
+        "bench_client.LoopbackAsync.time_x", timed(*BASE), timed(*(2 * p for p in BASE))
+    )
+    cpu = ac.classify("bench_breaker.Ops.time_call", timed(*BASE), timed(*(2 * p for p in BASE)))
+    failure = ac.classify("bench_client.LoopbackSync.time_y", failed(), timed(*BASE))
+    inform = (r"bench_client\.Loopback",)
+
+    assert loopback.verdict == cpu.verdict == ac.REGRESSION
+    assert ac.blocks(cpu, inform)
+    assert not ac.blocks(loopback, inform)
+    assert ac.exit_code([loopback], inform) == 0
+    assert ac.exit_code([loopback, cpu], inform) == 1
+    assert ac.exit_code([loopback, failure], inform) == 2  # a failure always blocks
+    info = ac.ReportInfo(
+        base="a" * 40,
+        head="b" * 40,
+        base_label="main",
+        head_label="HEAD",
+        factor=1.2,
+        rounds=4,
+        inform_only=inform,
+    )
+    text = ac.render_text([loopback], info)
+    assert "informs only, does not block" in text
+    assert text.rstrip().endswith("; exit 0")
+    md = ac.render_markdown([loopback], info)
+    assert md.startswith("### Benchmarks: no regression\n")
+    assert "which only inform" in md
+
+
+def test_each_markdown_row_says_what_its_verdict_rests_on() -> None:
+    wall = ac.classify("b.Ops.time_x", timed(*BASE), timed(*(2 * p for p in BASE)))
+    count = ac.classify_instructions("b.I.track_x", tracked(10_000), tracked(11_000))
+    info = ac.ReportInfo(
+        base="a" * 40, head="b" * 40, base_label="main", head_label="HEAD", factor=1.2, rounds=4
+    )
+
+    md = ac.render_markdown([wall, count], info)
+
+    assert f"| {wall.rounds} paired rounds |" in md
+    assert wall.rounds >= 1
+    assert "| instruction count (deterministic) |" in md
+    assert ac.evidence(wall, paired=False) == "stored runs (unpaired)"

@@ -91,9 +91,11 @@ from asvcompare.report import (
     summary_line,
 )
 from asvcompare.verdicts import (
+    blocks,
     classify,
     classify_instructions,
     compare_all,
+    evidence,
     exit_code,
     quantile,
     side_band,
@@ -124,9 +126,11 @@ __all__ = [
     "ReportInfo",
     "RoundResult",
     "Verdict",
+    "blocks",
     "classify",
     "classify_instructions",
     "compare_all",
+    "evidence",
     "exit_code",
     "format_band",
     "format_ratio",

@@ -79,6 +79,7 @@ class Options:
     rounds: int
     confirm_rounds: int
     instructions_threshold: float
+    inform_only: list[str]
     quick: bool
     no_run: bool
     markdown: Path | None
@@ -133,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="instruction-count benchmarks (unit 'instructions'): a change beyond this "
         "fraction either way is a verdict, from one measurement per side "
         f"(default: {DEFAULT_INSTRUCTIONS_THRESHOLD})",
+    )
+    p.add_argument(
+        "--inform-only",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="benchmarks whose name(params) matches REGEX are reported but their "
+        "regressions do not make the exit code 1 (repeatable; failures still exit 2)",
     )
     p.add_argument(
         "--quick",
@@ -266,10 +275,11 @@ def run(args: Options) -> int:
         warnings=tuple(warnings),
         paired=not args.no_run,
         instructions_threshold=args.instructions_threshold,
+        inform_only=tuple(args.inform_only),
     )
     sys.stdout.write(render_text(verdicts, info))
     if args.markdown:
         args.markdown.write_text(render_markdown(verdicts, info))
     if args.json:
         args.json.write_text(json.dumps(report_json(verdicts, info, m), indent=1) + "\n")
-    return exit_code(verdicts)
+    return exit_code(verdicts, args.inform_only)

@@ -30,7 +30,7 @@ from asvcompare.model import (
     Verdict,
     VerdictKind,
 )
-from asvcompare.verdicts import exit_code, ratio_text
+from asvcompare.verdicts import blocks, evidence, exit_code, ratio_text
 
 _TIME_UNITS: Final = (("s", 1.0), ("ms", 1e-3), ("μs", 1e-6), ("ns", 1e-9))
 _BYTE_UNITS: Final = (("G", 1e9), ("M", 1e6), ("k", 1e3))
@@ -122,6 +122,8 @@ class ReportInfo:
         warnings: what the reader must know (shown first).
         paired: False for stored results (one unpaired run per side).
         instructions_threshold: the instruction-count rule's threshold (a fraction).
+        inform_only: regexes of benchmarks whose regressions are shown but do not make
+            the exit code 1 (``--inform-only``).
     """
 
     base: str
@@ -135,6 +137,22 @@ class ReportInfo:
     warnings: tuple[str, ...] = ()
     paired: bool = True
     instructions_threshold: float = DEFAULT_INSTRUCTIONS_THRESHOLD
+    inform_only: tuple[str, ...] = ()
+
+
+def _blocking_rule(info: ReportInfo) -> str:
+    if not info.inform_only:
+        return ""
+    return (
+        "every verdict blocks (exit 1 on a regression) except those of benchmarks "
+        f"matching {', '.join(info.inform_only)}, which only inform"
+    )
+
+
+def _note(v: Verdict, info: ReportInfo) -> str:
+    if v.verdict == REGRESSION and not blocks(v, info.inform_only):
+        return "; ".join(filter(None, ["informs only, does not block", v.note]))
+    return v.note
 
 
 def _method(info: ReportInfo) -> str:
@@ -169,6 +187,8 @@ def render_text(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
     rule = _instruction_rule(verdicts, info)
     if rule:
         lines.append(rule)
+    if info.inform_only:
+        lines.append(_blocking_rule(info))
     lines += [f"warning: {w}" for w in info.warnings]
     groups = grouped(verdicts)
     for key in VERDICT_ORDER:
@@ -183,8 +203,10 @@ def render_text(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
         w = [max(len(r[i]) for r in rows) for i in range(4)]
         for v, r in zip(group, rows, strict=True):
             line = f"  {r[0]:<{w[0]}}  {r[1]:>{w[1]}} -> {r[2]:>{w[2]}}  {r[3]:<{w[3]}}"
-            lines.append((line + (f"  {v.note}" if v.note else "")).rstrip())
-    lines += ["", f"summary: {summary_line(verdicts)}; exit {exit_code(verdicts)}"]
+            note = _note(v, info)
+            lines.append((line + (f"  {note}" if note else "")).rstrip())
+    code = exit_code(verdicts, info.inform_only)
+    lines += ["", f"summary: {summary_line(verdicts)}; exit {code}"]
     return "\n".join(lines) + "\n"
 
 
@@ -194,7 +216,8 @@ def _md(text: str) -> str:
 
 def render_markdown(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
     """The report as Markdown, ready to paste into a pull request."""
-    title = {0: "no regression", 1: "regression", 2: "benchmark failure"}[exit_code(verdicts)]
+    code = exit_code(verdicts, info.inform_only)
+    title = {0: "no regression", 1: "regression", 2: "benchmark failure"}[code]
     rule = _instruction_rule(verdicts, info)
     out = [
         f"### Benchmarks: {title}",
@@ -206,7 +229,10 @@ def render_markdown(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
         f"[q1..q3] over the rounds lies entirely on one side of 1; {_method(info)}"
         + (", base and head back to back in every round" if info.paired else "")
         + ". Sides: median [min..max] over the rounds."
-        + (f" For {rule}." if rule else ""),
+        + (f" For {rule}." if rule else "")
+        + " Evidence: an instruction count is deterministic (the same code gives the same "
+        "count on any machine); paired rounds are wall-clock times measured base and head "
+        "back to back." + (f" Here {_blocking_rule(info)}." if info.inform_only else ""),
     ]
     if info.warnings:
         out += ["", *[f"> **Warning:** {_md(w)}" for w in info.warnings]]
@@ -216,11 +242,12 @@ def render_markdown(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
         if not group:
             continue
         table = [
-            "| Benchmark | Base | Head | Ratio | Note |",
-            "|---|--:|--:|--:|---|",
+            "| Benchmark | Base | Head | Ratio | Evidence | Note |",
+            "|---|--:|--:|--:|---|---|",
             *(
                 f"| `{_md(v.name)}` | {_md(format_band(v.base, v.unit))} | "
-                f"{_md(format_band(v.head, v.unit))} | {_md(format_ratio(v))} | {_md(v.note)} |"
+                f"{_md(format_band(v.head, v.unit))} | {_md(format_ratio(v))} | "
+                f"{evidence(v, paired=info.paired)} | {_md(_note(v, info))} |"
                 for v in group
             ),
         ]
@@ -287,6 +314,7 @@ class ReportInfoJson(TypedDict):
     warnings: list[str]
     paired: bool
     instructions_threshold: float
+    inform_only: list[str]
 
 
 class ReportJson(TypedDict):
@@ -331,6 +359,7 @@ def info_to_json(info: ReportInfo) -> ReportInfoJson:
         "warnings": list(info.warnings),
         "paired": info.paired,
         "instructions_threshold": info.instructions_threshold,
+        "inform_only": list(info.inform_only),
     }
 
 
@@ -338,7 +367,7 @@ def report_json(verdicts: Sequence[Verdict], info: ReportInfo, m: Measurements) 
     """Everything: how, the verdicts, and every round's raw results."""
     return {
         "info": info_to_json(info),
-        "exit_code": exit_code(verdicts),
+        "exit_code": exit_code(verdicts, info.inform_only),
         "summary": summary_line(verdicts),
         "verdicts": [verdict_to_json(v) for v in verdicts],
         "measurements": measurements_to_json(m),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable, Sequence
 
 from asvcompare.model import (
@@ -293,14 +294,35 @@ def _single_round_spread(base: RoundResult, head: RoundResult) -> tuple[float, f
     return h_lo / b_q1, h_q1 / b_lo
 
 
-def exit_code(verdicts: Iterable[Verdict]) -> int:
-    """2 when a benchmark failed or could not run, else 1 on a regression, else 0."""
-    kinds = {v.verdict for v in verdicts}
-    if FAILED in kinds:
+def blocks(v: Verdict, inform_only: Sequence[str] = ()) -> bool:
+    """Whether ``v`` counts in the exit code: its name matches no ``inform_only`` regex.
+
+    The regexes are searched in ``name(params)``, as asv's ``-b`` does.
+    """
+    return not any(re.search(pattern, v.name) for pattern in inform_only)
+
+
+def exit_code(verdicts: Iterable[Verdict], inform_only: Sequence[str] = ()) -> int:
+    """2 when a benchmark failed or could not run, else 1 on a regression, else 0.
+
+    A regression of a benchmark matching ``inform_only`` is reported but does not make
+    the exit code 1 (:func:`blocks`); a failure always makes it 2.
+    """
+    verdicts = list(verdicts)
+    if any(v.verdict == FAILED for v in verdicts):
         return 2
-    if REGRESSION in kinds:
+    if any(v.verdict == REGRESSION and blocks(v, inform_only) for v in verdicts):
         return 1
     return 0
+
+
+def evidence(v: Verdict, *, paired: bool = True) -> str:
+    """What the verdict rests on: a deterministic count, or paired wall-clock rounds."""
+    if v.unit == INSTRUCTIONS:
+        return "instruction count (deterministic)"
+    if not paired:
+        return "stored runs (unpaired)"
+    return f"{v.rounds} paired rounds" if v.rounds else "paired rounds"
 
 
 def compare_all(
