@@ -18,7 +18,8 @@ PUSH    ?=
 PORT    ?= 8080
 BENCH_ARGS := $(if $(MACHINE),--machine $(MACHINE)) $(if $(filter-out 0,$(PUSH)),--push)
 
-.PHONY: bench publish test lint typecheck unit benchcheck compare preview clean help unasync
+.PHONY: bench publish test lint typecheck unit benchcheck compare preview clean help unasync \
+	bench-setup sysdeps-bench sysdeps-test
 
 help:
 	@echo "make bench    benchmark the newest $(COMMITS) commits of main with asv, publish html/"
@@ -28,29 +29,41 @@ help:
 	@echo "make publish  publish the stored results (html/ and the gh-pages branch), run nothing"
 	@echo "make preview  serve html/ on http://127.0.0.1:$(PORT) (this machine only)"
 	@echo "make unasync  regenerate the sync client from the async one (after editing it)"
+	@echo "make bench-setup  the virtualenv and Debian packages of make bench, nothing run (CI)"
 
+# Debian packages first (python3-venv where ensurepip is missing, valgrind, chromium, ...),
+# installed when missing, or one line saying how: benchtools/sysdeps.py.
 $(STAMP): pyproject.toml
+	@$(PYTHON) -m benchtools sysdeps venv
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench,load]'
 	touch $(STAMP)
 
-bench: $(STAMP)
+sysdeps-bench:
+	@$(PYTHON) -m benchtools sysdeps bench
+
+sysdeps-test:
+	@$(PYTHON) -m benchtools sysdeps test
+
+bench-setup: sysdeps-bench $(STAMP)
+
+bench: sysdeps-bench $(STAMP)
 	$(PY) tools/bench_history.py --commits $(COMMITS) $(BENCH_ARGS)
 
 publish: $(STAMP)
 	$(PY) tools/bench_history.py --publish-only $(BENCH_ARGS)
 
-test: lint typecheck unit benchcheck
+test: sysdeps-test lint typecheck unit benchcheck
 
-lint: $(STAMP)
+lint: sysdeps-test $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: sysdeps-test $(STAMP)
 	$(PY) -m pytest
 
 # pganalytics_core/_sync_client.py is generated from _async_client.py (a test checks it).
@@ -66,7 +79,7 @@ compare: $(STAMP)
 	  "$(PY) tools/asv_compare.py --base $(BASE) --head $(HEAD)" >&2; exit $$code; }
 
 # A broken benchmark must not land: asv check, then every benchmark once on this checkout.
-benchcheck: $(STAMP)
+benchcheck: sysdeps-test $(STAMP)
 	$(VENV)/bin/asv machine --yes > /dev/null
 	$(VENV)/bin/asv check --python=same
 	$(PY) tools/bench_dry_run.py
