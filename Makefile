@@ -56,9 +56,12 @@ publish: $(STAMP)
 
 test: sysdeps-test lint typecheck unit benchcheck
 
+# actionlint (pinned in pyproject.toml) checks the workflows, their run: blocks with
+# shellcheck.
 lint: sysdeps-test $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/actionlint
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

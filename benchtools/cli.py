@@ -3,9 +3,11 @@
 Commands (each ``--help`` says more):
 
 * ``sysdeps {venv,bench,test}``: install the Debian packages a make target needs;
+* ``pr-check``: benchmark a pull request against its merge base (exit 0, 1 or 2);
+* ``pr-comment``: create or update the pull request's one benchmark comment.
 
-Each command's module is imported only when it runs: ``sysdeps`` needs
-nothing beyond the standard library (it runs before the virtualenv exists).
+Each command's module is imported only when it runs: ``sysdeps`` and ``pr-comment`` need
+nothing beyond the standard library (they run before the virtualenv exists, or without).
 """
 
 from __future__ import annotations
@@ -20,8 +22,22 @@ def _sysdeps(argv: Sequence[str]) -> int:
     return sysdeps.main(argv)
 
 
+def _pr_check(argv: Sequence[str]) -> int:
+    from benchtools import prcheck
+
+    return prcheck.main(argv)
+
+
+def _pr_comment(argv: Sequence[str]) -> int:
+    from benchtools import prcomment
+
+    return prcomment.main(argv)
+
+
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "sysdeps": (_sysdeps, "install the Debian packages a make target needs"),
+    "pr-check": (_pr_check, "benchmark a pull request against its merge base (0/1/2)"),
+    "pr-comment": (_pr_comment, "create or update the pull request's benchmark comment"),
 }
 
 
