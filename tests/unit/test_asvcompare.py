@@ -3,6 +3,7 @@ results: no asv, no run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -358,6 +359,11 @@ def test_quantile_interpolates() -> None:
         ac.quantile([], 0.5)
 
 
+MAIN_TO_HEAD = ac.ReportInfo(
+    base="a" * 40, head="b" * 40, base_label="main", head_label="HEAD", factor=1.2, rounds=4
+)
+
+
 def test_an_inform_only_regression_is_reported_but_does_not_exit_1() -> None:
     loopback = ac.classify(
         "bench_client.LoopbackAsync.time_x", timed(*BASE), timed(*(2 * p for p in BASE))
@@ -372,15 +378,7 @@ def test_an_inform_only_regression_is_reported_but_does_not_exit_1() -> None:
     assert ac.exit_code([loopback], inform) == 0
     assert ac.exit_code([loopback, cpu], inform) == 1
     assert ac.exit_code([loopback, failure], inform) == 2  # a failure always blocks
-    info = ac.ReportInfo(
-        base="a" * 40,
-        head="b" * 40,
-        base_label="main",
-        head_label="HEAD",
-        factor=1.2,
-        rounds=4,
-        inform_only=inform,
-    )
+    info = dataclasses.replace(MAIN_TO_HEAD, inform_only=inform)
     text = ac.render_text([loopback], info)
     assert "informs only, does not block" in text
     assert text.rstrip().endswith("; exit 0")
@@ -392,9 +390,7 @@ def test_an_inform_only_regression_is_reported_but_does_not_exit_1() -> None:
 def test_each_markdown_row_says_what_its_verdict_rests_on() -> None:
     wall = ac.classify("b.Ops.time_x", timed(*BASE), timed(*(2 * p for p in BASE)))
     count = ac.classify_instructions("b.I.track_x", tracked(10_000), tracked(11_000))
-    info = ac.ReportInfo(
-        base="a" * 40, head="b" * 40, base_label="main", head_label="HEAD", factor=1.2, rounds=4
-    )
+    info = MAIN_TO_HEAD
 
     md = ac.render_markdown([wall, count], info)
 
