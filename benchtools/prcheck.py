@@ -90,6 +90,14 @@ def git(*args: str) -> str:
     return proc.stdout.strip()
 
 
+def commit(rev: str) -> str:
+    """The commit hash ``rev`` names; :class:`CheckError` when it names none."""
+    try:
+        return git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    except CheckError:
+        raise CheckError(f"unknown revision {rev!r}") from None
+
+
 def is_docs_only(paths: Sequence[str]) -> bool:
     """True when every path matches :data:`DOC_PATTERNS` (and there is at least one)."""
     return bool(paths) and all(
@@ -137,8 +145,7 @@ def check(base: str, head: str, pr_number: int | None, out: Path, extra: Sequenc
     out.mkdir(parents=True, exist_ok=True)
     for name in REPORT_FILES:  # a report of an earlier run must not pass for this one's
         (out / name).unlink(missing_ok=True)
-    head_sha = git("rev-parse", "--verify", "--quiet", f"{head}^{{commit}}")
-    base_sha = git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    head_sha, base_sha = commit(head), commit(base)
     merge_base = git("merge-base", base_sha, head_sha)
     changed = git("diff", "--name-only", merge_base, head_sha).splitlines()
     print(f"pr-check: merge base {merge_base[:8]}, head {head_sha[:8]}, {len(changed)} file(s)")

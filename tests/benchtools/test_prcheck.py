@@ -85,7 +85,9 @@ def test_an_unknown_revision_is_a_failed_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert prcheck.main(["--base", "no-such-rev", "--head", "HEAD", "--out", str(tmp_path)]) == 2
-    assert "git rev-parse" in capsys.readouterr().err
+    assert "unknown revision 'no-such-rev'" in capsys.readouterr().err
+    assert prcheck.main(["--base=--output=x", "--head", "HEAD", "--out", str(tmp_path)]) == 2
+    assert "unknown revision '--output=x'" in capsys.readouterr().err
     assert prcheck.main(["--base", "main", "--out", str(tmp_path)]) == 2
 
 
