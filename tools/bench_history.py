@@ -48,6 +48,7 @@ from pathlib import Path
 import bench_site
 import git_plumbing as gp
 import results_branch as rb
+import results_format as rf
 
 ROOT = Path(__file__).resolve().parent.parent
 ASV = [sys.executable, "-m", "asv"]
@@ -161,6 +162,25 @@ def push_branches(branches: list[str]) -> int:
     return 0
 
 
+def again(
+    set_aside: tuple[rb.SetAside, ...], machine: str, done: set[str], todo: list[str]
+) -> list[str]:
+    """The commits of ``machine`` whose result files were set aside: benchmarked again.
+
+    Outside the ``--commits`` window too (the history lost them); a commit this clone
+    does not have is left to :func:`results_branch.missing_after` to report.
+    """
+    out: list[str] = []
+    for item in set_aside:
+        prefix = rf.result_commit_prefix(item.path)
+        if prefix is None or item.path.split("/")[0] != machine:
+            continue
+        commit = gp.resolve(ROOT, prefix)
+        if commit and commit not in done and commit not in todo and commit not in out:
+            out.append(commit)
+    return out
+
+
 def run_benchmarks(hashes: list[str], machine: str, asv_args: str) -> int:
     """``asv run`` of ``hashes`` under ``machine``; asv's exit code."""
     hashfile = STATE_DIR / "bench-commits.txt"
@@ -237,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     loaded = rb.load(ROOT, RESULTS_DIR, do_fetch=not args.no_fetch)
     for note in loaded.notes:
         print(f"bench: {note}")
+    for item in loaded.set_aside:
+        print(
+            f"bench: SET ASIDE {item.describe()}: asv cannot read it; kept in branch "
+            f"{rb.BRANCH} under {rb.QUARANTINE}/ with a note",
+            flush=True,
+        )
     print(
         f"bench: {loaded.files} stored result file(s) from branch {rb.BRANCH} "
         f"({len(loaded.merged_commits)} copy/copies merged) in {RESULTS_DIR}",
@@ -252,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         hashes = git(*rev_list).split()
         done = rb.benchmarked_commits(RESULTS_DIR, machine)
         todo = [h for h in hashes if h not in done]
+        todo += again(loaded.set_aside, machine, done, todo)
         print(
             f"bench: machine {machine!r}: {len(hashes)} commit(s) of {args.branch}, "
             f"{len(hashes) - len(todo)} already benchmarked, {len(todo)} to run",
@@ -269,6 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: branch {rb.BRANCH} {state}; share it with `git push origin {rb.BRANCH}`")
 
     publish_rc = publish(args.confirm_args)
+    lacking = rb.missing_after(RESULTS_DIR, loaded.set_aside)
+    for item in lacking:
+        print(
+            f"bench: the published site lacks what {item.path} held ({item.reason}): "
+            f"benchmark that commit again with `make bench MACHINE={item.path.split('/')[0]}`"
+            " on the machine that made it",
+            file=sys.stderr,
+        )
     push_rc = push_branches([rb.BRANCH, bench_site.PAGES_BRANCH]) if args.push else 0
     minutes = (time.monotonic() - started) / 60
     print(f"bench: done in {minutes:.1f} min; HTML history in {HTML_DIR}")
@@ -276,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     print("       compare commits with `make compare`.")
     if publish_rc != 0:
         return publish_rc
+    if lacking:
+        return 2
     # asv exits non-zero when a benchmark failed on some commit; report it, but the
     # history of the others is stored and published all the same.
     return run_rc or push_rc
