@@ -49,10 +49,10 @@ sysdeps-test:
 bench-setup: sysdeps-bench $(STAMP)
 
 bench: sysdeps-bench $(STAMP)
-	$(PY) tools/bench_history.py --commits $(COMMITS) $(BENCH_ARGS)
+	$(PY) -m benchtools bench --commits $(COMMITS) $(BENCH_ARGS)
 
 publish: $(STAMP)
-	$(PY) tools/bench_history.py --publish-only $(BENCH_ARGS)
+	$(PY) -m benchtools publish $(BENCH_ARGS)
 
 test: sysdeps-test lint typecheck unit benchcheck
 
@@ -71,7 +71,7 @@ unit: sysdeps-test $(STAMP)
 
 # pganalytics_core/_sync_client.py is generated from _async_client.py (a test checks it).
 unasync: $(STAMP)
-	$(PY) tools/unasync_client.py
+	$(PY) -m benchtools unasync
 
 # A convenience: make exits 2 whenever a command fails, so "1, a regression" cannot get
 # through make. CI runs the command itself (README "Reviewing a pull request").
@@ -85,11 +85,11 @@ compare: $(STAMP)
 benchcheck: sysdeps-test $(STAMP)
 	$(VENV)/bin/asv machine --yes > /dev/null
 	$(VENV)/bin/asv check --python=same
-	$(PY) tools/bench_dry_run.py
+	$(PY) -m benchtools dry-run
 
 # asv preview would listen on every interface; this serves html/ on 127.0.0.1 only.
 preview: $(STAMP)
-	$(PY) tools/bench_site.py preview --port $(PORT)
+	$(PY) -m benchtools preview --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .asv html

@@ -278,7 +278,7 @@ def _no_aslr() -> list[str]:
     return command if probe.returncode == 0 else []
 
 
-#: Set by ``make compare`` (tools/asvcompare/asvglue.py): the directory holding the
+#: Set by ``make compare`` (benchtools/compare/asvglue.py): the directory holding the
 #: commit's package, first on the benchmark process's ``sys.path`` (asv's runner drops
 #: ``ASV_PYTHONPATH`` once used). The measuring process must count that package, not
 #: whatever asv's environment has installed.

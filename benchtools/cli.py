@@ -1,7 +1,16 @@
 """``python -m benchtools COMMAND [OPTIONS]``: the repository's tools as one command.
 
-Commands (each ``--help`` says more):
+Commands (each ``--help`` says more); ``make`` and the GitHub workflows call these:
 
+* ``bench``: the main job, ``make bench`` (:mod:`benchtools.history`);
+* ``publish``: publish the stored results, run nothing, ``make publish``;
+* ``compare``: benchmark two revisions and judge them, ``make compare``
+  (:mod:`benchtools.compare`; ``tools/asv_compare.py`` is the same command);
+* ``confirm``: re-measure the steps of a published history (:mod:`benchtools.confirm`);
+* ``preview``: serve ``html/`` on 127.0.0.1, ``make preview`` (:mod:`benchtools.site`);
+* ``selftest compare|history``: prove the verdicts and the history on this machine;
+* ``dry-run``: every benchmark once on this checkout (``make test``);
+* ``unasync``: regenerate the sync client, ``make unasync``;
 * ``sysdeps {venv,bench,test}``: install the Debian packages a make target needs;
 * ``pr-check``: benchmark a pull request against its merge base (exit 0, 1 or 2);
 * ``pr-comment``: create or update the pull request's one benchmark comment.
@@ -14,6 +23,61 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+
+
+def _bench(argv: Sequence[str]) -> int:
+    from benchtools import history
+
+    return history.main(list(argv))
+
+
+def _publish(argv: Sequence[str]) -> int:
+    from benchtools import history
+
+    return history.main(["--publish-only", *argv])
+
+
+def _compare(argv: Sequence[str]) -> int:
+    from benchtools.compare import cli
+
+    return cli.main(argv)
+
+
+def _confirm(argv: Sequence[str]) -> int:
+    from benchtools import confirm
+
+    return confirm.main(argv)
+
+
+def _preview(argv: Sequence[str]) -> int:
+    from benchtools import site
+
+    return site.main(["preview", *argv])
+
+
+def _selftest(argv: Sequence[str]) -> int:
+    if argv and argv[0] == "compare":
+        from benchtools import selftest_compare
+
+        return selftest_compare.main(argv[1:])
+    if argv and argv[0] == "history":
+        from benchtools import selftest_history
+
+        return selftest_history.main(argv[1:])
+    print("usage: python -m benchtools selftest {compare,history} [OPTIONS]", file=sys.stderr)
+    return 2
+
+
+def _dry_run(argv: Sequence[str]) -> int:
+    from benchtools import dryrun
+
+    return dryrun.main(list(argv))
+
+
+def _unasync(argv: Sequence[str]) -> int:
+    from benchtools import unasync
+
+    return unasync.main(list(argv))
 
 
 def _sysdeps(argv: Sequence[str]) -> int:
@@ -35,6 +99,14 @@ def _pr_comment(argv: Sequence[str]) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "bench": (_bench, "benchmark the newest commits of main, store and publish (make bench)"),
+    "publish": (_publish, "publish the stored results, run nothing (make publish)"),
+    "compare": (_compare, "benchmark two revisions in paired rounds and judge (0/1/2)"),
+    "confirm": (_confirm, "re-measure the steps of the published history"),
+    "preview": (_preview, "serve html/ on 127.0.0.1 (make preview)"),
+    "selftest": (_selftest, "prove the verdicts (compare) or the history (history) here"),
+    "dry-run": (_dry_run, "every benchmark once on this checkout"),
+    "unasync": (_unasync, "regenerate the sync client from the async one"),
     "sysdeps": (_sysdeps, "install the Debian packages a make target needs"),
     "pr-check": (_pr_check, "benchmark a pull request against its merge base (0/1/2)"),
     "pr-comment": (_pr_comment, "create or update the pull request's benchmark comment"),

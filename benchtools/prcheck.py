@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchtools import actions
+from benchtools import git as gp
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPARE = ROOT / "tools" / "asv_compare.py"
@@ -84,18 +85,18 @@ class CheckError(Exception):
 
 def git(*args: str) -> str:
     """``git ARGS`` in the repository; its output, stripped; :class:`CheckError` on failure."""
-    proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise CheckError(f"git {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout.strip()
+    try:
+        return gp.git(ROOT, *args).decode().strip()
+    except gp.GitError as exc:
+        raise CheckError(str(exc)) from None
 
 
 def commit(rev: str) -> str:
     """The commit hash ``rev`` names; :class:`CheckError` when it names none."""
-    try:
-        return git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
-    except CheckError:
-        raise CheckError(f"unknown revision {rev!r}") from None
+    found = gp.resolve(ROOT, rev)
+    if found is None:
+        raise CheckError(f"unknown revision {rev!r}")
+    return found
 
 
 def is_docs_only(paths: Sequence[str]) -> bool:

@@ -1,6 +1,6 @@
 """The asyncio client of the ML service: :class:`AsyncMLClient`, and its I/O loops.
 
-This file is the single source of both clients' loops: ``tools/unasync_client.py``
+This file is the single source of both clients' loops: ``benchtools/unasync.py``
 generates :mod:`pganalytics_core._sync_client` (:class:`MLClient`) from it by renaming
 (``async def`` -> ``def``, ``await`` dropped, ``aiter_raw`` -> ``iter_raw``, ...), as
 httpcore does with unasync, and a test fails when the generated file is stale. Edit this

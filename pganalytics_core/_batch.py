@@ -1,7 +1,7 @@
 """How a batch's requests run at once: worker threads (MLClient) or tasks (AsyncMLClient).
 
 The one piece of the clients that is not a rename of the other, so it is written twice
-here, by hand, and the generator of the sync client (``tools/unasync_client.py``) maps
+here, by hand, and the generator of the sync client (``benchtools/unasync.py``) maps
 :func:`amap_bounded` to :func:`map_bounded`. Both return one result per item, in order;
 ``fn`` must not raise (the clients' ``_predict_outcome`` returns its errors).
 """

@@ -7,7 +7,7 @@ policy itself is described in :mod:`pganalytics_core.client`.
 
 The I/O loops that use it are written once too, in :mod:`pganalytics_core._async_client`
 (by hand); :mod:`pganalytics_core._sync_client` is generated from it by
-``tools/unasync_client.py`` (a test fails when it is stale).
+``benchtools/unasync.py`` (a test fails when it is stale).
 """
 
 from __future__ import annotations

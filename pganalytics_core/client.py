@@ -7,7 +7,7 @@ errors, translates httpx exceptions (``_translate_httpx_error``, the one place),
 secrets and decides retries (:class:`~pganalytics_core.retry.RetryPolicy`). The loops
 that send, read and sleep are written once too, for asyncio, in
 :mod:`pganalytics_core._async_client`; :mod:`pganalytics_core._sync_client` is generated
-from it by ``tools/unasync_client.py`` (renaming, as httpcore does with unasync; a test
+from it by ``benchtools/unasync.py`` (renaming, as httpcore does with unasync; a test
 fails when it is stale), so the two clients differ only in how they send bytes, sleep
 and run a batch at once (:mod:`pganalytics_core._batch`: threads or tasks).
 

@@ -22,16 +22,14 @@ import pytest
 import workflow_runner as wr
 from fake_github import FakeGitHub, serve
 
+from benchtools import git as git_plumbing
+from benchtools import selftest_compare as asv_selftest
+from benchtools import selftest_history as history_selftest
 from benchtools.prcomment import MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 HISTORY, PR, COMMENT = "benchmark-history.yml", "benchmark-pr.yml", "benchmark-comment.yml"
-sys.path.insert(0, str(ROOT / "tools"))
-
-import asv_selftest  # noqa: E402
-import git_plumbing  # noqa: E402
-import history_selftest  # noqa: E402
 
 HOSTILE_BRANCH = "$(touch${IFS}pwned)"
 IDENTITY = {

@@ -1,4 +1,4 @@
-"""The command line of the review tool: tools/asv_compare.py (asvcompare.cli)."""
+"""The command line of the review tool: tools/asv_compare.py (benchtools.compare.cli)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from asvcompare import Measurements, RoundResult, cli
+from benchtools.compare import Measurements, RoundResult, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,10 +78,19 @@ def test_the_direct_command_passes_its_exit_code_on(
     assert output in proc.stdout + proc.stderr
 
 
-def test_python_m_asvcompare_is_the_same_command() -> None:
+def test_python_m_benchtools_compare_is_the_same_command() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "asvcompare", "--repo", str(ROOT), "--base", "no-such-rev-xyz"],
-        cwd=ROOT / "tools",
+        [
+            sys.executable,
+            "-m",
+            "benchtools",
+            "compare",
+            "--repo",
+            str(ROOT),
+            "--base",
+            "no-such-rev-xyz",
+        ],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
@@ -102,7 +111,7 @@ def test_main_returns_the_verdicts_exit_code_for_stored_results(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    from asvcompare import asvglue
+    from benchtools.compare import asvglue
 
     def stored(repo: Path, commits: list[str], regexes: list[str]) -> Measurements:
         base, head = commits
@@ -132,7 +141,7 @@ def test_setup_cache_runs_the_commits_package_under_both_launchers() -> None:
     # asv's ForkServer inherits Spawner.create_setup_cache, which runs through asv's
     # environment without the commit's package: setup_cache (the instruction counts)
     # then measured whatever the environment had installed, the same on both sides.
-    from asvcompare import asvglue
+    from benchtools.compare import asvglue
 
     for launcher in (asvglue.OverlaySpawner, asvglue.OverlayForkServer):
         assert launcher.create_setup_cache is asvglue.OverlaySpawner.create_setup_cache

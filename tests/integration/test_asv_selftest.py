@@ -1,4 +1,4 @@
-"""tools/asv_selftest.py at reduced size: asv_compare's verdicts on this machine.
+"""benchtools/selftest_compare.py at reduced size: asv_compare's verdicts on this machine.
 
 A few breaker benchmarks, fewer rounds: identical code must give no change, a 1.5x
 slowdown planted in ``CircuitBreaker.call`` must be found on the benchmarks whose body
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import asv_selftest
-import asvcompare as ac
+import benchtools.compare as ac
+from benchtools import selftest_compare as asv_selftest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,7 +143,7 @@ def test_judge_instructions_wants_the_target_and_nothing_else() -> None:
 
 
 def _run_selftest(out: Path) -> tuple[int, str, dict[str, object]]:
-    cmd = [sys.executable, str(ROOT / "tools" / "asv_selftest.py"), "--json", str(out)]
+    cmd = [sys.executable, "-m", "benchtools", "selftest", "compare", "--json", str(out)]
     for regex in SELECTION:
         cmd += ["-b", regex]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -265,7 +265,10 @@ def test_selftest_instructions_reports_the_planted_operation_only(tmp_path: Path
     out = tmp_path / "instructions.json"
     cmd = [
         sys.executable,
-        str(ROOT / "tools" / "asv_selftest.py"),
+        "-m",
+        "benchtools",
+        "selftest",
+        "compare",
         "--source",
         str(source),
         "--env-cache",

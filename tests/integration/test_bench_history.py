@@ -1,4 +1,4 @@
-"""tools/bench_history.py's own decisions: the machine name, the note on missing tools."""
+"""benchtools/history.py's own decisions: the machine name, the note on missing tools."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-import bench_history as bh
+from benchtools import history as bh
 
 
 def test_machine_name_from_the_environment_else_the_host(

@@ -1,17 +1,14 @@
-"""The decisions of tools/confirm_regressions.py on synthetic published files (no asv run)."""
+"""The decisions of benchtools/confirm.py on synthetic published files (no asv run)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-
-import confirm_regressions as cr
+from benchtools import confirm as cr
 
 THRESHOLDS = {
     r"(?!bench_instructions\.)": 0.2,

@@ -1,8 +1,8 @@
-"""tools/history_selftest.py at reduced size: the published Regressions list on this machine.
+"""``python -m benchtools selftest history`` at reduced size: the published Regressions list.
 
 Six breaker benchmarks, a history of docs-only commits and one commit making
 ``CircuitBreaker.reset()`` do its work twice, measured by the main job
-(tools/bench_history.py) twice in a temporary clone: the docs-only history must publish
+(``python -m benchtools bench``) twice in a temporary clone: the docs-only history must publish
 no step; with the plant, exactly the benchmarks timing ``reset()`` at that commit. Real
 asv builds, runs and paired re-measurements (about 2 min; 1 more the first time, to
 create asv's environment).
@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
+from benchtools import selftest_history as history_selftest
+from benchtools.plant import SelftestError
 
-import history_selftest  # noqa: E402
-from asv_selftest import SelftestError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 BREAKER_SOURCE = '''
 class CircuitBreaker:
@@ -96,7 +95,7 @@ def test_judge_names_false_steps_and_misses() -> None:
 @pytest.mark.timeout(660)
 def test_selftest_reduced_publishes_the_planted_step_and_nothing_else(tmp_path: Path) -> None:
     out = tmp_path / "history.json"
-    cmd = [sys.executable, str(ROOT / "tools" / "history_selftest.py"), "--json", str(out)]
+    cmd = [sys.executable, "-m", "benchtools", "selftest", "history", "--json", str(out)]
     for regex in SELECTION:
         cmd += ["-b", regex]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -1,4 +1,4 @@
-"""Results kept in git (tools/results_branch.py, tools/git_plumbing.py), on real repositories.
+"""Results kept in git (benchtools/results.py, benchtools/git.py), on real repositories.
 
 Two clones of one origin each add results and merge through the origin's
 ``benchmark-results`` branch: no result may be lost, and the branch the user works on,
@@ -15,8 +15,8 @@ import pytest
 import site_fixture as sf
 from site_fixture import git
 
-import git_plumbing as gp
-import results_branch as rb
+from benchtools import git as gp
+from benchtools import results as rb
 
 
 def results_dir(clone: Path) -> Path:

@@ -17,10 +17,10 @@ import pytest
 import site_fixture as sf
 from site_fixture import git
 
-import bench_history as bh
-import git_plumbing as gp
-import results_branch as rb
-import results_format as rf
+from benchtools import git as gp
+from benchtools import history as bh
+from benchtools import results as rb
+from benchtools import results_format as rf
 
 ROOT = Path(__file__).resolve().parents[2]
 MACHINE = "box-a"
@@ -181,8 +181,7 @@ def test_make_bench_benchmarks_a_set_aside_commit_again(tmp_path: Path) -> None:
 def test_make_publish_names_the_file_says_what_the_site_lacks_and_exits_2(
     tmp_path: Path,
 ) -> None:
-    sys.path.insert(0, str(ROOT / "tools"))
-    import asv_selftest
+    from benchtools import selftest_compare as asv_selftest
 
     repo = tmp_path / "clone"
     asv_selftest.make_clone(ROOT, repo, worktree=True)
@@ -199,8 +198,9 @@ def test_make_publish_names_the_file_says_what_the_site_lacks_and_exits_2(
     proc = subprocess.run(
         [
             sys.executable,
-            "tools/bench_history.py",
-            "--publish-only",
+            "-m",
+            "benchtools",
+            "publish",
             "--no-fetch",
             "--machine",
             MACHINE,

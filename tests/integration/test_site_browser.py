@@ -2,7 +2,7 @@
 
 A fixture history (tests/integration/site_fixture.py: a few commits, asv result files of
 three benchmarks with a regression) is published with the real ``asv publish`` and made
-self-contained by tools/bench_site.py, served on 127.0.0.1 by the server ``make preview``
+self-contained by benchtools/site.py, served on 127.0.0.1 by the server ``make preview``
 uses, and opened in Debian's ``chromium`` driven by Playwright (never its own browser
 download). Every request the pages make is recorded, and any that is not for the local
 server is aborted and fails the test; so does any console error or uncaught exception.
@@ -24,7 +24,7 @@ import pytest
 import site_fixture as sf
 from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
 
-import bench_site
+from benchtools import site as bench_site
 
 pytestmark = pytest.mark.slow
 

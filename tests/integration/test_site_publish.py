@@ -1,4 +1,4 @@
-"""tools/bench_site.py without a browser: vendored copies, links, the gh-pages branch."""
+"""benchtools/site.py without a browser: vendored copies, links, the gh-pages branch."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import asv
 import pytest
 import site_fixture as sf
 
-import bench_site
-import git_plumbing as gp
+from benchtools import git as gp
+from benchtools import site as bench_site
 
 ASV_INDEX = Path(asv.__file__).parent / "www" / "index.html"
 FLOT_CDN = "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/"

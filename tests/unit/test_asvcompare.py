@@ -1,4 +1,4 @@
-"""The verdict logic and reports of the review tool (tools/asvcompare), on synthetic
+"""The verdict logic and reports of the review tool (benchtools/compare), on synthetic
 results: no asv, no run."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-import asvcompare as ac
+import benchtools.compare as ac
 
 NS = 1e-9
 

@@ -1,5 +1,5 @@
 """The review tool's rule for instruction counts, its order of rounds, its JSON shape,
-and that its pure part needs no asv (tools/asvcompare)."""
+and that its pure part needs no asv (benchtools/compare)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import asvcompare as ac
-from asvcompare.rounds import measure
+import benchtools.compare as ac
+from benchtools.compare.rounds import measure
 
 INSTR = "b.Instructions.track_call_success"
 
@@ -331,19 +331,20 @@ def test_measurements_from_json_rejects_another_shape() -> None:
 
 
 def test_the_pure_modules_import_without_asv() -> None:
-    # asv blocked: everything but asvcompare.asvglue must still import and work.
+    # asv blocked: everything but benchtools.compare.asvglue must still import and work.
     code = (
         "import sys; sys.modules['asv'] = None\n"
-        "import asvcompare, asvcompare.rounds, asvcompare.cli, asvcompare.gitrev\n"
-        "print(asvcompare.exit_code([]))\n"
+        "import benchtools.compare as c, benchtools.compare.rounds, benchtools.compare.cli\n"
+        "import benchtools.compare.gitrev\n"
+        "print(c.exit_code([]))\n"
         "try:\n"
-        "    import asvcompare.asvglue\n"
+        "    import benchtools.compare.asvglue\n"
         "except ImportError:\n"
         "    print('glue needs asv')\n"
     )
-    tools = Path(__file__).resolve().parents[2] / "tools"
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tools, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
     )
 
     assert proc.returncode == 0, proc.stderr

@@ -1,4 +1,4 @@
-"""The command line: ``python tools/asv_compare.py`` (or ``python -m asvcompare``).
+"""The command line: ``python tools/asv_compare.py`` (or ``python -m benchtools compare``).
 
 Exit codes, returned unchanged to the caller (CI calls this directly; ``make compare``
 cannot pass 1 on: make turns every failing command into its own exit 2):
@@ -20,18 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from asvcompare.gitrev import dirty_paths, resolve
-from asvcompare.model import (
+from benchtools.compare.gitrev import dirty_paths, resolve
+from benchtools.compare.model import (
     DEFAULT_CONFIRM_ROUNDS,
     DEFAULT_FACTOR,
     DEFAULT_INSTRUCTIONS_THRESHOLD,
     DEFAULT_ROUNDS,
     CompareError,
 )
-from asvcompare.report import ReportInfo, render_markdown, render_text, report_json
-from asvcompare.verdicts import compare_all, exit_code
+from benchtools.compare.report import ReportInfo, render_markdown, render_text, report_json
+from benchtools.compare.verdicts import compare_all, exit_code
 
-#: The repository this tool lives in (tools/asvcompare/cli.py -> the root).
+#: The repository this tool lives in (benchtools/compare/cli.py -> the root).
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -224,7 +224,7 @@ def run(args: Options) -> int:
             print(f"warning: {w}")
         return 0
     # asv is imported only now: parsing and the checks above work without it.
-    from asvcompare import asvglue
+    from benchtools.compare import asvglue
 
     started = time.monotonic()
     rounds = 1 if (args.quick or args.no_run) else args.rounds

@@ -1,7 +1,7 @@
 """Benchmark two revisions with asv and judge them: the review tool behind ``make compare``.
 
 Run it as ``python tools/asv_compare.py`` (from the repository root; or
-``python -m asvcompare`` with ``tools`` on the path). Usage::
+``python -m benchtools compare`` with ``tools`` on the path). Usage::
 
     python tools/asv_compare.py --base main --head HEAD                # exit 0, 1 or 2
     python tools/asv_compare.py --base main --head HEAD -b GuardedCall --rounds 8
@@ -56,7 +56,7 @@ Nothing is written to ``.asv/results`` (the history ``make bench`` publishes is 
 mixed with review runs). Per-commit package builds are cached in ``.asv/compare/``.
 """
 
-from asvcompare.model import (
+from benchtools.compare.model import (
     DEFAULT_CONFIRM_ROUNDS,
     DEFAULT_FACTOR,
     DEFAULT_INSTRUCTIONS_THRESHOLD,
@@ -78,7 +78,7 @@ from asvcompare.model import (
     RoundResult,
     Verdict,
 )
-from asvcompare.report import (
+from benchtools.compare.report import (
     ReportInfo,
     format_band,
     format_ratio,
@@ -90,7 +90,7 @@ from asvcompare.report import (
     report_json,
     summary_line,
 )
-from asvcompare.verdicts import (
+from benchtools.compare.verdicts import (
     blocks,
     classify,
     classify_instructions,

@@ -13,7 +13,7 @@ What it does, in order:
 
 1. Loads the stored results: the ``benchmark-results`` branch of this repository and of
    every remote that has one (fetched; skipped with a note when unreachable), merged
-   into ``.asv/results`` (tools/results_branch.py).
+   into ``.asv/results`` (benchtools/results.py).
 2. Lists the newest N first-parent commits of ``main`` and keeps those with no result
    yet for this machine. With none left, no environment is built and nothing runs.
 3. ``asv machine --yes --machine NAME``, then ``asv run HASHFILE:...`` of those commits
@@ -21,11 +21,11 @@ What it does, in order:
    its virtualenv under ``.asv/env`` and runs the suite.
 4. Commits ``.asv/results`` to the ``benchmark-results`` branch (git plumbing: the
    working tree, its branch, its index and ``git status`` are never touched).
-5. :func:`publish`: ``asv publish`` into ``html/``; ``tools/confirm_regressions.py``
+5. :func:`publish`: ``asv publish`` into ``html/``; ``benchtools/confirm.py``
    re-measures, in paired rounds, each step asv lists on the Regressions page and keeps
    only the confirmed ones (report in ``html/regressions-confirmation.json``;
    docs/reviewing.md); the site made self-contained and linked to the repository's web
-   pages (tools/bench_site.py), and committed to ``gh-pages``.
+   pages (benchtools/site.py), and committed to ``gh-pages``.
 
 The machine name is ``--machine`` (``make bench MACHINE=...``), else ``$ASV_MACHINE``,
 else this host's name: one name is one line in the graphs, so a fleet of interchangeable
@@ -45,10 +45,10 @@ import sys
 import time
 from pathlib import Path
 
-import bench_site
-import git_plumbing as gp
-import results_branch as rb
-import results_format as rf
+from benchtools import git as gp
+from benchtools import results as rb
+from benchtools import results_format as rf
+from benchtools import site as bench_site
 
 ROOT = Path(__file__).resolve().parent.parent
 ASV = [sys.executable, "-m", "asv"]
@@ -112,7 +112,7 @@ def publish(confirm_args: str = "") -> int:
     1. ``asv publish`` with the site's links (:func:`bench_site.site_links`: from the
        ``origin`` remote, or ``$PROJECT_URL``/``$COMMIT_URL``) into ``html/``;
     2. post-processing of asv's output (before 3: it writes twins of the JSON files):
-       ``tools/confirm_regressions.py`` keeps only the confirmed steps in
+       ``benchtools/confirm.py`` keeps only the confirmed steps in
        ``regressions.json`` and ``regressions.xml`` (``confirm_args``: its extra options);
     3. the site made self-contained (:func:`bench_site.finish`) and committed to the
        ``gh-pages`` branch (:func:`bench_site.write_pages_branch`).
@@ -129,7 +129,7 @@ def publish(confirm_args: str = "") -> int:
         return rc
     # Post-processing of asv's output (html/*.json) goes here: finish() below writes the
     # .json.js twins the site reads from disk, so later edits of the JSON would be lost.
-    confirm = [sys.executable, str(ROOT / "tools" / "confirm_regressions.py")]
+    confirm = [sys.executable, "-m", "benchtools", "confirm"]
     confirm += ["--config", str(conf), *confirm_args.split()]
     rc = subprocess.run(confirm, cwd=ROOT).returncode
     if rc != 0:
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--confirm-args",
         default=os.environ.get("CONFIRM_ARGS", ""),
-        help="extra arguments for tools/confirm_regressions.py (also from $CONFIRM_ARGS)",
+        help="extra arguments for benchtools/confirm.py (also from $CONFIRM_ARGS)",
     )
     parser.add_argument(
         "--no-fetch", action="store_true", help="do not fetch the results branch from remotes"

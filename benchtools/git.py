@@ -70,7 +70,8 @@ def git(
 def resolve(repo: Path, ref: str) -> str | None:
     """The commit ``ref`` names, or None when there is no such ref."""
     try:
-        return git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+        out = git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        return out.decode().strip()
     except GitError:
         return None
 

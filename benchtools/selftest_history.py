@@ -2,14 +2,14 @@
 
 Usage::
 
-    python tools/history_selftest.py                  # the whole suite (~25 min)
-    python tools/history_selftest.py -b 'BreakerOps\\.time_(reset|state)$' \\
+    python -m benchtools selftest history                  # the whole suite (~25 min)
+    python -m benchtools selftest history -b 'BreakerOps\\.time_(reset|state)$' \\
         -b 'EdgeCases\\.time_many_resets' -b 'Floor\\.time_empty_call' --json out.json
 
 In a temporary clone of the repository (its HEAD; its working tree with ``--worktree``)
 the self-test grows a history on ``main`` and runs the main job on it twice, as ``make
-bench`` does when commits land (``tools/bench_history.py``: ``asv run`` of the commits
-not measured yet, ``asv publish``, then ``tools/confirm_regressions.py``):
+bench`` does when commits land (``benchtools/history.py``: ``asv run`` of the commits
+not measured yet, ``asv publish``, then ``benchtools/confirm.py``):
 
 (b) ``--docs-commits`` (3) commits that touch only ``docs/``, on top of HEAD (P). The
     main job measures P and them: the published Regressions list must be empty.
@@ -31,7 +31,6 @@ step missing; 2 the self-test could not run.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import re
 import subprocess
@@ -44,8 +43,10 @@ from typing import Any
 from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import confirm_regressions as cr
-from asv_selftest import SelftestError, git, scratch_clone
+from benchtools import confirm as cr
+from benchtools.plant import SelftestError
+from benchtools.plant import plant_reset as plant
+from benchtools.selftest_compare import git, scratch_clone
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MUST = (r"BreakerOps\.time_reset$", r"EdgeCases\.time_many_resets$")
@@ -54,31 +55,6 @@ DEFAULT_MAY = (r"GuardedCall\.time_call_failure",)
 
 def log(msg: str) -> None:
     print(f"history-selftest: {msg}", file=sys.stderr, flush=True)
-
-
-def plant(source: str) -> str:
-    """``breaker.py`` with ``CircuitBreaker.reset``'s body (docstring aside) run twice."""
-    tree = ast.parse(source)
-    cls = next(
-        (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "CircuitBreaker"),
-        None,
-    )
-    reset = cls and next(
-        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "reset"), None
-    )
-    if not reset:
-        raise SelftestError("CircuitBreaker has no reset() to plant a slowdown in")
-    body = reset.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]  # the docstring
-    if not body or body[-1].end_lineno is None:
-        raise SelftestError("CircuitBreaker.reset() has no statement to repeat")
-    lines = source.splitlines(keepends=True)
-    work = lines[body[0].lineno - 1 : body[-1].end_lineno]
-    pad = " " * body[0].col_offset
-    mark = f"{pad}# history selftest: planted slowdown, reset() does its work twice\n"
-    lines[body[-1].end_lineno : body[-1].end_lineno] = [mark, *work]
-    return "".join(lines)
 
 
 def docs_commit(repo: Path, i: int) -> str:
@@ -91,12 +67,12 @@ def docs_commit(repo: Path, i: int) -> str:
 
 
 def main_job(repo: Path, commits: int, regexes: Sequence[str], confirm_args: str) -> None:
-    """``make bench`` on the clone: tools/bench_history.py (its output to stderr)."""
-    cmd = [sys.executable, str(repo / "tools" / "bench_history.py"), "--commits", str(commits)]
+    """``make bench`` on the clone: its ``python -m benchtools bench`` (output to stderr)."""
+    cmd = [sys.executable, "-m", "benchtools", "bench", "--commits", str(commits)]
     cmd += ["--asv-args", " ".join(f"-b {r}" for r in regexes)]
     if confirm_args:
         cmd += ["--confirm-args", confirm_args]
-    log("main job: " + " ".join(cmd[1:]))
+    log("main job: " + " ".join(cmd[2:]))
     proc = subprocess.run(cmd, cwd=repo, stdout=sys.stderr, stderr=sys.stderr)
     if proc.returncode not in (0, 1):
         raise SelftestError(f"the main job failed (exit {proc.returncode})")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from asvcompare.model import DEFAULT_INSTRUCTIONS_THRESHOLD, Measurements, Verdict
-from asvcompare.verdicts import compare_all, suspects
+from benchtools.compare.model import DEFAULT_INSTRUCTIONS_THRESHOLD, Measurements, Verdict
+from benchtools.compare.verdicts import compare_all, suspects
 
 
 class RoundRunner(Protocol):

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypedDict, cast
 
-from asvcompare.model import (
+from benchtools.compare.model import (
     DEFAULT_INSTRUCTIONS_THRESHOLD,
     FAILED,
     IMPROVEMENT,
@@ -30,7 +30,7 @@ from asvcompare.model import (
     Verdict,
     VerdictKind,
 )
-from asvcompare.verdicts import blocks, evidence, exit_code, ratio_text
+from benchtools.compare.verdicts import blocks, evidence, exit_code, ratio_text
 
 _TIME_UNITS: Final = (("s", 1.0), ("ms", 1e-3), ("μs", 1e-6), ("ns", 1e-9))
 _BYTE_UNITS: Final = (("G", 1e9), ("M", 1e6), ("k", 1e3))

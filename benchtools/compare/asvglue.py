@@ -48,7 +48,7 @@ from asv.config import Config
 from asv.repo import get_repo
 from asv.results import iter_results_for_machine_and_hash
 
-from asvcompare.model import (
+from benchtools.compare.model import (
     DEFAULT_CONFIRM_ROUNDS,
     DEFAULT_FACTOR,
     DEFAULT_INSTRUCTIONS_THRESHOLD,
@@ -58,7 +58,7 @@ from asvcompare.model import (
     RoundResult,
     Verdict,
 )
-from asvcompare.rounds import measure
+from benchtools.compare.rounds import measure
 
 ASV = [sys.executable, "-m", "asv"]
 
@@ -319,7 +319,7 @@ def _machine_name(results_dir: Path | None = None) -> str:
     """The machine name the stored results are under.
 
     ``make bench`` stores them under ``$ASV_MACHINE``, else this host's first name label
-    (``tools/bench_history.py``); plain ``asv run`` under what ``asv machine --yes``
+    (``benchtools/history.py``); plain ``asv run`` under what ``asv machine --yes``
     stored.
     """
     named = os.environ.get("ASV_MACHINE", "").strip()

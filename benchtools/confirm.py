@@ -2,8 +2,8 @@
 
 Usage (``make bench`` runs it right after ``asv publish``)::
 
-    python tools/confirm_regressions.py                 # this repository's html/
-    python tools/confirm_regressions.py --repo DIR --budget-min 4 --rounds 4
+    python -m benchtools confirm                 # this repository's html/
+    python -m benchtools confirm --repo DIR --budget-min 4 --rounds 4
 
 ``asv publish`` finds steps in the history of each benchmark (``asv.step_detect``) and
 lists them in ``html/regressions.json`` and its Atom feed ``html/regressions.xml`` (the
@@ -68,7 +68,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPARE = Path(__file__).resolve().parent / "asv_compare.py"
+#: The comparison, run as a command of this package (asv_compare.py's CLI).
+COMPARE = [sys.executable, "-m", "benchtools", "compare"]
 
 #: asv's threshold for a benchmark no ``regressions_thresholds`` entry matches.
 ASV_DEFAULT_THRESHOLD = 0.05
@@ -385,8 +386,7 @@ def compare_pair(
     with tempfile.TemporaryDirectory(prefix="confirm-") as tmp:
         out = Path(tmp) / "compare.json"
         cmd = [
-            sys.executable,
-            str(COMPARE),
+            *COMPARE,
             "--base",
             before,
             "--head",
@@ -400,12 +400,12 @@ def compare_pair(
             "--json",
             str(out),
             "--repo",
-            str(repo),
+            str(repo.resolve()),
         ]
         for name in names:
             cmd += ["-b", f"^{re.escape(name)}$"]
-        proc = subprocess.Popen(
-            cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        proc = subprocess.Popen(  # from ROOT: this package's own code compares
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         try:
             _, err = proc.communicate(timeout=max(timeout_s, 1.0))

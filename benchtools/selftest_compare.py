@@ -2,9 +2,9 @@
 
 Usage::
 
-    python tools/asv_selftest.py                      # the whole suite (about 11 min)
-    python tools/asv_selftest.py -b GuardedCall.time_call_success -b Floor --rounds 6
-    python tools/asv_selftest.py --json selftest.json --keep
+    python -m benchtools selftest compare                      # the whole suite (about 11 min)
+    python -m benchtools selftest compare -b GuardedCall.time_call_success -b Floor --rounds 6
+    python -m benchtools selftest compare --json selftest.json --keep
 
 In a temporary clone of the repository (its HEAD; its working tree with ``--worktree``,
 or when it has no commit yet) the self-test makes two commits on top of HEAD (P):
@@ -36,7 +36,7 @@ the loop's iterations) to add ``--instructions-change`` (5%) to that operation's
 benchmark (``--instructions-target``). One measurement per side: A must report nothing,
 S a regression on the target and nothing on any other instruction benchmark::
 
-    python tools/asv_selftest.py --instructions                # needs valgrind
+    python -m benchtools selftest compare --instructions                # needs valgrind
 
 Exit codes: 0 all verdicts right; 1 a false positive, a missed or an extra detection;
 2 the self-test could not run.
@@ -45,7 +45,6 @@ Exit codes: 0 all verdicts right; 1 a false positive, a missed or an extra detec
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import dataclasses
 import fcntl
@@ -64,8 +63,11 @@ from typing import IO, TypedDict
 
 # Only asvcompare's pure modules: PROBE imports this module in asv's environment, which
 # has no asv (asvcompare.asvglue is imported where it is used).
-import asvcompare as ac
-from asvcompare.cli import exit_on_sigterm
+import benchtools.compare as ac
+from benchtools.compare.cli import exit_on_sigterm
+from benchtools.plant import SelftestError as SelftestError
+from benchtools.plant import plant as plant
+from benchtools.plant import plant_at_start
 
 ROOT = Path(__file__).resolve().parent.parent
 CALIBRATE_ON = "bench_breaker.GuardedCall.time_call_success('consecutive')"
@@ -90,10 +92,6 @@ COMMIT_ENV = {
     "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+00:00",
     "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+00:00",
 }
-
-
-class SelftestError(Exception):
-    """The self-test could not run."""
 
 
 def log(msg: str) -> None:
@@ -149,7 +147,7 @@ def make_clone(source: Path, dest: Path, *, worktree: bool) -> str:
 
 def use_env_cache(repo: Path, cache: Path) -> None:
     """Point the clone's asv environment at a persistent directory (saves a minute)."""
-    from asvcompare.asvglue import load_conf_json
+    from benchtools.compare.asvglue import load_conf_json
 
     path = repo / "asv.conf.json"
     conf = load_conf_json(path)
@@ -179,69 +177,9 @@ def _would_block(fh: IO[str]) -> bool:
 # --------------------------------------------------------------------------- the plant
 
 
-def plant(source: str, iterations: int) -> str:
-    """``breaker.py`` with a busy loop in ``CircuitBreaker.call``'s success path.
-
-    The loop goes right after the ``try`` statement that runs the guarded function, so
-    it runs only when that function returned normally (not on rejection or failure).
-    """
-    tree = ast.parse(source)
-    cls = next(
-        (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "CircuitBreaker"),
-        None,
-    )
-    call = cls and next(
-        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "call"), None
-    )
-    try_node = call and next((n for n in call.body if isinstance(n, ast.Try)), None)
-    if try_node is None or try_node.end_lineno is None:
-        raise SelftestError("CircuitBreaker.call has no try statement to plant a slowdown after")
-    pad = " " * try_node.col_offset
-    loop = [
-        f"{pad}_planted = {iterations}  # asv selftest: planted slowdown (a busy loop)\n",
-        f"{pad}while _planted:\n",
-        f"{pad}    _planted -= 1\n",
-    ]
-    lines = source.splitlines(keepends=True)
-    lines[try_node.end_lineno : try_node.end_lineno] = loop
-    return "".join(lines)
-
-
-def plant_at_start(source: str, cls_name: str, method: str, iterations: int) -> str:
-    """``source`` with a busy loop as the first statement of ``cls_name.method``.
-
-    The loop goes after the docstring, so it runs on every call of the method and adds
-    a fixed number of interpreter instructions per iteration.
-    """
-    tree = ast.parse(source)
-    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name), None)
-    fn = cls and next(
-        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method), None
-    )
-    if fn is None:
-        raise SelftestError(f"no method {cls_name}.{method} to plant a change in")
-    body = fn.body
-    has_doc = (
-        isinstance(body[0], ast.Expr)
-        and isinstance(body[0].value, ast.Constant)
-        and isinstance(body[0].value.value, str)
-    )
-    if has_doc and len(body) == 1:
-        raise SelftestError(f"{cls_name}.{method} has nothing but a docstring")
-    first = body[1] if has_doc else body[0]
-    pad = " " * first.col_offset
-    loop = [
-        f"{pad}_planted = {iterations}  # asv selftest: planted instructions (a busy loop)\n",
-        f"{pad}while _planted:\n",
-        f"{pad}    _planted -= 1\n",
-    ]
-    lines = source.splitlines(keepends=True)
-    lines[first.lineno - 1 : first.lineno - 1] = loop
-    return "".join(lines)
-
-
 # Runs in asv's environment, with the clone first on sys.path. Argument: a JSON object
-# {"root", "tools", "iterations" (or null: calibrate), "target", "calibrate_on", "regexes"}.
+# {"root", "plant" (the path of benchtools/plant.py), "iterations" (or null: calibrate),
+# "target", "calibrate_on", "regexes"}.
 # Prints {"iterations", "calibration": {k: ratio}, "expected": {name: ratio or null}}:
 # for each benchmark, how much slower the plant makes it. 1.0 exactly: its measured code
 # never completes a CircuitBreaker.call (the plant runs only on that path), or it
@@ -254,9 +192,12 @@ import __future__, ast, importlib, inspect, itertools, json, pkgutil, re, statis
 import textwrap, timeit
 args = json.loads(sys.argv[1])
 sys.path.insert(0, args["root"])
-sys.path.insert(1, args["tools"])
 import pganalytics_core.breaker as breaker
-from asv_selftest import plant
+import importlib.util
+_spec = importlib.util.spec_from_file_location("_selftest_plant", args["plant"])
+_plant = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_plant)
+plant = _plant.plant
 
 SOURCE = open(breaker.__file__).read()
 ORIGINAL = breaker.CircuitBreaker.call
@@ -416,7 +357,7 @@ def probe(
     """Run :data:`PROBE` in asv's environment (the interpreter asv benchmarks with)."""
     arg = {
         "root": str(repo),
-        "tools": str(Path(__file__).resolve().parent),
+        "plant": str(Path(__file__).resolve().parent / "plant.py"),
         "iterations": iterations,
         "target": target,
         "calibrate_on": calibrate_on,
@@ -675,7 +616,7 @@ def render_instructions(outcome: InstructionOutcome, facts: dict[str, object]) -
 
 def _instructions_selftest(args: argparse.Namespace, repo: Path, label: str, started: float) -> int:
     """P, A (identical) and S (more instructions in one operation), instruction counts."""
-    from asvcompare import asvglue
+    from benchtools.compare import asvglue
 
     regexes = args.bench or [INSTRUCTIONS_SELECTION]
     base = git(repo, "rev-parse", "HEAD")
@@ -936,7 +877,7 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
     identical = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "--quiet", "--detach", base)
 
-    from asvcompare import asvglue
+    from benchtools.compare import asvglue
 
     python = asvglue.environment_python(repo, install=base)  # with the package's dependencies
     runner_version = env_runner_version(python)

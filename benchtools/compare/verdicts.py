@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
-from asvcompare.model import (
+from benchtools.compare.model import (
     DEFAULT_FACTOR,
     DEFAULT_INSTRUCTIONS_THRESHOLD,
     DISTURBED,

@@ -7,7 +7,7 @@
   with what is already in ``.asv/results``, and writes the union there.
 - :func:`store` commits ``.asv/results`` as the new tree of the local branch, with the
   remote copies it merged as extra parents, so ``git push origin benchmark-results`` is a
-  fast-forward. Git plumbing only (tools/git_plumbing.py): the working tree, its branch,
+  fast-forward. Git plumbing only (benchtools/git.py): the working tree, its branch,
   its index and ``git status`` are never touched. Pushing is the user's call.
 
 A stored file asv could not read (a truncated write, an empty file, a leftover
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import git_plumbing as gp
-import results_format as rf
+from benchtools import git as gp
+from benchtools import results_format as rf
 
 BRANCH = "benchmark-results"
 #: How long one ``git fetch`` of a remote may take before it is given up (offline, slow).

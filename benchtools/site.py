@@ -4,7 +4,7 @@
 
 - **No external request.** asv's ``index.html`` loads jQuery, flot (+ time, selection,
   categories), flot-orderBars, stupidtable, blueimp-md5 and Bootstrap from public CDNs.
-  The same versions are committed in ``tools/site_assets/vendor/`` (from their npm
+  The same versions are committed in ``benchtools/site_assets/vendor/`` (from their npm
   packages, with their licenses; see its README), copied to ``html/vendor/`` and the
   tags rewritten to load them. An external URL this module does not know (a newer asv)
   is an error, not a silently broken site.
@@ -15,7 +15,7 @@
   would write bare-hash links (404s); :func:`finish` then adds a small script that leaves
   those links out (text instead of a broken link).
 - **A branch.** :func:`write_pages_branch` commits ``html/`` as the tree of ``gh-pages``
-  with git plumbing (tools/git_plumbing.py): nothing is checked out, ``git status`` of the
+  with git plumbing (benchtools/git.py): nothing is checked out, ``git status`` of the
   working tree does not change. ``git push origin gh-pages`` publishes it.
 - **Opens from disk.** Browsers refuse XMLHttpRequest on ``file://``, which asv uses
   for its data; every ``X.json`` gets a twin ``X.json.js`` and a small script makes
@@ -23,7 +23,7 @@
 - **Preview.** :func:`serve` serves the site on 127.0.0.1 only (``asv preview`` binds
   every interface).
 
-Usage: ``python tools/bench_site.py preview [--port 8080]`` (``make preview``).
+Usage: ``python -m benchtools preview [--port 8080]`` (``make preview``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import git_plumbing as gp
+from benchtools import git as gp
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_DIR = Path(__file__).resolve().parent / "site_assets" / "vendor"
@@ -80,7 +80,7 @@ CDN_ASSETS: dict[str, str] = {
 #: Loaded by the pages when there is no commit URL: drops the bare-hash links asv writes.
 NO_LINKS_SCRIPT = "pga-no-commit-links.js"
 _NO_LINKS_JS = """\
-/* Written by tools/bench_site.py: this site has no commit URL (the repository has no web
+/* Written by benchtools/site.py: this site has no commit URL (the repository has no web
    remote), so asv's commit links would be bare hashes (404). Show them as text. */
 (function () {
   "use strict";
@@ -113,7 +113,7 @@ _NO_LINKS_JS = """\
 #: Lets the site open from disk: loaded right after jQuery (see :func:`write_file_twins`).
 FILE_DATA_SCRIPT = "pga-file-data.js"
 _FILE_DATA_JS = """\
-/* Written by tools/bench_site.py: lets the site open from disk (file://), where browsers
+/* Written by benchtools/site.py: lets the site open from disk (file://), where browsers
    refuse XMLHttpRequest. Every data file X.json has a twin X.json.js that hands its text
    to __pgaData(); on file:// jQuery's JSON requests load the twin with a script tag
    (scripts load from disk where XMLHttpRequest may not). Over http nothing changes. */
@@ -282,7 +282,7 @@ def localize_html(text: str) -> str:
         raise SiteError(
             "the site would load external files with no vendored copy: "
             + ", ".join(unknown)
-            + " (a newer asv? refresh tools/site_assets/vendor, see its README)"
+            + " (a newer asv? refresh benchtools/site_assets/vendor, see its README)"
         )
     return out
 
