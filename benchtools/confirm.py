@@ -54,7 +54,6 @@ import dataclasses
 import itertools
 import json
 import math
-import os
 import re
 import signal
 import statistics
@@ -62,7 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -595,30 +594,15 @@ def locate_recent(
 # --------------------------------------------------------------------------- writing
 
 
-@contextlib.contextmanager
-def chdir(path: Path) -> Iterator[None]:
-    """asv resolves the paths of asv.conf.json against the working directory."""
-    old = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
 def write_published(
     repo: Path, conf: Any, data: Mapping[str, Any], index: Mapping[str, Any]
 ) -> None:
     """regressions.json and regressions.xml, written by asv's own publisher."""
-    from asv.plugins.regressions import Regressions
+    from benchtools.compare import asvglue
 
     rev_to_hash = {int(r): h for r, h in index["revision_to_hash"].items()}
     revisions = {h: r for r, h in rev_to_hash.items()}
-    with chdir(repo):
-        Regressions._save(conf, data)
-        Regressions._save_feed(
-            conf, index["benchmarks"], data["regressions"], revisions, rev_to_hash
-        )
+    asvglue.save_regressions(repo, conf, data, index["benchmarks"], revisions, rev_to_hash)
 
 
 def summary(decisions: Sequence[Decision], by_asv: int, seconds: float) -> str:
@@ -698,12 +682,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asv.config import Config
+    from benchtools.compare import asvglue
 
     started = time.monotonic()
     repo: Path = args.repo.resolve()
-    with chdir(repo):
-        conf = Config.load(str(args.config.resolve()) if args.config else "asv.conf.json")
+    conf = asvglue.load_config(repo, args.config)
     html = repo / conf.html_dir
     cache_path = (repo / conf.results_dir).parent / CACHE_NAME
     try:

@@ -226,14 +226,13 @@ def site_links(repo: Path, env: dict[str, str] | None = None) -> SiteLinks:
 
 
 def _load_conf(conf_path: Path) -> dict[str, object]:
-    # asv.conf.json allows // comments on their own lines (asv strips them the same way).
-    lines = [
-        line for line in conf_path.read_text().splitlines() if not line.lstrip().startswith("//")
-    ]
-    data = json.loads("\n".join(lines))
-    if not isinstance(data, dict):
-        raise SiteError(f"{conf_path}: not a JSON object")
-    return data
+    from benchtools.compare import asvglue  # the one reader of asv.conf.json
+    from benchtools.compare.model import CompareError
+
+    try:
+        return asvglue.load_conf_json(conf_path)
+    except CompareError as exc:
+        raise SiteError(str(exc)) from None
 
 
 def publish_config(conf_path: Path, out_path: Path, links: SiteLinks) -> Path:

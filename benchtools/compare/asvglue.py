@@ -17,7 +17,16 @@ before widening it):
   ``env``, ``benchmark_dir``, ``tmp_dir``, ``socket_name``, ``server_proc``,
   ``_server_output``, ``stdout_reader_thread`` and ``_stdout_reader``, the method
   ``create_setup_cache`` and ``runner.BENCHMARK_RUN_SCRIPT``;
-* ``asv.runner.run_benchmark``'s result attributes ``result``, ``samples``, ``stderr``.
+* ``asv.runner.run_benchmark``'s result attributes ``result``, ``samples``, ``stderr``;
+* ``asv.plugins.regressions.Regressions._save(conf, data)`` and
+  ``Regressions._save_feed(conf, benchmarks, data, revisions, revision_to_hash)``
+  (:func:`save_regressions`): asv's own writers of ``regressions.json`` and the feed.
+
+Public asv used: ``Config.load``, ``util.load_json(..., js_comments=True)`` (the one reader
+of ``asv.conf.json``, :func:`load_conf_json` and :func:`load_config`), ``environment``,
+``Benchmarks``, ``get_repo``, ``iter_results_for_machine_and_hash``. Every name is pinned
+by ``tests/benchtools/test_asv_adapter.py``, and no other module of the package imports
+asv (the same test), so an asv upgrade fails there, in one place, loudly.
 """
 
 from __future__ import annotations
@@ -87,17 +96,6 @@ def last_line(text: str | None) -> str:
 
 
 @contextlib.contextmanager
-def chdir(path: Path) -> Iterator[None]:
-    """asv resolves the paths of asv.conf.json against the working directory."""
-    old = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
-@contextlib.contextmanager
 def exclusive(state: Path) -> Iterator[None]:
     """One comparison at a time per checkout: they share asv's environment."""
     state.mkdir(parents=True, exist_ok=True)
@@ -107,6 +105,28 @@ def exclusive(state: Path) -> Iterator[None]:
         except OSError:
             raise CompareError(f"another comparison is running in {state}") from None
         yield
+
+
+def load_config(repo: Path, path: Path | None = None) -> Any:
+    """asv's ``Config`` of ``path`` (default: ``repo/asv.conf.json``), paths against ``repo``."""
+    with contextlib.chdir(repo):
+        return Config.load(str(path.resolve()) if path else "asv.conf.json")
+
+
+def save_regressions(
+    repo: Path,
+    conf: Any,
+    data: Mapping[str, Any],
+    benchmarks: Mapping[str, Any],
+    revisions: Mapping[str, int],
+    revision_to_hash: Mapping[int, str],
+) -> None:
+    """``regressions.json`` and ``regressions.xml`` of the site, by asv's own writers."""
+    from asv.plugins.regressions import Regressions
+
+    with contextlib.chdir(repo):
+        Regressions._save(conf, data)
+        Regressions._save_feed(conf, benchmarks, data["regressions"], revisions, revision_to_hash)
 
 
 def load_conf_json(path: Path) -> dict[str, object]:
@@ -269,7 +289,7 @@ def environment_python(repo: Path, install: str | None = None, log: Log | None =
         install: a commit to build and install into it (with its dependencies).
         log: where progress messages go.
     """
-    with chdir(repo):
+    with contextlib.chdir(repo):  # asv resolves asv.conf.json's paths against it
         conf = Config.load("asv.conf.json")
         env = asv_environment(conf, log or _log)
         if install is not None:
@@ -283,7 +303,7 @@ def environment_python(repo: Path, install: str | None = None, log: Log | None =
 def stored_measurements(repo: Path, commits: Sequence[str], regexes: Sequence[str]) -> Measurements:
     """What ``.asv/results`` already holds for ``commits`` (one round each)."""
     m = Measurements()
-    with chdir(repo):
+    with contextlib.chdir(repo):  # asv resolves asv.conf.json's paths against it
         conf = Config.load("asv.conf.json")
         subprocess.run([*ASV, "machine", "--yes"], check=True, stdout=subprocess.DEVNULL)
         machine = _machine_name(Path(conf.results_dir))
@@ -392,7 +412,7 @@ class AsvSession:
     def __enter__(self) -> AsvSession:
         try:
             self._stack.enter_context(exclusive(self.state))
-            self._stack.enter_context(chdir(self.repo))
+            self._stack.enter_context(contextlib.chdir(self.repo))
             self._setup()
         except BaseException:
             self._stack.close()
