@@ -18,20 +18,24 @@ class SelftestError(Exception):
     """The self-test could not run."""
 
 
+def find_method(source: str, cls_name: str, name: str) -> ast.FunctionDef | None:
+    """The definition of ``cls_name.name`` at the top level of ``source``, if any."""
+    cls = next(
+        (n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == cls_name),
+        None,
+    )
+    if cls is None:
+        return None
+    return next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+
+
 def plant(source: str, iterations: int) -> str:
     """``breaker.py`` with a busy loop in ``CircuitBreaker.call``'s success path.
 
     The loop goes right after the ``try`` statement that runs the guarded function, so
     it runs only when that function returned normally (not on rejection or failure).
     """
-    tree = ast.parse(source)
-    cls = next(
-        (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "CircuitBreaker"),
-        None,
-    )
-    call = cls and next(
-        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "call"), None
-    )
+    call = find_method(source, "CircuitBreaker", "call")
     try_node = call and next((n for n in call.body if isinstance(n, ast.Try)), None)
     if try_node is None or try_node.end_lineno is None:
         raise SelftestError("CircuitBreaker.call has no try statement to plant a slowdown after")
@@ -52,11 +56,7 @@ def plant_at_start(source: str, cls_name: str, method: str, iterations: int) -> 
     The loop goes after the docstring, so it runs on every call of the method and adds
     a fixed number of interpreter instructions per iteration.
     """
-    tree = ast.parse(source)
-    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name), None)
-    fn = cls and next(
-        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method), None
-    )
+    fn = find_method(source, cls_name, method)
     if fn is None:
         raise SelftestError(f"no method {cls_name}.{method} to plant a change in")
     body = fn.body
@@ -81,14 +81,7 @@ def plant_at_start(source: str, cls_name: str, method: str, iterations: int) -> 
 
 def plant_reset(source: str) -> str:
     """``breaker.py`` with ``CircuitBreaker.reset``'s body (docstring aside) run twice."""
-    tree = ast.parse(source)
-    cls = next(
-        (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "CircuitBreaker"),
-        None,
-    )
-    reset = cls and next(
-        (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "reset"), None
-    )
+    reset = find_method(source, "CircuitBreaker", "reset")
     if not reset:
         raise SelftestError("CircuitBreaker has no reset() to plant a slowdown in")
     body = reset.body

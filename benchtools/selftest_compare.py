@@ -64,7 +64,7 @@ from typing import IO, TypedDict
 # Only asvcompare's pure modules: PROBE imports this module in asv's environment, which
 # has no asv (asvcompare.asvglue is imported where it is used).
 import benchtools.compare as ac
-from benchtools.compare.cli import exit_on_sigterm
+from benchtools.compare.cli import add_bench_option, exit_on_sigterm
 from benchtools.plant import SelftestError as SelftestError
 from benchtools.plant import plant as plant
 from benchtools.plant import plant_at_start
@@ -716,18 +716,11 @@ def _instructions_selftest(args: argparse.Namespace, repo: Path, label: str, sta
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="asv_selftest.py",
+        prog="python -m benchtools selftest compare",
         description="Prove asv_compare's verdicts: no false alarm on identical code, a "
         "planted slowdown found where it should be and nowhere else.",
     )
-    p.add_argument(
-        "-b",
-        "--bench",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="only benchmarks matching REGEX (repeatable; default: all)",
-    )
+    add_bench_option(p, "only benchmarks matching REGEX (repeatable; default: all)")
     p.add_argument(
         "--rounds",
         type=int,
@@ -764,21 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MUST_RATIO,
         help=f"a benchmark slowed this much must be detected (default {DEFAULT_MUST_RATIO})",
     )
-    p.add_argument(
-        "--source", type=Path, default=ROOT, help="the repository to clone (default: this one)"
-    )
-    p.add_argument(
-        "--worktree",
-        action="store_true",
-        help="clone the working tree (uncommitted changes too), not HEAD",
-    )
-    p.add_argument(
-        "--env-cache",
-        default=None,
-        metavar="DIR",
-        help="keep asv's environment here between runs (default: "
-        "SOURCE/.asv/selftest/env; 'none': a fresh one in the clone)",
-    )
+    add_clone_options(p)
     p.add_argument("--launch-method", choices=("forkserver", "spawn"), default="forkserver")
     p.add_argument(
         "--any-asv-runner",
@@ -820,7 +799,6 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {ac.DEFAULT_INSTRUCTIONS_THRESHOLD})",
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="write the outcome as JSON")
-    p.add_argument("--keep", action="store_true", help="keep the temporary clone")
     return p
 
 
@@ -832,6 +810,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SelftestError, ac.CompareError) as exc:
         print(f"selftest: error: {exc}", file=sys.stderr)
         return 2
+
+
+def add_clone_options(p: argparse.ArgumentParser) -> None:
+    """``--source``, ``--worktree``, ``--env-cache``, ``--keep``: :func:`scratch_clone`'s."""
+    p.add_argument(
+        "--source", type=Path, default=ROOT, help="the repository to clone (default: this one)"
+    )
+    p.add_argument(
+        "--worktree",
+        action="store_true",
+        help="clone the working tree (uncommitted changes too), not HEAD",
+    )
+    p.add_argument(
+        "--env-cache",
+        default=None,
+        metavar="DIR",
+        help="keep asv's environment here between runs (default: "
+        "SOURCE/.asv/selftest/env; 'none': a fresh one in the clone)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary clone")
 
 
 @contextlib.contextmanager

@@ -44,9 +44,10 @@ from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchtools import confirm as cr
+from benchtools.compare.cli import add_bench_option
 from benchtools.plant import SelftestError
 from benchtools.plant import plant_reset as plant
-from benchtools.selftest_compare import git, scratch_clone
+from benchtools.selftest_compare import add_clone_options, git, scratch_clone
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MUST = (r"BreakerOps\.time_reset$", r"EdgeCases\.time_many_resets$")
@@ -173,18 +174,11 @@ def measured_names(repo: Path) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="history_selftest.py",
+        prog="python -m benchtools selftest history",
         description="Prove that the published Regressions list holds the steps the code "
         "caused and nothing else.",
     )
-    p.add_argument(
-        "-b",
-        "--bench",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="only benchmarks matching REGEX (asv run -b; repeatable; no spaces)",
-    )
+    add_bench_option(p, "only benchmarks matching REGEX (asv run -b; repeatable; no spaces)")
     p.add_argument("--docs-commits", type=int, default=3, help="docs-only commits before S")
     p.add_argument(
         "--must",
@@ -198,20 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REGEX",
         help=f"benchmarks S may be listed for (default {' '.join(DEFAULT_MAY)})",
     )
-    p.add_argument("--confirm-args", default="", help="extra arguments for confirm_regressions.py")
-    p.add_argument(
-        "--source", type=Path, default=ROOT, help="the repository to clone (default: this one)"
-    )
-    p.add_argument("--worktree", action="store_true", help="clone the working tree, not HEAD")
-    p.add_argument(
-        "--env-cache",
-        default=None,
-        metavar="DIR",
-        help="asv's environment between runs (default: SOURCE/.asv/selftest/env, shared "
-        "with asv_selftest.py; 'none': a fresh one in the clone)",
-    )
+    p.add_argument("--confirm-args", default="", help="extra arguments for confirm")
+    add_clone_options(p)
     p.add_argument("--json", type=Path, metavar="FILE", help="write the outcome as JSON")
-    p.add_argument("--keep", action="store_true", help="keep the temporary clone")
     return p
 
 

@@ -89,6 +89,11 @@ class Options:
     repo: Path
 
 
+def add_bench_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``-b/--bench REGEX`` (repeatable, asv's ``-b``), as every command that selects."""
+    p.add_argument("-b", "--bench", action="append", default=[], metavar="REGEX", help=what)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``asv_compare.py``."""
     p = argparse.ArgumentParser(
@@ -105,14 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_FACTOR,
         help=f"a change must be beyond this ratio, either way (default: {DEFAULT_FACTOR})",
     )
-    p.add_argument(
-        "-b",
-        "--bench",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="only benchmarks whose name(params) matches REGEX (as asv -b; repeatable)",
-    )
+    add_bench_option(p, "only benchmarks whose name(params) matches REGEX (as asv -b; repeatable)")
     p.add_argument(
         "--rounds",
         type=_count(1),
