@@ -45,6 +45,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchtools import confirm
 from benchtools import git as gp
 from benchtools import results as rb
 from benchtools import results_format as rf
@@ -129,9 +130,7 @@ def publish(confirm_args: str = "") -> int:
         return rc
     # Post-processing of asv's output (html/*.json) goes here: finish() below writes the
     # .json.js twins the site reads from disk, so later edits of the JSON would be lost.
-    confirm = [sys.executable, "-m", "benchtools", "confirm"]
-    confirm += ["--config", str(conf), *confirm_args.split()]
-    rc = subprocess.run(confirm, cwd=ROOT).returncode
+    rc = confirm.main(["--repo", str(ROOT), "--config", str(conf), *confirm_args.split()])
     if rc != 0:
         return rc
     try:
