@@ -44,7 +44,9 @@ from urllib.parse import urlsplit
 from benchtools import git as gp
 
 ROOT = Path(__file__).resolve().parent.parent
-VENDOR_DIR = Path(__file__).resolve().parent / "site_assets" / "vendor"
+#: Our own scripts of the site (real files), and the vendored copies of asv's assets.
+ASSETS_DIR = Path(__file__).resolve().parent / "site_assets"
+VENDOR_DIR = ASSETS_DIR / "vendor"
 PAGES_BRANCH = "gh-pages"
 
 #: asv 0.6's CDN URLs and the committed copy of each (relative to VENDOR_DIR).
@@ -79,80 +81,9 @@ CDN_ASSETS: dict[str, str] = {
 
 #: Loaded by the pages when there is no commit URL: drops the bare-hash links asv writes.
 NO_LINKS_SCRIPT = "pga-no-commit-links.js"
-_NO_LINKS_JS = """\
-/* Written by benchtools/site.py: this site has no commit URL (the repository has no web
-   remote), so asv's commit links would be bare hashes (404). Show them as text. */
-(function () {
-  "use strict";
-  var bare = /^[0-9a-f]{7,40}((\\.\\.\\.?)[0-9a-f]{7,40})?$/;
-  function strip(root) {
-    var links = root.querySelectorAll ? root.querySelectorAll("a[href]") : [];
-    for (var i = 0; i < links.length; i++) {
-      var href = links[i].getAttribute("href");
-      if (href === "" || bare.test(href) || /^\\.\\.\\/compare\\//.test(href)) {
-        links[i].removeAttribute("href");
-      }
-    }
-  }
-  new MutationObserver(function (records) {
-    for (var i = 0; i < records.length; i++) {
-      var target = records[i].target;
-      strip(target.nodeType === 1 ? target : document);
-      if (target.nodeType === 1 && target.tagName === "A") { strip(target.parentNode); }
-    }
-  }).observe(document.documentElement,
-             {childList: true, subtree: true, attributes: true, attributeFilter: ["href"]});
-  var open = window.open;
-  window.open = function (url) {
-    if (typeof url === "string" && bare.test(url)) { return null; }
-    return open.apply(window, arguments);
-  };
-})();
-"""
 
 #: Lets the site open from disk: loaded right after jQuery (see :func:`write_file_twins`).
 FILE_DATA_SCRIPT = "pga-file-data.js"
-_FILE_DATA_JS = """\
-/* Written by benchtools/site.py: lets the site open from disk (file://), where browsers
-   refuse XMLHttpRequest. Every data file X.json has a twin X.json.js that hands its text
-   to __pgaData(); on file:// jQuery's JSON requests load the twin with a script tag
-   (scripts load from disk where XMLHttpRequest may not). Over http nothing changes. */
-(function ($) {
-  "use strict";
-  if (window.location.protocol !== "file:") { return; }
-  var waiting = {};
-  window.__pgaData = function (path, text) {
-    var callbacks = waiting[path] || [];
-    delete waiting[path];
-    for (var i = 0; i < callbacks.length; i++) { callbacks[i](text); }
-  };
-  $.ajaxTransport("json", function (options) {
-    var path = decodeURIComponent(options.url.split("?")[0].split("#")[0]);
-    if (path.indexOf("./") === 0) { path = path.slice(2); }
-    var script = null;
-    return {
-      send: function (headers, complete) {
-        (waiting[path] = waiting[path] || []).push(function (text) {
-          complete(200, "success", {text: text});
-        });
-        script = document.createElement("script");
-        script.src = encodeURI(path) + ".js";
-        script.onload = function () { script.parentNode.removeChild(script); };
-        script.onerror = function () {
-          script.parentNode.removeChild(script);
-          delete waiting[path];
-          complete(404, "error");
-        };
-        document.head.appendChild(script);
-      },
-      abort: function () {
-        if (script) { script.onerror = null; }
-        delete waiting[path];
-      }
-    };
-  });
-})(jQuery);
-"""
 
 _BARE_COMMIT_LINK = re.compile(r"&lt;a href=\"[0-9a-f]{7,40}\"&gt;([^&<]*)&lt;/a&gt;")
 _TAG = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"(https?://[^\"]+)\"[^>]*>(</script>)?")
@@ -308,13 +239,13 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
     if links.commit_url:
         no_links.unlink(missing_ok=True)
     else:
-        no_links.write_text(_NO_LINKS_JS)
+        shutil.copyfile(ASSETS_DIR / NO_LINKS_SCRIPT, no_links)
         feed = html_dir / "regressions.xml"
         if feed.is_file():  # the Atom feed's entries (HTML escaped in XML) link commits too
             feed.write_text(_BARE_COMMIT_LINK.sub(r"\1", feed.read_text()))
     (html_dir / ".nojekyll").write_text("")  # serve vendor/ and files as they are
     _fill_missing_summaries(html_dir)
-    (html_dir / FILE_DATA_SCRIPT).write_text(_FILE_DATA_JS)
+    shutil.copyfile(ASSETS_DIR / FILE_DATA_SCRIPT, html_dir / FILE_DATA_SCRIPT)
     write_file_twins(html_dir)
 
 
