@@ -75,7 +75,7 @@ ASV_DEFAULT_THRESHOLD = 0.05
 INSTRUCTIONS_UNIT = "instructions"
 DEFAULT_INSTRUCTIONS_STEP = 1.02
 #: ... and by more instructions than this: other code moves the heap small operations run
-#: on by tens of instructions (the rule of ``make compare``, asvcompare.INSTRUCTIONS_FLOOR).
+#: on by tens of instructions (the rule of ``make compare``, benchtools.compare.INSTRUCTIONS_FLOOR).
 INSTRUCTIONS_FLOOR = 100
 DEFAULT_ROUNDS = 4
 DEFAULT_CONFIRM_ROUNDS = 4

@@ -18,7 +18,7 @@ or when it has no commit yet) the self-test makes two commits on top of HEAD (P)
 
 P, A and S are measured in the same paired rounds by asv_compare's machinery. What S
 should do to each benchmark is found in one process with the clone's code (see
-:data:`PROBE`): a benchmark whose measured code never completes a ``call()`` (or that
+:mod:`benchtools.probe`): a benchmark whose measured code never completes a ``call()`` (or that
 measures memory) cannot change; a ``time_`` benchmark's body is timed with and without
 the loop, alternately. Slowed by at least ``--must-ratio``: it must be reported as a
 regression. Slowed by at most 5%, or not at all: it must not be reported as changed.
@@ -61,8 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypedDict
 
-# Only asvcompare's pure modules: PROBE imports this module in asv's environment, which
-# has no asv (asvcompare.asvglue is imported where it is used).
+# Only the compare package's pure modules (asvglue, which imports asv, where it is used).
 import benchtools.compare as ac
 from benchtools.compare.cli import add_bench_option, exit_on_sigterm
 from benchtools.plant import SelftestError as SelftestError
@@ -83,6 +82,8 @@ INSTRUCTIONS_PLANT = "pganalytics_core/breaker.py:CircuitBreaker.reset"
 INSTRUCTIONS_TARGET = r"\.Instructions\.track_\w*reset\w*$"
 #: Loop iterations of the first plant, which measures what one iteration costs.
 PROBE_ITERATIONS = 100
+#: The probe, run by path in asv's environment (:mod:`benchtools.probe`).
+PROBE = Path(__file__).resolve().with_name("probe.py")
 #: Fixed commit dates: the same inputs give the same commit hashes (and cached builds).
 COMMIT_ENV = {
     "GIT_AUTHOR_NAME": "asv selftest",
@@ -177,164 +178,8 @@ def _would_block(fh: IO[str]) -> bool:
 # --------------------------------------------------------------------------- the plant
 
 
-# Runs in asv's environment, with the clone first on sys.path. Argument: a JSON object
-# {"root", "plant" (the path of benchtools/plant.py), "iterations" (or null: calibrate),
-# "target", "calibrate_on", "regexes"}.
-# Prints {"iterations", "calibration": {k: ratio}, "expected": {name: ratio or null}}:
-# for each benchmark, how much slower the plant makes it. 1.0 exactly: its measured code
-# never completes a CircuitBreaker.call (the plant runs only on that path), or it
-# measures memory (the plant allocates nothing); a ratio: a
-# time_ benchmark's body timed with and without the plant, alternately, in this process;
-# null: a track_/mem_/peakmem_ benchmark that does go through the plant (magnitude
-# unknown), or a benchmark that failed here.
-PROBE = r"""
-import __future__, ast, importlib, inspect, itertools, json, pkgutil, re, statistics, sys
-import textwrap, timeit
-args = json.loads(sys.argv[1])
-sys.path.insert(0, args["root"])
-import pganalytics_core.breaker as breaker
-import importlib.util
-_spec = importlib.util.spec_from_file_location("_selftest_plant", args["plant"])
-_plant = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_plant)
-plant = _plant.plant
-
-SOURCE = open(breaker.__file__).read()
-ORIGINAL = breaker.CircuitBreaker.call
-KINDS = ("time_", "track_", "mem_", "peakmem_")
-
-def planted_call(k):
-    # The planted `call`, compiled in breaker's own namespace (the same globals).
-    text = plant(SOURCE, k)
-    cls = next(n for n in ast.parse(text).body
-               if isinstance(n, ast.ClassDef) and n.name == "CircuitBreaker")
-    fn = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "call")
-    code = compile(textwrap.dedent(ast.get_source_segment(text, fn, padded=True)),
-                   breaker.__file__, "exec", dont_inherit=True,
-                   flags=__future__.annotations.compiler_flag)
-    ns = {}
-    exec(code, vars(breaker), ns)
-    return ns["call"]
-
-def benchmarks():
-    import benchmarks as pkg
-    for info in pkgutil.iter_modules(pkg.__path__):
-        mod = importlib.import_module(f"benchmarks.{info.name}")
-        for cname, cls in inspect.getmembers(mod, inspect.isclass):
-            if cls.__module__ != mod.__name__:
-                continue
-            params = getattr(cls, "params", [])
-            if params and not isinstance(params[0], (list, tuple)):
-                params = [params]
-            combos = list(itertools.product(*params)) if params else [()]
-            for meth in sorted(m for m in vars(cls) if m.startswith(KINDS)):
-                for combo in combos:
-                    name = f"{info.name}.{cname}.{meth}"
-                    if combo:
-                        name += "(" + ", ".join(repr(p) for p in combo) + ")"
-                    yield name, (cls, meth, combo)
-
-CACHES = {}  # class -> (setup_cache value, completed calls while making it)
-
-def prepared(cls, combo, call):
-    # An instance set up as asv would (setup_cache's value first), with `call` in place.
-    breaker.CircuitBreaker.call = call
-    args = combo
-    if hasattr(cls, "setup_cache"):
-        if cls not in CACHES:
-            before = COUNT[0]
-            breaker.CircuitBreaker.call = counting
-            CACHES[cls] = (cls().setup_cache(), COUNT[0] - before)
-            breaker.CircuitBreaker.call = call
-        args = (CACHES[cls][0], *combo)
-    obj = cls()
-    if hasattr(obj, "setup"):
-        obj.setup(*args)
-    return obj, args
-
-def finish(obj, args):
-    breaker.CircuitBreaker.call = ORIGINAL
-    if hasattr(obj, "teardown"):
-        obj.teardown(*args)
-
-COUNT = [0]
-def counting(self, fn, /, *a, **kw):
-    result = ORIGINAL(self, fn, *a, **kw)
-    COUNT[0] += 1  # only calls that complete: the plant's path
-    return result
-
-def completed_calls(cls, meth, combo):
-    before = COUNT[0]
-    obj, args = prepared(cls, combo, counting)
-    try:
-        getattr(obj, meth)(*args)
-    finally:
-        finish(obj, args)
-    return COUNT[0] - before + (CACHES[cls][1] if cls in CACHES else 0)
-
-def ratio(cls, meth, combo, call, pairs=25):
-    # Median ratio planted/original of the body, timed alternately in this process.
-    a, a_args = prepared(cls, combo, ORIGINAL)
-    b, b_args = prepared(cls, combo, call)
-    fa, fb = getattr(a, meth), getattr(b, meth)
-    ta = timeit.Timer(lambda: fa(*a_args))
-    tb = timeit.Timer(lambda: fb(*b_args))
-    breaker.CircuitBreaker.call = ORIGINAL
-    number = max(1, ta.autorange()[0] // 10)  # ~20 ms per timing
-    out = []
-    for _ in range(pairs):
-        breaker.CircuitBreaker.call = ORIGINAL
-        x = ta.timeit(number)
-        breaker.CircuitBreaker.call = call
-        out.append(tb.timeit(number) / x)
-    finish(a, a_args)
-    finish(b, b_args)
-    return statistics.median(out)
-
-found = dict(benchmarks())
-if args["calibrate_on"] not in found:
-    raise SystemExit(f"no benchmark {args['calibrate_on']} to calibrate on")
-target = found[args["calibrate_on"]]
-k = args["iterations"]
-measured = {}
-if k is None:
-    # r(k) is close to linear in k: two points, aim, then refine around the aim.
-    for probe in (1, 16):
-        measured[probe] = ratio(*target, planted_call(probe))
-    slope = (measured[16] - measured[1]) / 15
-    k = max(1, round(1 + (args["target"] - measured[1]) / slope)) if slope > 0 else 16
-    for _ in range(4):
-        if k not in measured:
-            measured[k] = ratio(*target, planted_call(k))
-        nxt = max(1, k + (1 if measured[k] < args["target"] else -1))
-        if nxt not in measured:
-            measured[nxt] = ratio(*target, planted_call(nxt))
-        k = min(measured, key=lambda i: abs(measured[i] - args["target"]))
-        if abs(measured[k] - args["target"]) < 0.04:
-            break
-slow = planted_call(k)
-expected = {}
-for name, (cls, meth, combo) in found.items():
-    if args["regexes"] and not any(re.search(r, name) for r in args["regexes"]):
-        continue
-    try:
-        if meth.startswith(("mem_", "peakmem_")) or not completed_calls(cls, meth, combo):
-            expected[name] = 1.0  # a busy loop allocates nothing
-        elif meth.startswith("time_"):
-            expected[name] = ratio(cls, meth, combo, slow, pairs=15)
-        else:
-            expected[name] = None
-    except NotImplementedError:  # n/a in this commit: asv shows n/a on both sides
-        expected[name] = 1.0
-    except Exception:  # broken here: asv_compare reports it
-        expected[name] = None
-expected[args["calibrate_on"]] = ratio(*target, slow, pairs=41)
-print(json.dumps({"iterations": k, "calibration": measured, "expected": expected}))
-"""
-
-
 class ProbeResult(TypedDict):
-    """What :data:`PROBE` prints: the loop, its calibration, each benchmark's slowdown.
+    """What :mod:`benchtools.probe` prints: the loop, its calibration, each benchmark's slowdown.
 
     ``calibration``: loop iterations -> the calibration benchmark's ratio; ``expected``:
     benchmark name -> how much slower the plant makes it (None: unknown).
@@ -354,10 +199,9 @@ def probe(
     calibrate_on: str,
     regexes: Sequence[str],
 ) -> ProbeResult:
-    """Run :data:`PROBE` in asv's environment (the interpreter asv benchmarks with)."""
+    """Run :mod:`benchtools.probe` in asv's environment (the interpreter asv benchmarks with)."""
     arg = {
         "root": str(repo),
-        "plant": str(Path(__file__).resolve().parent / "plant.py"),
         "iterations": iterations,
         "target": target,
         "calibrate_on": calibrate_on,
@@ -365,7 +209,7 @@ def probe(
     }
     with tempfile.TemporaryDirectory() as cwd:
         proc = subprocess.run(
-            [python, "-c", PROBE, json.dumps(arg)], cwd=cwd, capture_output=True, text=True
+            [python, str(PROBE), json.dumps(arg)], cwd=cwd, capture_output=True, text=True
         )
     if proc.returncode != 0:
         raise SelftestError(f"calibration failed:\n{proc.stderr[-3000:]}")
@@ -419,7 +263,7 @@ def judge(
     Args:
         identical: the verdicts P -> A (identical code).
         slowed: the verdicts P -> S (planted slowdown).
-        expected: how much slower S makes each benchmark (see :data:`PROBE`); None or
+        expected: how much slower S makes each benchmark (see :mod:`benchtools.probe`); None or
             absent: it goes through the plant by an unknown amount.
         must_ratio: from this expected ratio on, S must be reported as a regression.
     """

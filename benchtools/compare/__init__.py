@@ -13,16 +13,16 @@ failed or could not run, or the comparison itself could not be made (the report 
 lists every benchmark that did run). ``make compare`` reports 1 as make's own 2: CI
 calls the script directly.
 
-The package, one concept per module; only :mod:`~asvcompare.asvglue` imports asv:
+The package, one concept per module; only :mod:`~benchtools.compare.asvglue` imports asv:
 
-* :mod:`~asvcompare.model`: results per round, verdicts, their vocabulary;
-* :mod:`~asvcompare.verdicts`: the rules (quantiles, slow spells, the paired rule, the
+* :mod:`~benchtools.compare.model`: results per round, verdicts, their vocabulary;
+* :mod:`~benchtools.compare.verdicts`: the rules (quantiles, slow spells, the paired rule, the
   instruction-count rule, confirmation, exit codes);
-* :mod:`~asvcompare.rounds`: the order of a comparison (rounds, then confirmation);
-* :mod:`~asvcompare.report`: text, Markdown and JSON reports;
-* :mod:`~asvcompare.gitrev`: revisions and uncommitted changes;
-* :mod:`~asvcompare.asvglue`: asv's environment, builds, discovery, runner and results;
-* :mod:`~asvcompare.cli`: the command line.
+* :mod:`~benchtools.compare.rounds`: the order of a comparison (rounds, then confirmation);
+* :mod:`~benchtools.compare.report`: text, Markdown and JSON reports;
+* :mod:`~benchtools.compare.gitrev`: revisions and uncommitted changes;
+* :mod:`~benchtools.compare.asvglue`: asv's environment, builds, discovery, runner and results;
+* :mod:`~benchtools.compare.cli`: the command line.
 
 How it works (the reasoning, and the measurements behind it, are in docs/reviewing.md):
 
@@ -38,7 +38,7 @@ How it works (the reasoning, and the measurements behind it, are in docs/reviewi
    see the same load on a shared machine. ``asv run`` rounds are whole-suite passes,
    tens of seconds apart, which on a busy 2-core box is enough for the machine's speed
    to change by 2x between base and head.
-4. The verdict per benchmark (:func:`~asvcompare.verdicts.classify`): from every round
+4. The verdict per benchmark (:func:`~benchtools.compare.verdicts.classify`): from every round
    the ratio head/base of the fastest sample of each side's process (rounds that ran
    through a slow spell of the machine set aside); a change counts when the median ratio
    is beyond ``--factor`` *and* the ratio's spread over the rounds (its interquartile
@@ -50,7 +50,7 @@ How it works (the reasoning, and the measurements behind it, are in docs/reviewi
 6. Instruction counts (``track_`` benchmarks with ``unit = "instructions"``) are
    deterministic: measured once per side, never confirmed, and a change beyond
    ``--instructions-threshold`` (2%) either way is a verdict
-   (:func:`~asvcompare.verdicts.classify_instructions`).
+   (:func:`~benchtools.compare.verdicts.classify_instructions`).
 
 Nothing is written to ``.asv/results`` (the history ``make bench`` publishes is never
 mixed with review runs). Per-commit package builds are cached in ``.asv/compare/``.

@@ -2,7 +2,7 @@
 
 The only module of the package that imports asv. asv has no type information, so its
 objects are ``Any`` here and nowhere else: what leaves this module is
-:mod:`asvcompare.model` data.
+:mod:`benchtools.compare.model` data.
 
 asv's private parts used (run with asv 0.6.6 and asv_runner 0.2.5 in asv's environment;
 asv 0.6.4's runner.py is the same code and its environment.py, benchmarks.py and results.py
@@ -373,7 +373,7 @@ class AsvSession:
     """asv's environment, builds, discovery and runner, for paired rounds of commits.
 
     Use as a context manager; everything runs with the repository as working directory.
-    Implements :class:`asvcompare.rounds.RoundRunner`.
+    Implements :class:`benchtools.compare.rounds.RoundRunner`.
     """
 
     def __init__(
@@ -526,7 +526,7 @@ class AsvSession:
     ) -> None:
         """``rounds`` paired rounds over the selection (or the names in ``only``).
 
-        A benchmark :meth:`~asvcompare.model.Measurements.done` on a commit (failed, n/a,
+        A benchmark :meth:`~benchtools.compare.model.Measurements.done` on a commit (failed, n/a,
         or an instruction count already measured) is not run again there.
         """
         wanted = set(only) if only is not None else None
@@ -629,7 +629,7 @@ def compare(
 ) -> tuple[Measurements, dict[str, list[Verdict]], AsvSession]:
     """Measure ``base`` and every head with asv in the same paired rounds, judge each head.
 
-    The order and the rules: :func:`asvcompare.rounds.measure`.
+    The order and the rules: :func:`benchtools.compare.rounds.measure`.
 
     Returns:
         The measurements, the verdicts per head, and the (closed) session for its facts.

@@ -1,8 +1,8 @@
 """The comparison's data: one benchmark's results per round, verdicts, their vocabulary.
 
-Pure data (no asv, no I/O): what the asv glue (:mod:`asvcompare.asvglue`) fills in and
-what the verdict logic (:mod:`asvcompare.verdicts`) and the report
-(:mod:`asvcompare.report`) read.
+Pure data (no asv, no I/O): what the asv glue (:mod:`benchtools.compare.asvglue`) fills in and
+what the verdict logic (:mod:`benchtools.compare.verdicts`) and the report
+(:mod:`benchtools.compare.report`) read.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ INSTRUCTIONS_FLOOR: Final = 100
 INSTRUCTIONS: Final = "instructions"
 
 #: A round whose fastest sample is beyond this multiple of its side's fastest round ran
-#: through a slow spell of the machine (see :func:`asvcompare.verdicts.undisturbed`).
+#: through a slow spell of the machine (see :func:`benchtools.compare.verdicts.undisturbed`).
 DISTURBED: Final = 1.25
 #: The undisturbed rounds a ratio needs; with fewer, every round counts.
 MIN_UNDISTURBED: Final = 3

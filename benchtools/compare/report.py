@@ -1,6 +1,6 @@
 """The review report: console text, Markdown for a pull request, JSON with the raw data.
 
-Pure functions of the verdicts (:mod:`asvcompare.verdicts`) and how they were made
+Pure functions of the verdicts (:mod:`benchtools.compare.verdicts`) and how they were made
 (:class:`ReportInfo`); no asv. The JSON shapes are spelled out as TypedDicts: another
 tool (the history's confirmation pass) reads ``--json`` output.
 """
@@ -263,7 +263,7 @@ def render_markdown(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
 
 
 class BandJson(TypedDict):
-    """A :class:`~asvcompare.model.Band` in JSON."""
+    """A :class:`~benchtools.compare.model.Band` in JSON."""
 
     center: float
     low: float
@@ -271,7 +271,7 @@ class BandJson(TypedDict):
 
 
 class VerdictJson(TypedDict):
-    """A :class:`~asvcompare.model.Verdict` in JSON."""
+    """A :class:`~benchtools.compare.model.Verdict` in JSON."""
 
     name: str
     verdict: VerdictKind
@@ -284,7 +284,7 @@ class VerdictJson(TypedDict):
 
 
 class RoundResultJson(TypedDict):
-    """A :class:`~asvcompare.model.RoundResult` in JSON (value: null failed, NaN n/a)."""
+    """A :class:`~benchtools.compare.model.RoundResult` in JSON (value: null failed, NaN n/a)."""
 
     round: int
     value: float | None
@@ -293,7 +293,7 @@ class RoundResultJson(TypedDict):
 
 
 class MeasurementsJson(TypedDict):
-    """:class:`~asvcompare.model.Measurements` in JSON."""
+    """:class:`~benchtools.compare.model.Measurements` in JSON."""
 
     kinds: dict[str, str]
     units: dict[str, str]

@@ -1,7 +1,7 @@
 """The order of a comparison: paired rounds, then confirmation rounds for suspects.
 
 Pure orchestration over anything that runs rounds (:class:`RoundRunner`; asv's in
-:class:`asvcompare.asvglue.AsvSession`), so the flow is unit tested with a fake runner.
+:class:`benchtools.compare.asvglue.AsvSession`), so the flow is unit tested with a fake runner.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class RoundRunner(Protocol):
     ) -> None:
         """``rounds`` paired rounds over the selection, or over the names in ``only``.
 
-        A benchmark already :meth:`~asvcompare.model.Measurements.done` on a commit is
+        A benchmark already :meth:`~benchtools.compare.model.Measurements.done` on a commit is
         not run again there (instruction counts: once per commit).
         """
         ...
@@ -43,7 +43,7 @@ def measure(
 ) -> tuple[Measurements, dict[str, list[Verdict]]]:
     """Measure ``base`` and every head in the same paired rounds, then judge each head.
 
-    Suspects of any head (:func:`~asvcompare.verdicts.suspects`; never an instruction
+    Suspects of any head (:func:`~benchtools.compare.verdicts.suspects`; never an instruction
     count) get ``confirm_rounds`` more rounds, for all commits, before the final
     verdicts. A change seen on all rounds but not by the confirmation rounds alone is
     undecided (a slow spell during the confirmation can hide a real change): one more

@@ -1,7 +1,7 @@
 """The verdict logic: from results per round to regression / improvement / unchanged.
 
-Pure functions on :mod:`asvcompare.model` data; no asv, no I/O, so every rule is unit
-tested on synthetic results (``tests/unit/test_asvcompare_verdicts.py``). Two rules:
+Pure functions on :mod:`benchtools.compare.model` data; no asv, no I/O, so every rule is unit
+tested on synthetic results (``tests/unit/test_asvcompare.py``). Two rules:
 
 * wall-clock and other noisy benchmarks (:func:`classify`): paired rounds, the median
   per-round ratio beyond ``factor`` *and* its interquartile range on one side of 1;
@@ -266,10 +266,10 @@ def undisturbed(
     On a shared machine a process sometimes runs entirely through a spell of
     contention (here: a busy sibling core makes everything about 1.9x slower for a
     fraction of a second to seconds). Such a round is recognised on its own side: its
-    fastest sample is more than :data:`~asvcompare.model.DISTURBED` times the side's
+    fastest sample is more than :data:`~benchtools.compare.model.DISTURBED` times the side's
     fastest round. A real change shifts all rounds of a side alike and survives this
     filter; the two sides of a round falling on different sides of a spell does not.
-    With fewer than :data:`~asvcompare.model.MIN_UNDISTURBED` undisturbed rounds, all
+    With fewer than :data:`~benchtools.compare.model.MIN_UNDISTURBED` undisturbed rounds, all
     rounds count. Time benchmarks only.
     """
     if not all(b.samples and h.samples for b, h in pairs):
