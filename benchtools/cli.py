@@ -13,7 +13,9 @@ Commands (each ``--help`` says more); ``make`` and the GitHub workflows call the
 * ``unasync``: regenerate the sync client, ``make unasync``;
 * ``sysdeps {venv,bench,test}``: install the Debian packages a make target needs;
 * ``pr-check``: benchmark a pull request against its merge base (exit 0, 1 or 2);
-* ``pr-comment``: create or update the pull request's one benchmark comment.
+* ``pr-comment``: create or update the pull request's one benchmark comment;
+* ``ratios breaker|client``: same-run ratios of paired benchmark bodies, for a reader;
+* ``fake-throughput``: the fake ML service's throughput, two revisions in one run.
 
 Each command's module is imported only when it runs: ``sysdeps`` and ``pr-comment`` need
 nothing beyond the standard library (they run before the virtualenv exists, or without).
@@ -98,6 +100,18 @@ def _pr_comment(argv: Sequence[str]) -> int:
     return prcomment.main(argv)
 
 
+def _ratios(argv: Sequence[str]) -> int:
+    from benchtools import ratios
+
+    return ratios.main(argv)
+
+
+def _fake_throughput(argv: Sequence[str]) -> int:
+    from benchtools import throughput
+
+    return throughput.main(argv)
+
+
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "bench": (_bench, "benchmark the newest commits of main, store and publish (make bench)"),
     "publish": (_publish, "publish the stored results, run nothing (make publish)"),
@@ -110,12 +124,14 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "sysdeps": (_sysdeps, "install the Debian packages a make target needs"),
     "pr-check": (_pr_check, "benchmark a pull request against its merge base (0/1/2)"),
     "pr-comment": (_pr_comment, "create or update the pull request's benchmark comment"),
+    "ratios": (_ratios, "same-run ratios of paired benchmark bodies (breaker, client)"),
+    "fake-throughput": (_fake_throughput, "the fake service's throughput, two revisions"),
 }
 
 
 def usage() -> str:
     """The list of commands."""
-    rows = [f"  {name:<11} {text}" for name, (_, text) in COMMANDS.items()]
+    rows = [f"  {name:<15} {text}" for name, (_, text) in COMMANDS.items()]
     return "usage: python -m benchtools COMMAND [OPTIONS]\n\ncommands:\n" + "\n".join(rows)
 
 

@@ -10,7 +10,7 @@ next pipelined request) seed the next one. Because each request starts from a fr
 parser, h11's verdict on a head depends on its bytes alone, and :class:`HeadCache`
 replays it for byte-identical heads (see there): h11 costs ~25 µs per request in pure
 Python, ~7 times the old hand-written parser, and the replay is what keeps the
-service's throughput at least what it was (``tools/fake_throughput.py``,
+service's throughput at least what it was (``python -m benchtools fake-throughput``,
 docs/performance.md).
 
 Answers are not sent through h11: an answer is a status line, five fixed header fields
