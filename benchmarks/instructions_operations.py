@@ -53,6 +53,9 @@ class Operation:
         build: the setup: returns the body, a zero-argument callable doing one operation.
             Raises NotImplementedError when the commit lacks the API.
         doc: what one call of the body does.
+        mirrors: the wall-clock benchmarks timing the same work (``module.Class.time_x``,
+            parameters left out): a change flagged there is explained by this
+            operation's call-count profile (``benchtools/callprofile.py``).
     """
 
     name: str
@@ -60,13 +63,14 @@ class Operation:
     warmup: int
     build: Callable[[], Body]
     doc: str
+    mirrors: tuple[str, ...] = ()
 
 
 OPERATIONS: dict[str, Operation] = {}
 
 
 def operation(
-    name: str, iterations: int, *, warmup: int = 20
+    name: str, iterations: int, *, warmup: int = 20, mirrors: tuple[str, ...] = ()
 ) -> Callable[[Callable[[], Body]], Callable[[], Body]]:
     """Register the decorated setup function as the operation ``name``."""
 
@@ -79,6 +83,7 @@ def operation(
             warmup=max(warmup, iterations),
             build=build,
             doc=(build.__doc__ or "").strip(),
+            mirrors=mirrors,
         )
         return build
 
@@ -123,51 +128,92 @@ def _drive(make: Callable[[], Any]) -> Body:
     return body
 
 
-@operation("breaker_allow_request", 4500)
+@operation(
+    "breaker_allow_request",
+    4500,
+    mirrors=("bench_breaker.BreakerOps.time_allow_request",),
+)
 def _allow_request() -> Body:
     """``allow_request()`` on a CLOSED breaker."""
     return _breaker().allow_request  # type: ignore[no-any-return]
 
 
-@operation("breaker_record_success", 3000)
+@operation(
+    "breaker_record_success",
+    3000,
+    mirrors=(
+        "bench_breaker.BreakerOps.time_record_success",
+        "bench_breaker.EdgeCases.time_many_successes",
+    ),
+)
 def _record_success() -> Body:
     """``record_success()`` on a CLOSED breaker."""
     return _breaker().record_success  # type: ignore[no-any-return]
 
 
-@operation("breaker_record_failure", 500)
+@operation(
+    "breaker_record_failure",
+    500,
+    mirrors=(
+        "bench_breaker.BreakerOps.time_record_failure",
+        "bench_breaker.EdgeCases.time_many_failures",
+    ),
+)
 def _record_failure() -> Body:
     """``record_failure()`` on a CLOSED breaker that never trips."""
     return _breaker(failure_threshold=10**9).record_failure  # type: ignore[no-any-return]
 
 
-@operation("breaker_state", 2000)
+@operation(
+    "breaker_state",
+    2000,
+    mirrors=("bench_breaker.BreakerOps.time_state",),
+)
 def _state() -> Body:
     """The ``state`` property of a CLOSED breaker."""
     breaker = _breaker()
     return lambda: breaker.state
 
 
-@operation("breaker_is_open", 2000)
+@operation(
+    "breaker_is_open",
+    2000,
+    mirrors=("bench_breaker.BreakerOps.time_is_open",),
+)
 def _is_open() -> Body:
     """The ``is_open`` property of a CLOSED breaker."""
     breaker = _breaker()
     return lambda: breaker.is_open
 
 
-@operation("breaker_metrics", 60)
+@operation(
+    "breaker_metrics",
+    60,
+    mirrors=("bench_breaker.BreakerOps.time_metrics",),
+)
 def _metrics() -> Body:
     """``metrics()`` of a CLOSED breaker."""
     return _breaker().metrics  # type: ignore[no-any-return]
 
 
-@operation("breaker_reset", 500)
+@operation(
+    "breaker_reset",
+    500,
+    mirrors=("bench_breaker.BreakerOps.time_reset", "bench_breaker.EdgeCases.time_many_resets"),
+)
 def _reset() -> Body:
     """``reset()`` of a CLOSED breaker."""
     return _breaker().reset  # type: ignore[no-any-return]
 
 
-@operation("breaker_call_success", 950)
+@operation(
+    "breaker_call_success",
+    950,
+    mirrors=(
+        "bench_breaker.GuardedCall.time_call_success",
+        "bench_breaker.VersusLockFloor.time_call_success",
+    ),
+)
 def _call_success() -> Body:
     """``call(noop)`` through a CLOSED breaker (default config)."""
     call = _breaker().call
@@ -192,7 +238,14 @@ def _failing_call(breaker: Any) -> Body:
     return body
 
 
-@operation("breaker_call_failure", 200)
+@operation(
+    "breaker_call_failure",
+    200,
+    mirrors=(
+        "bench_breaker.GuardedCall.time_call_failure",
+        "bench_breaker.VersusLockFloor.time_call_failure",
+    ),
+)
 def _call_failure() -> Body:
     """``call(fail)`` through a CLOSED breaker that never trips; the caller catches."""
     return _failing_call(_breaker(failure_threshold=10**9))
@@ -217,7 +270,14 @@ def _call_failure_window() -> Body:
     )
 
 
-@operation("breaker_with_block", 150)
+@operation(
+    "breaker_with_block",
+    150,
+    mirrors=(
+        "bench_breaker.GuardedCall.time_with_block",
+        "bench_breaker.VersusLockFloor.time_with_block",
+    ),
+)
 def _with_block() -> Body:
     """``with breaker: pass`` on a CLOSED breaker."""
     breaker = _breaker()
@@ -229,7 +289,11 @@ def _with_block() -> Body:
     return body
 
 
-@operation("breaker_guard_block", 300)
+@operation(
+    "breaker_guard_block",
+    300,
+    mirrors=("bench_breaker.VersusLockFloor.time_guard_block",),
+)
 def _guard_block() -> Body:
     """``with breaker.guard(): pass`` on a CLOSED breaker."""
     breaker = _breaker()
@@ -252,7 +316,11 @@ def _decorated_call() -> Body:
     return breaker(noop)  # type: ignore[no-any-return]
 
 
-@operation("breaker_call_async", 400)
+@operation(
+    "breaker_call_async",
+    400,
+    mirrors=("bench_breaker.AsyncGuardedCall.time_call_async_x1000",),
+)
 def _call_async() -> Body:
     """``await breaker.call_async(async_noop)`` (CLOSED), driven without an event loop."""
     call_async = _breaker().call_async
@@ -273,7 +341,14 @@ def _async_with() -> Body:
     return _drive(gated)
 
 
-@operation("breaker_call_rejected", 350)
+@operation(
+    "breaker_call_rejected",
+    350,
+    mirrors=(
+        "bench_breaker.OpenCircuit.time_call_rejected",
+        "bench_breaker.VersusLockFloor.time_rejection_open",
+    ),
+)
 def _call_rejected() -> Body:
     """``call(noop)`` rejected by an OPEN breaker; the caller catches CircuitOpenError."""
     call, open_error = _open_breaker().call, _open_error()
@@ -287,20 +362,32 @@ def _call_rejected() -> Body:
     return body
 
 
-@operation("breaker_allow_request_open", 1000)
+@operation(
+    "breaker_allow_request_open",
+    1000,
+    mirrors=("bench_breaker.OpenCircuit.time_allow_request_open",),
+)
 def _allow_request_open() -> Body:
     """``allow_request()`` on an OPEN breaker (answers False)."""
     return _open_breaker().allow_request  # type: ignore[no-any-return]
 
 
-@operation("breaker_state_open", 1500)
+@operation(
+    "breaker_state_open",
+    1500,
+    mirrors=("bench_breaker.OpenCircuit.time_state_open",),
+)
 def _state_open() -> Body:
     """The ``state`` property of an OPEN breaker."""
     breaker = _open_breaker()
     return lambda: breaker.state
 
 
-@operation("breaker_allow_record_state", 950)
+@operation(
+    "breaker_allow_record_state",
+    950,
+    mirrors=("bench_breaker.TypicalSequence.time_allow_record_state",),
+)
 def _allow_record_state() -> Body:
     """What a caller does per request with the bare protocol: allow, record, state."""
     breaker = _breaker()
@@ -321,7 +408,11 @@ class _ManualClock:
         return self.now
 
 
-@operation("breaker_state_cycle", 25)
+@operation(
+    "breaker_state_cycle",
+    25,
+    mirrors=("bench_breaker.StateCycle.time_open_half_open_closed_cycle",),
+)
 def _state_cycle() -> Body:
     """A CLOSED -> OPEN -> HALF_OPEN -> CLOSED cycle driven by a manual clock."""
     BreakerConfig, CircuitBreaker = require("pganalytics_core", "BreakerConfig", "CircuitBreaker")
@@ -342,7 +433,11 @@ def _state_cycle() -> Body:
     return body
 
 
-@operation("breaker_metrics_with_history", 55)
+@operation(
+    "breaker_metrics_with_history",
+    55,
+    mirrors=("bench_breaker.MetricsWithHistory.time_metrics_with_history",),
+)
 def _metrics_with_history() -> Body:
     """``metrics()`` of a breaker with a full 100-call window and many transitions."""
     BreakerConfig, CircuitBreaker = require("pganalytics_core", "BreakerConfig", "CircuitBreaker")

@@ -17,7 +17,7 @@ decides:
   ``--instructions-step`` (1.02) is real; kept without re-measuring.
 - a step among the newest ``--window`` + 1 (5) measured commits: the oldest and the
   newest of them are re-measured in paired rounds by ``make compare``'s machinery
-  (``tools/asv_compare.py``, through its CLI, ``--factor`` = 1 + the benchmark's
+  (:func:`benchtools.compare.asvglue.compare`, in process, ``--factor`` = 1 + the benchmark's
   ``regressions_thresholds`` entry of asv.conf.json). No *regression* (the median ratio
   beyond the threshold, the spread of the rounds entirely above 1, confirmed by
   independent rounds): the benchmark's steps there are dropped. A regression: the commit
@@ -53,30 +53,31 @@ import contextlib
 import dataclasses
 import itertools
 import json
-import math
 import re
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-#: The comparison, run as a command of this package (asv_compare.py's CLI).
-COMPARE = [sys.executable, "-m", "benchtools", "compare"]
+from benchtools.compare.model import (
+    FAILED,
+    INSTRUCTIONS_FLOOR,
+    REGRESSION,
+    BudgetSpent,
+    CompareError,
+    Verdict,
+)
+from benchtools.compare.report import verdict_from_json, verdict_to_json
+from benchtools.git import git
 
+ROOT = Path(__file__).resolve().parent.parent
 #: asv's threshold for a benchmark no ``regressions_thresholds`` entry matches.
 ASV_DEFAULT_THRESHOLD = 0.05
 INSTRUCTIONS_UNIT = "instructions"
 DEFAULT_INSTRUCTIONS_STEP = 1.02
-#: ... and by more instructions than this: other code moves the heap small operations run
-#: on by tens of instructions (the rule of ``make compare``, benchtools.compare.INSTRUCTIONS_FLOOR).
-INSTRUCTIONS_FLOOR = 100
 DEFAULT_ROUNDS = 4
 DEFAULT_CONFIRM_ROUNDS = 4
 DEFAULT_BUDGET_MIN = 3.0
@@ -130,14 +131,46 @@ class Decision:
         step: the step asv listed.
         kept: True: it stays in the Regressions list.
         reason: why, in words.
-        remeasured: the paired re-measurement (asv_compare's verdict: "verdict",
-            "ratio" {center, low, high}, "rounds", "note"), when there was one.
+        remeasured: the paired re-measurement (``make compare``'s verdict), when there
+            was one.
     """
 
     step: Step
     kept: bool
     reason: str
-    remeasured: Mapping[str, Any] | None = None
+    remeasured: Verdict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A re-measurement kept for later runs: the verdict and the factor it was judged by."""
+
+    verdict: Verdict
+    factor: float
+
+
+def cache_from_json(data: object) -> dict[str, Remembered]:
+    """The remembered re-measurements of ``.asv/regressions-confirmed.json``.
+
+    Keys are "name|before|after"; an entry that does not read as a verdict (a file from
+    an older version, a bad edit) is left out: that step is re-measured.
+    """
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for key, entry in data.items():
+        if not isinstance(entry, dict):
+            continue
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            out[str(key)] = Remembered(verdict_from_json(entry), float(entry["factor"]))
+    return out
+
+
+def cache_to_json(cache: Mapping[str, Remembered]) -> dict[str, dict[str, object]]:
+    """What :func:`cache_from_json` reads: each verdict's JSON with its ``factor``."""
+    return {
+        key: {**verdict_to_json(seen.verdict), "factor": seen.factor} for key, seen in cache.items()
+    }
 
 
 # --------------------------------------------------------------------------- reading
@@ -157,7 +190,7 @@ def read_steps(
     regressions: Mapping[str, Any],
     index: Mapping[str, Any],
     thresholds: Mapping[str, Any],
-    parent_of: Any,
+    parent_of: Callable[[str], str],
 ) -> list[Step]:
     """Every step of html/regressions.json, with commits and units resolved.
 
@@ -243,7 +276,7 @@ def add_unlisted(
     html: Path,
     index: Mapping[str, Any],
     thresholds: Mapping[str, Any],
-    parent_of: Any,
+    parent_of: Callable[[str], str],
     *,
     window: int,
 ) -> tuple[dict[str, Any], int]:
@@ -313,32 +346,30 @@ def filtered(regressions: Mapping[str, Any], kept: Sequence[Step]) -> dict[str, 
 # --------------------------------------------------------------------------- deciding
 
 
-def judge(step: Step, verdict: Mapping[str, Any] | None, *, error: str = "") -> Decision:
+def judge(step: Step, verdict: Verdict | None, *, error: str = "") -> Decision:
     """Keep a step only when the paired re-measurement shows it.
 
     Args:
         step: the step asv listed.
-        verdict: asv_compare's verdict for the step's benchmark (one element of its
-            JSON ``verdicts``), or None when it was not re-measured.
+        verdict: ``make compare``'s verdict for the step's benchmark, or None when it was
+            not re-measured.
         error: why there is no verdict.
     """
     if verdict is None:
         return Decision(step=step, kept=False, reason=f"not re-measured: {error}")
-    ratio = verdict.get("ratio")
-    seen = (
-        f"{ratio['center']:.2f}x [{ratio['low']:.2f}..{ratio['high']:.2f}]" if ratio else "no ratio"
-    )
+    ratio = verdict.ratio
+    seen = f"{ratio.center:.2f}x [{ratio.low:.2f}..{ratio.high:.2f}]" if ratio else "no ratio"
     limit = 1 + step.threshold
-    if verdict["verdict"] == "regression" and ratio and ratio["center"] > limit:
-        reason = f"confirmed: {seen} in {verdict.get('rounds', 0)} paired rounds"
+    if verdict.verdict == REGRESSION and ratio and ratio.center > limit:
+        reason = f"confirmed: {seen} in {verdict.rounds} paired rounds"
         return Decision(step=step, kept=True, reason=reason, remeasured=verdict)
-    if verdict["verdict"] == "regression":
+    if verdict.verdict == REGRESSION:
         why = f"re-measured {seen}: within the threshold {limit:g}x"
-    elif verdict["verdict"] == "failed":
-        why = f"could not re-measure: {verdict.get('note') or 'failed'}"
+    elif verdict.verdict == FAILED:
+        why = f"could not re-measure: {verdict.note or 'failed'}"
     else:
-        note = f" ({verdict['note']})" if verdict.get("note") else ""
-        why = f"re-measured {seen}: {verdict['verdict']}{note}"
+        note = f" ({verdict.note})" if verdict.note else ""
+        why = f"re-measured {seen}: {verdict.verdict}{note}"
     return Decision(step=step, kept=False, reason=why, remeasured=verdict)
 
 
@@ -375,69 +406,48 @@ def compare_pair(
     factor: float,
     rounds: int,
     confirm_rounds: int,
-    timeout_s: float,
-) -> tuple[dict[str, Mapping[str, Any]], str]:
-    """Re-measure ``names`` on two commits with asv_compare.py (paired rounds).
+    deadline: float,
+) -> tuple[dict[str, Verdict], str]:
+    """Re-measure ``names`` on two commits with ``make compare``'s machinery, in process.
 
     Returns:
         The verdicts by benchmark name, and an error ("" when the comparison ran).
     """
-    with tempfile.TemporaryDirectory(prefix="confirm-") as tmp:
-        out = Path(tmp) / "compare.json"
-        cmd = [
-            *COMPARE,
-            "--base",
+    from benchtools.compare import asvglue
+
+    try:
+        _, by_head, _ = asvglue.compare(
+            repo.resolve(),
             before,
-            "--head",
-            after,
-            "--factor",
-            f"{factor:g}",
-            "--rounds",
-            str(rounds),
-            "--confirm-rounds",
-            str(confirm_rounds),
-            "--json",
-            str(out),
-            "--repo",
-            str(repo.resolve()),
-        ]
-        for name in names:
-            cmd += ["-b", f"^{re.escape(name)}$"]
-        proc = subprocess.Popen(  # from ROOT: this package's own code compares
-            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [after],
+            regexes=[f"^{re.escape(name)}$" for name in names],
+            factor=factor,
+            rounds=rounds,
+            confirm_rounds=confirm_rounds,
+            deadline=deadline,
         )
-        try:
-            _, err = proc.communicate(timeout=max(timeout_s, 1.0))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # asv_compare cleans up its forkservers
-            try:
-                proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-            return {}, "the confirmation budget ran out during the re-measurement"
-        if not out.exists():
-            last = [ln for ln in (err or "").splitlines() if ln.strip()]
-            return {}, f"asv_compare exited {proc.returncode}: {last[-1] if last else ''}"
-        data = json.loads(out.read_text())
-    return {v["name"]: v for v in data["verdicts"]}, ""
+    except BudgetSpent:
+        return {}, "the confirmation budget ran out during the re-measurement"
+    except CompareError as exc:
+        return {}, f"the comparison could not be made: {exc}"
+    return {v.name: v for v in by_head[after]}, ""
 
 
 class Measurer:
-    """Paired re-measurements of commit pairs (asv_compare.py), remembered, within a budget.
+    """Paired re-measurements of commit pairs (``make compare``'s), remembered, within a budget.
 
     Args:
         repo: the repository.
         cache: earlier verdicts by "name|before|after" (updated in place).
         deadline: time.monotonic() after which nothing more is measured.
         rounds: paired rounds per comparison.
-        confirm_rounds: asv_compare's further rounds for suspects.
+        confirm_rounds: the comparison's further rounds for suspects.
     """
 
     def __init__(
         self,
         repo: Path,
-        cache: dict[str, Any],
+        cache: dict[str, Remembered],
         deadline: float,
         *,
         rounds: int,
@@ -451,18 +461,18 @@ class Measurer:
 
     def verdicts(
         self, before: str, after: str, thresholds: Mapping[str, float]
-    ) -> tuple[dict[str, Mapping[str, Any]], str]:
+    ) -> tuple[dict[str, Verdict], str]:
         """Verdicts after/before for the benchmarks named (name -> threshold).
 
         Returns:
             The verdicts by name (remembered ones too), and why some are missing.
         """
-        out: dict[str, Mapping[str, Any]] = {}
+        out: dict[str, Verdict] = {}
         todo = []
         for name, t in thresholds.items():
             seen = self.cache.get(f"{name}|{before}|{after}")
-            if seen and seen.get("factor", math.inf) <= 1 + t + 1e-9:
-                out[name] = seen
+            if seen and seen.factor <= 1 + t + 1e-9:
+                out[name] = seen.verdict
             else:
                 todo.append(name)
         if not todo:
@@ -485,11 +495,11 @@ class Measurer:
             factor=factor,
             rounds=self.rounds,
             confirm_rounds=self.confirm_rounds,
-            timeout_s=left,
+            deadline=self.deadline,
         )
         for name, v in got.items():
-            if v["verdict"] != "failed":  # a failure may not recur
-                self.cache[f"{name}|{before}|{after}"] = {**v, "factor": factor}
+            if v.verdict != FAILED:  # a failure may not recur
+                self.cache[f"{name}|{before}|{after}"] = Remembered(v, factor)
         out.update(got)
         return out, error
 
@@ -500,7 +510,7 @@ def locate_recent(
     measurer: Measurer,
     regressions: Mapping[str, Any],
     decisions: dict[tuple[int, int], Decision],
-    parent_of: Any,
+    parent_of: Callable[[str], str],
 ) -> list[Step]:
     """Decide the steps among the newest commits: is there one, and at which commit?
 
@@ -525,7 +535,7 @@ def locate_recent(
     found: dict[str, Decision] = {}
     for name, steps in recent.items():
         span = dataclasses.replace(steps[0], before=first, after=last)
-        d = judge(span, overall.get(name), error=error or "asv_compare did not run it")
+        d = judge(span, overall.get(name), error=error or "the comparison did not run it")
         if d.kept:
             found[name] = d
             bounds[name] = (0, len(window) - 1)
@@ -572,10 +582,10 @@ def locate_recent(
                 d, step=match[0], reason=reason
             )
             continue
-        measured = d.remeasured or {}
+        measured = d.remeasured
         template = recent[name][0]
-        v1 = float((measured.get("base") or {}).get("center") or template.value_before)
-        v2 = float((measured.get("head") or {}).get("center") or template.value_after)
+        v1 = measured.base.center if measured and measured.base else template.value_before
+        v2 = measured.head.center if measured and measured.head else template.value_after
         jumps = regressions["regressions"][template.entry][6]
         jumps.append([None if parent_of(after) == before else rev_a, rev_b, v1, v2])
         step = dataclasses.replace(
@@ -642,7 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--confirm-rounds",
         type=int,
         default=DEFAULT_CONFIRM_ROUNDS,
-        help=f"asv_compare's rounds for suspects (default {DEFAULT_CONFIRM_ROUNDS})",
+        help=f"the comparison's further rounds for suspects (default {DEFAULT_CONFIRM_ROUNDS})",
     )
     p.add_argument(
         "--budget-min",
@@ -696,13 +706,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfirmError(f"cannot read the published history in {html}: {exc}") from None
 
     def parent_of(commit: str) -> str:
-        return subprocess.run(
-            ["git", "rev-parse", f"{commit}^"],
-            cwd=repo,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        return git(repo, "rev-parse", f"{commit}^").decode().strip()
 
     by_asv = {
         (s.name, s.after)
@@ -713,10 +717,10 @@ def run(args: argparse.Namespace) -> int:
             regressions, html, index, conf.regressions_thresholds, parent_of, window=args.window
         )
     steps = read_steps(regressions, index, conf.regressions_thresholds, parent_of)
-    cache: dict[str, Any] = {}
+    cache: dict[str, Remembered] = {}
     if cache_path.exists() and not args.no_cache:
         with contextlib.suppress(OSError, ValueError):
-            cache = json.loads(cache_path.read_text())
+            cache = cache_from_json(json.loads(cache_path.read_text()))
 
     measurer = Measurer(
         repo,
@@ -744,7 +748,7 @@ def run(args: argparse.Namespace) -> int:
         verdicts, error = measurer.verdicts(before, after, {s.name: s.threshold for s in group})
         for s in group:
             decisions[s.entry, s.jump] = judge(
-                s, verdicts.get(s.name), error=error or "asv_compare did not run it"
+                s, verdicts.get(s.name), error=error or "the comparison did not run it"
             )
     ordered = [decisions[s.entry, s.jump] for s in [*steps, *added]]
     cache = measurer.cache
@@ -772,7 +776,7 @@ def run(args: argparse.Namespace) -> int:
                 "threshold": d.step.threshold,
                 "kept": d.kept,
                 "reason": d.reason,
-                "remeasured": d.remeasured,
+                "remeasured": None if d.remeasured is None else verdict_to_json(d.remeasured),
             }
             for d in ordered
         ],
@@ -780,7 +784,7 @@ def run(args: argparse.Namespace) -> int:
     (html / REPORT_NAME).write_text(json.dumps(report, indent=1) + "\n")
     with contextlib.suppress(OSError):
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-        cache_path.write_text(json.dumps(cache, indent=1) + "\n")
+        cache_path.write_text(json.dumps(cache_to_json(cache), indent=1) + "\n")
     print(summary(ordered, len(by_asv), seconds))
     for d in ordered:
         mark = "kept   " if d.kept else "dropped"

@@ -59,16 +59,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypedDict
+from typing import IO, TYPE_CHECKING, TypedDict
 
 # Only the compare package's pure modules (asvglue, which imports asv, where it is used).
 import benchtools.compare as ac
+from benchtools.compare import calldiff
 from benchtools.compare.cli import add_bench_option, exit_on_sigterm
 from benchtools.plant import SelftestError as SelftestError
 from benchtools.plant import plant as plant
 from benchtools.plant import plant_at_start
 
+if TYPE_CHECKING:
+    from benchtools.compare.asvglue import AsvSession
+
 ROOT = Path(__file__).resolve().parent.parent
+#: Where the planted busy loop is, as the call-count evidence names functions.
+PLANTED_FUNCTION = "pganalytics_core/breaker.py:CircuitBreaker.call"
+#: The operation that runs it (profiled on identical code: no diff allowed).
+PLANTED_OPERATION = "breaker_call_success"
 CALIBRATE_ON = "bench_breaker.GuardedCall.time_call_success('consecutive')"
 #: A benchmark S slows by at most this much must not be reported as changed.
 UNRELATED_RATIO = 1.05
@@ -244,11 +252,18 @@ class Outcome:
     unrelated: int
     may: dict[str, str]
     failed: list[str]
+    #: The call-count evidence: detected benchmarks whose diff does not name the planted
+    #: function first, and the diffs found on identical code (both must be empty).
+    misexplained: list[str] = dataclasses.field(default_factory=list)
+    identical_diff: list[str] = dataclasses.field(default_factory=list)
+    explained: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return not (self.false_positives or self.missed or self.over_flagged) and bool(
-            self.must_detect
+        return (
+            not (self.false_positives or self.missed or self.over_flagged)
+            and not (self.misexplained or self.identical_diff)
+            and bool(self.must_detect)
         )
 
 
@@ -317,6 +332,44 @@ class Facts(TypedDict):
     seconds: float
 
 
+def explain(
+    outcome: Outcome,
+    slowed_verdicts: Sequence[ac.Verdict],
+    session: AsvSession,
+    base: str,
+    identical: str,
+    slowed: str,
+) -> Outcome:
+    """``outcome`` with the call-count evidence judged (:mod:`benchtools.compare.calldiff`).
+
+    Every detected benchmark that has an operation behind it must name the planted
+    function first; the planted operation profiled on the identical commit must show no
+    diff at all.
+    """
+    paths = {c: session.code_paths(c) for c in (base, identical, slowed)}
+    detected = [v for v in slowed_verdicts if v.name in outcome.detected]
+    diffs = calldiff.call_diffs(detected, session.python, paths, base, slowed)
+    explained: list[str] = []
+    wrong: list[str] = []
+    for name, d in sorted(diffs.items()):
+        top = d.changes[0].function if d.changes else "(no change)"
+        line = f"{name}: {calldiff.summary(d)}"
+        (explained if top == PLANTED_FUNCTION else wrong).append(line)
+    ops = sorted({d.operation for d in diffs.values()}) or [PLANTED_OPERATION]
+    before = calldiff.read_profiles(session.python, paths[base], ops)
+    after = calldiff.read_profiles(session.python, paths[identical], ops)
+    same_code = []
+    for op in ops:
+        b, a = before[op], after[op]
+        if isinstance(b, str) or isinstance(a, str):
+            same_code.append(f"{op}: not profiled ({b if isinstance(b, str) else a})")
+        elif calldiff.diff(b, a):
+            same_code.append(f"{op}: {len(calldiff.diff(b, a))} function(s) differ")
+    return dataclasses.replace(
+        outcome, explained=explained, misexplained=wrong, identical_diff=same_code
+    )
+
+
 def render(outcome: Outcome, facts: Facts) -> str:
     lines = [
         f"asv selftest: {facts['source']}; {outcome.benchmarks} benchmark(s), "
@@ -337,6 +390,12 @@ def render(outcome: Outcome, facts: Facts) -> str:
         *[f"    MISSED {x}" for x in outcome.missed],
         *[f"    OVER-FLAGGED {x}" for x in outcome.over_flagged],
         *[f"    (either way) {k}: {v}" for k, v in sorted(outcome.may.items())],
+        f"(c) evidence: {len(outcome.explained)} detected benchmark(s) name {PLANTED_FUNCTION} "
+        f"first in their call diff; identical code: "
+        + ("no diff" if not outcome.identical_diff else "A DIFF"),
+        *[f"    explained {x}" for x in outcome.explained],
+        *[f"    MISEXPLAINED {x}" for x in outcome.misexplained],
+        *[f"    IDENTICAL CODE DIFFERS {x}" for x in outcome.identical_diff],
     ]
     if outcome.failed:
         lines += ["", "failed benchmarks (reported by asv_compare, not judged here):"]
@@ -773,6 +832,7 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
         launch_method=args.launch_method,
     )
     outcome = judge(verdicts[identical], verdicts[slowed], expected, args.must_ratio)
+    outcome = explain(outcome, verdicts[slowed], session, base, identical, slowed)
     facts: Facts = {
         "source": label,
         "rounds": args.rounds,

@@ -16,10 +16,12 @@ not measured yet, ``asv publish``, then ``benchtools/confirm.py``):
 (a) Then S: ``CircuitBreaker.reset()`` does its work twice (its body, docstring aside,
     repeated: :func:`plant`), and one more docs-only commit after it. The main job
     measures the two new commits: the Regressions list must name S, and nothing but S,
-    for the benchmarks that time ``reset()`` (``--must``: ``BreakerOps.time_reset``,
-    ``EdgeCases.time_many_resets``), and list nothing else. Benchmarks that call
-    ``reset()`` now and then (``--may``: ``GuardedCall.time_call_failure``, one reset
-    per ~100 failed calls) may be listed at S or not.
+    for the benchmarks that time or count ``reset()`` (``--must``:
+    ``BreakerOps.time_reset``, ``EdgeCases.time_many_resets``, and, with valgrind,
+    ``Instructions.track_breaker_reset``), and list nothing else. Benchmarks that call
+    ``reset()`` now and then (``--may``: ``GuardedCall.time_call_failure`` and the count
+    ``Instructions.track_breaker_call_failure_window``, one reset per window of failed
+    calls) may be listed at S or not.
 
 Before confirmation, what asv itself listed is recorded too (the "before" numbers of
 docs/reviewing.md). The main job's output is shown on stderr.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -51,7 +54,12 @@ from benchtools.selftest_compare import add_clone_options, git, scratch_clone
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MUST = (r"BreakerOps\.time_reset$", r"EdgeCases\.time_many_resets$")
-DEFAULT_MAY = (r"GuardedCall\.time_call_failure",)
+#: Must be listed too where instructions are counted (the whole suite, valgrind installed).
+DEFAULT_MUST_COUNTED = (r"Instructions\.track_breaker_reset$",)
+DEFAULT_MAY = (
+    r"GuardedCall\.time_call_failure",
+    r"Instructions\.track_breaker_call_failure_window$",
+)
 
 
 def log(msg: str) -> None:
@@ -217,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) -> int:
-    must = args.must or list(DEFAULT_MUST)
+    # The counts run only in a whole-suite run (no -b) and with valgrind (else n/a).
+    counted = DEFAULT_MUST_COUNTED if shutil.which("valgrind") and not args.bench else ()
+    must = args.must or [*DEFAULT_MUST, *counted]
     may = args.may or list(DEFAULT_MAY)
     k = args.docs_commits
     for i in range(1, k + 1):

@@ -11,7 +11,7 @@ once, so a rule that no longer applies is an error rather than dead weight.
 Why a script and not the ``unasync`` package: unasync maps whole ``_async/`` directories
 at build time and renames only identifiers; here one module is generated into the source
 tree (checked in, type-checked and benchmarked like any other) and a few docstring
-phrases differ. ``tests/unit/test_unasync_client.py`` fails when the checked-in file is
+phrases differ. ``tests/benchtools/test_unasync_client.py`` fails when the checked-in file is
 not what this script generates.
 
 Usage::

@@ -19,6 +19,8 @@ The package, one concept per module; only :mod:`~benchtools.compare.asvglue` imp
 * :mod:`~benchtools.compare.verdicts`: the rules (quantiles, slow spells, the paired rule, the
   instruction-count rule, confirmation, exit codes);
 * :mod:`~benchtools.compare.rounds`: the order of a comparison (rounds, then confirmation);
+* :mod:`~benchtools.compare.calldiff`: the evidence of a change, the call-count diff of
+  the operation behind it (profiled by ``benchtools/callprofile.py`` in asv's environment);
 * :mod:`~benchtools.compare.report`: text, Markdown and JSON reports;
 * :mod:`~benchtools.compare.gitrev`: revisions and uncommitted changes;
 * :mod:`~benchtools.compare.asvglue`: asv's environment, builds, discovery, runner and results;
@@ -52,6 +54,10 @@ How it works (the reasoning, and the measurements behind it, are in docs/reviewi
    ``--instructions-threshold`` (2%) either way is a verdict
    (:func:`~benchtools.compare.verdicts.classify_instructions`).
 
+7. Each change found (a regression or an improvement) with an operation behind it gets
+   its evidence: the call-count diff of that operation, base -> head
+   (:func:`~benchtools.compare.calldiff.call_diffs`); nothing flagged, nothing profiled.
+
 Nothing is written to ``.asv/results`` (the history ``make bench`` publishes is never
 mixed with review runs). Per-commit package builds are cached in ``.asv/compare/``.
 """
@@ -73,6 +79,7 @@ from benchtools.compare.model import (
     UNCHANGED,
     VERDICT_ORDER,
     Band,
+    BudgetSpent,
     CompareError,
     Measurements,
     RoundResult,
@@ -89,6 +96,8 @@ from benchtools.compare.report import (
     render_text,
     report_json,
     summary_line,
+    verdict_from_json,
+    verdict_to_json,
 )
 from benchtools.compare.verdicts import (
     blocks,
@@ -121,6 +130,7 @@ __all__ = [
     "UNCHANGED",
     "VERDICT_ORDER",
     "Band",
+    "BudgetSpent",
     "CompareError",
     "Measurements",
     "ReportInfo",
@@ -146,4 +156,6 @@ __all__ = [
     "summary_line",
     "suspects",
     "undisturbed",
+    "verdict_from_json",
+    "verdict_to_json",
 ]

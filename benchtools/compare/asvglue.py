@@ -62,6 +62,7 @@ from benchtools.compare.model import (
     DEFAULT_FACTOR,
     DEFAULT_INSTRUCTIONS_THRESHOLD,
     DEFAULT_ROUNDS,
+    BudgetSpent,
     CompareError,
     Measurements,
     RoundResult,
@@ -387,8 +388,10 @@ class AsvSession:
         attributes: Mapping[str, object] | None = None,
         pin: bool = True,
         log: Log | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.repo = repo
+        self.deadline = deadline
         self.commits = list(commits)
         self.regexes = list(regexes)
         self.launch_method = launch_method
@@ -499,6 +502,11 @@ class AsvSession:
         (target / ".complete").touch()
         return target
 
+    def code_paths(self, commit: str) -> list[Path]:
+        """The ``sys.path`` entries that run the suite on ``commit`` outside asv's runner:
+        the commit's package (its overlay) first, then the suite's root (this checkout)."""
+        return [self.state / "overlays" / commit, self.repo]
+
     def _prune_overlays(self) -> None:
         root = self.state / "overlays"
         for old in root.iterdir() if root.is_dir() else ():
@@ -549,6 +557,8 @@ class AsvSession:
                 for commit in order:
                     if into.done(commit, s.name):
                         continue
+                    if self.deadline is not None and time.monotonic() > self.deadline:
+                        raise BudgetSpent(f"the deadline passed in round {self.rounds_run}")
                     bench = dict(self.benchmarks[s.key])
                     bench["timeout"] = bench.get("timeout") or self.conf.default_benchmark_timeout
                     extra: dict[str, object] = {**affinity, **self.attributes}
@@ -626,10 +636,14 @@ def compare(
     attributes: Mapping[str, object] | None = None,
     pin: bool = True,
     instructions_threshold: float = DEFAULT_INSTRUCTIONS_THRESHOLD,
+    deadline: float | None = None,
 ) -> tuple[Measurements, dict[str, list[Verdict]], AsvSession]:
     """Measure ``base`` and every head with asv in the same paired rounds, judge each head.
 
-    The order and the rules: :func:`benchtools.compare.rounds.measure`.
+    The order and the rules: :func:`benchtools.compare.rounds.measure`. With a
+    ``deadline`` (a ``time.monotonic()`` value), no benchmark process starts after it:
+    :class:`~benchtools.compare.model.BudgetSpent` is raised instead (the one running then
+    finishes first, within its asv timeout).
 
     Returns:
         The measurements, the verdicts per head, and the (closed) session for its facts.
@@ -642,6 +656,7 @@ def compare(
         quick=quick,
         attributes=attributes,
         pin=pin,
+        deadline=deadline,
     ) as s:
         m, verdicts = measure(
             s,

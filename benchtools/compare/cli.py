@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from benchtools.compare import calldiff
 from benchtools.compare.gitrev import dirty_paths, resolve
 from benchtools.compare.model import (
     DEFAULT_CONFIRM_ROUNDS,
@@ -225,6 +226,7 @@ def run(args: Options) -> int:
     from benchtools.compare import asvglue
 
     started = time.monotonic()
+    calls: dict[str, calldiff.CallDiff] = {}
     rounds = 1 if (args.quick or args.no_run) else args.rounds
     confirm_rounds = 0
     if args.no_run:
@@ -252,6 +254,14 @@ def run(args: Options) -> int:
         )
         verdicts = by_head[head]
         confirm_rounds = session.rounds_run - rounds
+        if not args.quick and not session.build_errors:
+            calls = calldiff.call_diffs(
+                verdicts,
+                session.python,
+                {c: session.code_paths(c) for c in (base, head)},
+                base,
+                head,
+            )
         version = session.asv_runner_version
         if version is not None and version >= (0, 3):
             warnings.append(
@@ -275,9 +285,9 @@ def run(args: Options) -> int:
         instructions_threshold=args.instructions_threshold,
         inform_only=tuple(args.inform_only),
     )
-    sys.stdout.write(render_text(verdicts, info))
+    sys.stdout.write(render_text(verdicts, info, calls))
     if args.markdown:
-        args.markdown.write_text(render_markdown(verdicts, info))
+        args.markdown.write_text(render_markdown(verdicts, info, calls))
     if args.json:
-        args.json.write_text(json.dumps(report_json(verdicts, info, m), indent=1) + "\n")
+        args.json.write_text(json.dumps(report_json(verdicts, info, m, calls), indent=1) + "\n")
     return exit_code(verdicts, args.inform_only)

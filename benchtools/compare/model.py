@@ -73,6 +73,10 @@ class CompareError(Exception):
     """The comparison could not be made (bad revision, no results, asv unusable)."""
 
 
+class BudgetSpent(CompareError):
+    """The comparison's deadline passed before every benchmark ran (nothing is judged)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RoundResult:
     """One benchmark's result for one commit in one round.

@@ -12,6 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypedDict, cast
 
+from benchtools.compare.calldiff import CallDiff, CallDiffJson
+from benchtools.compare.calldiff import markdown_lines as evidence_markdown
+from benchtools.compare.calldiff import text_lines as evidence_text
+from benchtools.compare.calldiff import to_json as evidence_json
 from benchtools.compare.model import (
     DEFAULT_INSTRUCTIONS_THRESHOLD,
     FAILED,
@@ -176,8 +180,11 @@ def _instruction_rule(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
     )
 
 
-def render_text(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
-    """The console report: regressions, improvements, failures, new, unchanged."""
+def render_text(
+    verdicts: Sequence[Verdict], info: ReportInfo, calls: Mapping[str, CallDiff] | None = None
+) -> str:
+    """The console report: regressions, improvements, failures, new, unchanged, and the
+    call-count evidence of the changes (``calls``, by benchmark)."""
     lines = [
         f"asv compare: base {info.base[:8]} ({info.base_label}) -> "
         f"head {info.head[:8]} ({info.head_label}); {_method(info)}",
@@ -205,6 +212,7 @@ def render_text(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
             line = f"  {r[0]:<{w[0]}}  {r[1]:>{w[1]}} -> {r[2]:>{w[2]}}  {r[3]:<{w[3]}}"
             note = _note(v, info)
             lines.append((line + (f"  {note}" if note else "")).rstrip())
+    lines += evidence_text(calls or {})
     code = exit_code(verdicts, info.inform_only)
     lines += ["", f"summary: {summary_line(verdicts)}; exit {code}"]
     return "\n".join(lines) + "\n"
@@ -214,8 +222,11 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
-    """The report as Markdown, ready to paste into a pull request."""
+def render_markdown(
+    verdicts: Sequence[Verdict], info: ReportInfo, calls: Mapping[str, CallDiff] | None = None
+) -> str:
+    """The report as Markdown, ready to paste into a pull request (``calls``: as in
+    :func:`render_text`)."""
     code = exit_code(verdicts, info.inform_only)
     title = {0: "no regression", 1: "regression", 2: "benchmark failure"}[code]
     rule = _instruction_rule(verdicts, info)
@@ -256,6 +267,7 @@ def render_markdown(verdicts: Sequence[Verdict], info: ReportInfo) -> str:
             out += ["", "<details>", f"<summary>{heading}</summary>", "", *table, "", "</details>"]
         else:
             out += ["", f"#### {heading}", "", *table]
+    out += evidence_markdown(calls or {})
     return "\n".join(out) + "\n"
 
 
@@ -324,6 +336,7 @@ class ReportJson(TypedDict):
     exit_code: int
     summary: str
     verdicts: list[VerdictJson]
+    calls: dict[str, CallDiffJson]
     measurements: MeasurementsJson
 
 
@@ -345,6 +358,38 @@ def verdict_to_json(v: Verdict) -> VerdictJson:
     }
 
 
+def _band_from_json(data: object) -> Band | None:
+    if data is None:
+        return None
+    band = cast(BandJson, data)
+    return Band(float(band["center"]), float(band["low"]), float(band["high"]))
+
+
+def verdict_from_json(data: Mapping[str, object]) -> Verdict:
+    """The verdict :func:`verdict_to_json` wrote (after a JSON round trip).
+
+    Raises:
+        ValueError: ``data`` does not have the shape of :class:`VerdictJson`.
+    """
+    try:
+        typed = cast(VerdictJson, data)
+        kind = typed["verdict"]
+        if kind not in VERDICT_ORDER:
+            raise ValueError(f"unknown verdict {kind!r}")
+        return Verdict(
+            name=str(typed["name"]),
+            verdict=kind,
+            unit=str(typed["unit"]),
+            base=_band_from_json(typed["base"]),
+            head=_band_from_json(typed["head"]),
+            ratio=_band_from_json(typed["ratio"]),
+            rounds=int(typed["rounds"]),
+            note=str(typed["note"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a verdict: {exc!r}") from None
+
+
 def info_to_json(info: ReportInfo) -> ReportInfoJson:
     """How the report was made, as JSON."""
     return {
@@ -363,13 +408,19 @@ def info_to_json(info: ReportInfo) -> ReportInfoJson:
     }
 
 
-def report_json(verdicts: Sequence[Verdict], info: ReportInfo, m: Measurements) -> ReportJson:
-    """Everything: how, the verdicts, and every round's raw results."""
+def report_json(
+    verdicts: Sequence[Verdict],
+    info: ReportInfo,
+    m: Measurements,
+    calls: Mapping[str, CallDiff] | None = None,
+) -> ReportJson:
+    """Everything: how, the verdicts, the call-count evidence, every round's raw results."""
     return {
         "info": info_to_json(info),
         "exit_code": exit_code(verdicts, info.inform_only),
         "summary": summary_line(verdicts),
         "verdicts": [verdict_to_json(v) for v in verdicts],
+        "calls": evidence_json(calls or {}),
         "measurements": measurements_to_json(m),
     }
 

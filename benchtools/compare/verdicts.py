@@ -1,7 +1,7 @@
 """The verdict logic: from results per round to regression / improvement / unchanged.
 
 Pure functions on :mod:`benchtools.compare.model` data; no asv, no I/O, so every rule is unit
-tested on synthetic results (``tests/unit/test_asvcompare.py``). Two rules:
+tested on synthetic results (``tests/benchtools/test_asvcompare.py``). Two rules:
 
 * wall-clock and other noisy benchmarks (:func:`classify`): paired rounds, the median
   per-round ratio beyond ``factor`` *and* its interquartile range on one side of 1;

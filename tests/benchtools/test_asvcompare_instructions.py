@@ -312,6 +312,7 @@ def test_json_report_keeps_the_shape_of_the_dataclasses() -> None:
         "exit_code": 2,
         "summary": ac.summary_line(verdicts),
         "verdicts": [dataclasses.asdict(v) for v in verdicts],
+        "calls": {},  # added with the call-count evidence (none given here)
         "measurements": {
             "kinds": m.kinds,
             "units": m.units,
@@ -323,6 +324,25 @@ def test_json_report_keeps_the_shape_of_the_dataclasses() -> None:
     }
     assert got == json.loads(json.dumps(expected))
     assert ac.measurements_from_json(got["measurements"]) == m
+    assert [ac.verdict_from_json(v) for v in got["verdicts"]] == verdicts
+
+
+def test_verdict_from_json_rejects_another_shape() -> None:
+    with pytest.raises(ValueError, match="not a verdict"):
+        ac.verdict_from_json({"name": "x", "verdict": "regression"})
+    with pytest.raises(ValueError, match="unknown verdict"):
+        ac.verdict_from_json(
+            {
+                "name": "x",
+                "verdict": "maybe",
+                "unit": "",
+                "base": None,
+                "head": None,
+                "ratio": None,
+                "rounds": 0,
+                "note": "",
+            }
+        )
 
 
 def test_measurements_from_json_rejects_another_shape() -> None:

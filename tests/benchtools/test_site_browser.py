@@ -1,6 +1,6 @@
 """The published site in a real browser: headless Chromium, offline, on a fixture history.
 
-A fixture history (tests/integration/site_fixture.py: a few commits, asv result files of
+A fixture history (tests/benchtools/site_fixture.py: a few commits, asv result files of
 three benchmarks with a regression) is published with the real ``asv publish`` and made
 self-contained by benchtools/site.py, served on 127.0.0.1 by the server ``make preview``
 uses, and opened in Debian's ``chromium`` driven by Playwright (never its own browser

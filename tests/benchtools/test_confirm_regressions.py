@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from benchtools import confirm as cr
+from benchtools.compare.model import Band, Verdict, VerdictKind
 
 THRESHOLDS = {
     r"(?!bench_instructions\.)": 0.2,
@@ -100,9 +101,26 @@ def _step(
     )
 
 
-def _verdict(verdict: str, center: float, low: float, high: float) -> dict[str, Any]:
-    ratio = {"center": center, "low": low, "high": high}
-    return {"name": "b.T.time_x", "verdict": verdict, "ratio": ratio, "rounds": 8, "note": ""}
+def _verdict(
+    verdict: VerdictKind,
+    center: float,
+    low: float,
+    high: float,
+    *,
+    base: float = 1.0,
+    head: float | None = None,
+    note: str = "",
+) -> Verdict:
+    return Verdict(
+        name="b.T.time_x",
+        verdict=verdict,
+        unit="seconds",
+        base=Band(base, base, base),
+        head=Band(head or base * center, head or base * center, head or base * center),
+        ratio=Band(center, low, high),
+        rounds=8,
+        note=note,
+    )
 
 
 def test_a_confirmed_regression_beyond_the_threshold_is_kept() -> None:
@@ -123,9 +141,7 @@ def test_a_confirmed_regression_beyond_the_threshold_is_kept() -> None:
         ),
     ],
 )
-def test_steps_the_re_measurement_does_not_show_are_dropped(
-    verdict: dict[str, Any], reason: str
-) -> None:
+def test_steps_the_re_measurement_does_not_show_are_dropped(verdict: Verdict, reason: str) -> None:
     d = cr.judge(_step(), verdict)
 
     assert d.kept is False
@@ -215,16 +231,14 @@ class ScriptedMeasurer(cr.Measurer):
         self.levels = levels
         self.calls: list[tuple[str, str]] = []
 
-    def verdicts(self, before: str, after: str, thresholds: Any) -> tuple[dict[str, Any], str]:
+    def verdicts(self, before: str, after: str, thresholds: Any) -> tuple[dict[str, Verdict], str]:
         self.calls.append((before[0], after[0]))
         r = self.levels[after] / self.levels[before]
-        kind = "regression" if r > 1.2 else "unchanged"
+        kind: VerdictKind = "regression" if r > 1.2 else "unchanged"
         out = {
-            name: {
-                **_verdict(kind, r, r * 0.98, r * 1.02),
-                "base": {"center": self.levels[before], "low": 0, "high": 0},
-                "head": {"center": self.levels[after], "low": 0, "high": 0},
-            }
+            name: _verdict(
+                kind, r, r * 0.98, r * 1.02, base=self.levels[before], head=self.levels[after]
+            )
             for name in thresholds
         }
         return out, ""
@@ -280,3 +294,56 @@ def test_locate_recent_drops_every_step_when_the_newest_commits_are_alike() -> N
         d.reason
         == "aaaaaaaa..dddddddd (the newest commits) re-measured 1.00x [0.98..1.02]: unchanged"
     )
+
+
+def test_remembered_re_measurements_round_trip_and_bad_entries_are_left_out() -> None:
+    seen = cr.Remembered(_verdict("regression", 1.9, 1.85, 1.95, note="x"), 1.2)
+    data = json.loads(json.dumps(cr.cache_to_json({"b.T.time_x|a|b": seen})))
+    data["old|a|b"] = {"name": "old", "verdict": "regression", "ratio": None}  # no factor
+    data["bad|a|b"] = {**data["b.T.time_x|a|b"], "verdict": "maybe"}
+    data["junk|a|b"] = 3
+
+    assert cr.cache_from_json(data) == {"b.T.time_x|a|b": seen}
+    assert cr.cache_from_json([1, 2]) == {}
+
+
+def test_a_remembered_verdict_is_reused_only_for_a_threshold_it_was_judged_by(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = cr.Remembered(_verdict("unchanged", 1.1, 1.0, 1.2), 1.2)
+    calls: list[tuple[str, str, list[str], float]] = []
+
+    def compare_pair(
+        repo: Path, before: str, after: str, names: list[str], **kw: Any
+    ) -> tuple[dict[str, Verdict], str]:
+        calls.append((before, after, names, kw["factor"]))
+        return {n: _verdict("regression", 1.5, 1.4, 1.6) for n in names}, ""
+
+    monkeypatch.setattr(cr, "compare_pair", compare_pair)
+    cache = {"b.T.time_x|a|b": seen, "b.T.time_y|a|b": seen}
+    m = cr.Measurer(Path("."), cache, float("inf"), rounds=1, confirm_rounds=0)
+
+    got, error = m.verdicts("a", "b", {"b.T.time_x": 0.2, "b.T.time_y": 0.1})
+
+    assert error == ""
+    assert got["b.T.time_x"] is seen.verdict  # judged at 1.2 before: reused
+    assert calls == [("a", "b", ["b.T.time_y"], 1.1)]  # 1.1 is stricter: measured again
+    assert cache["b.T.time_y|a|b"] == cr.Remembered(got["b.T.time_y"], 1.1)
+
+
+def test_a_failed_re_measurement_is_not_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    def compare_pair(
+        repo: Path, before: str, after: str, names: list[str], **kw: Any
+    ) -> tuple[dict[str, Verdict], str]:
+        failed = Verdict("b.T.time_x", "failed", "seconds", None, None, None, note="boom")
+        return {"b.T.time_x": failed}, ""
+
+    monkeypatch.setattr(cr, "compare_pair", compare_pair)
+    cache: dict[str, cr.Remembered] = {}
+    m = cr.Measurer(Path("."), cache, float("inf"), rounds=1, confirm_rounds=0)
+
+    got, _ = m.verdicts("a", "b", {"b.T.time_x": 0.2})
+
+    assert got["b.T.time_x"].verdict == "failed"
+    assert cache == {}
+    assert cr.judge(_step(), got["b.T.time_x"]).reason == "could not re-measure: boom"

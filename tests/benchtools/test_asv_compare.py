@@ -134,7 +134,8 @@ def test_main_returns_the_verdicts_exit_code_for_stored_results(
     assert f"; exit {code}\n" in capsys.readouterr().out
     report = json.loads(out.read_text())
     assert report["exit_code"] == code
-    assert set(report) == {"info", "exit_code", "summary", "verdicts", "measurements"}
+    assert set(report) == {"info", "exit_code", "summary", "verdicts", "calls", "measurements"}
+    assert report["calls"] == {}  # stored results: nothing is profiled
 
 
 def test_setup_cache_runs_the_commits_package_under_both_launchers() -> None:

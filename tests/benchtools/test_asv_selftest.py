@@ -186,6 +186,19 @@ def test_selftest_reduced_finds_no_false_positive_and_the_planted_slowdown(
     assert sorted(result["detected"]) == sorted(result["must_detect"])  # type: ignore[arg-type]
     assert result["missed"] == []
     assert 1.4 <= result["planted_ratio"] <= 1.6  # type: ignore[operator]
+    # The evidence: the detected call() benchmark's diff names the planted function first
+    # (its own bytecodes per call grew); identical code profiles identically.
+    assert result["misexplained"] == [], text[-4000:]
+    assert result["identical_diff"] == [], text[-4000:]
+    explained = result["explained"]
+    assert isinstance(explained, list)
+    assert [line for line in explained if line.startswith("bench_breaker.GuardedCall.")] == [
+        "bench_breaker.GuardedCall.time_call_success('consecutive'): "
+        "pganalytics_core/breaker.py:CircuitBreaker.call: " + line.split(".call: ", 1)[1]
+        for line in explained
+        if line.startswith("bench_breaker.GuardedCall.")
+    ], explained
+    assert any(line.startswith("bench_breaker.GuardedCall.") for line in explained), explained
 
 
 def test_parse_plant() -> None:
