@@ -519,7 +519,11 @@ def _client(handler: Callable[[Any], Any] = ml_handler, **options: Any) -> Any:
     )
 
 
-@operation("floor_raw_httpx_post_json", 3)
+@operation(
+    "floor_raw_httpx_post_json",
+    3,
+    mirrors=("bench_client.RawHttpxMock.time_raw_post_json",),
+)
 def _raw_post_json() -> Body:
     """Bare httpx: POST a prediction request and parse the JSON answer (same transport)."""
     httpx = require("httpx")
@@ -534,7 +538,11 @@ def _raw_post_json() -> Body:
     return body
 
 
-@operation("floor_raw_httpx_get_health", 4)
+@operation(
+    "floor_raw_httpx_get_health",
+    4,
+    mirrors=("bench_client.RawHttpxMock.time_raw_get_health",),
+)
 def _raw_get_health() -> Body:
     """Bare httpx: GET /health and parse the JSON answer (same transport)."""
     httpx = require("httpx")
@@ -548,13 +556,21 @@ def _raw_get_health() -> Body:
     return body
 
 
-@operation("client_health", 5)
+@operation(
+    "client_health",
+    5,
+    mirrors=("bench_client.ClientOps.time_health",),
+)
 def _health() -> Body:
     """``MLClient.health()``."""
     return _client().health  # type: ignore[no-any-return]
 
 
-@operation("client_predict", 4)
+@operation(
+    "client_predict",
+    4,
+    mirrors=("bench_client.ClientOps.time_predict",),
+)
 def _predict() -> Body:
     """``MLClient.predict(4242)`` (no cache)."""
     predict = _client().predict
@@ -565,7 +581,11 @@ def _predict() -> Body:
     return body
 
 
-@operation("client_predict_cached", 70)
+@operation(
+    "client_predict_cached",
+    70,
+    mirrors=("bench_client.CachedPrediction.time_predict_cached",),
+)
 def _predict_cached() -> Body:
     """A cache hit: ``predict`` of a prediction the service made from its database."""
     PredictionCache = require("pganalytics_core.cache", "PredictionCache")
@@ -578,7 +598,12 @@ def _predict_cached() -> Body:
     return body
 
 
-@operation("client_predict_many_100", 1, warmup=2)
+@operation(
+    "client_predict_many_100",
+    1,
+    warmup=2,
+    mirrors=("bench_client.PredictMany.time_predict_many_100",),
+)
 def _predict_many() -> Body:
     """``predict_many`` of 100 requests (60 distinct), no cache, in the calling thread.
 
@@ -631,7 +656,11 @@ def _predict_rejected() -> Body:
     return body
 
 
-@operation("client_train", 4)
+@operation(
+    "client_train",
+    4,
+    mirrors=("bench_client.ClientOps.time_train",),
+)
 def _train() -> Body:
     """``MLClient.train(database_name=...)``."""
     train = _client().train
@@ -642,7 +671,11 @@ def _train() -> Body:
     return body
 
 
-@operation("client_training_status", 4)
+@operation(
+    "client_training_status",
+    4,
+    mirrors=("bench_client.ClientOps.time_training_status",),
+)
 def _training_status() -> Body:
     """``MLClient.training_status(job_id)`` of a completed job."""
     status = _client().training_status
@@ -664,7 +697,11 @@ def _wait_for_training() -> Body:
     return body
 
 
-@operation("client_validate", 4)
+@operation(
+    "client_validate",
+    4,
+    mirrors=("bench_client.ClientOps.time_validate",),
+)
 def _validate() -> Body:
     """``MLClient.validate(...)`` of one prediction."""
     validate = _client().validate
@@ -680,7 +717,11 @@ def _validate() -> Body:
     return body
 
 
-@operation("client_detect_patterns", 4)
+@operation(
+    "client_detect_patterns",
+    4,
+    mirrors=("bench_client.ClientOps.time_detect_patterns",),
+)
 def _detect_patterns() -> Body:
     """``MLClient.detect_patterns(database_name=..., lookback_days=7)``."""
     detect = _client().detect_patterns

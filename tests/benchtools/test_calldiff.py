@@ -224,3 +224,17 @@ def test_an_empty_diff_says_what_the_profile_cannot_see() -> None:
     many = CallDiff("b", "x", tuple(Change(f"f{i}", None, Cost(1, 1, 0)) for i in range(10)))
     assert summary(many) == "f0: calls 0 -> 1, bytecodes 0 -> 1 (new); 9 more changed"
     assert to_json({"b": d}) == {"b": {"operation": "x", "error": "", "changes": []}}
+
+
+def test_every_mirrored_benchmark_exists() -> None:
+    import importlib
+
+    mirrors = read_mirrors(sys.executable, [ROOT])
+    named = [name for names in mirrors.values() for name in names]
+    assert len(named) >= 30
+    assert len(set(named)) == len(named)  # one operation per wall-clock benchmark
+    for name in named:
+        module, cls, method = name.split(".")
+        suite = importlib.import_module(f"benchmarks.{module}")
+        assert method.startswith("time_"), name
+        assert callable(getattr(getattr(suite, cls), method)), name
