@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchtools import evidence
+from benchtools.compare.calldiff import CallDiff, diff_to_json, explain
 from benchtools.compare.model import (
     FAILED,
     INSTRUCTIONS_FLOOR,
@@ -83,7 +85,7 @@ DEFAULT_CONFIRM_ROUNDS = 4
 DEFAULT_BUDGET_MIN = 3.0
 #: Values on each side of a commit that must all be apart for an unlisted step.
 DEFAULT_WINDOW = 4
-REPORT_NAME = "regressions-confirmation.json"
+REPORT_NAME = evidence.REPORT_NAME
 CACHE_NAME = "regressions-confirmed.json"
 
 
@@ -133,12 +135,15 @@ class Decision:
         reason: why, in words.
         remeasured: the paired re-measurement (``make compare``'s verdict), when there
             was one.
+        asv_named: the commits asv had put this benchmark's steps on, when the step was
+            located by bisection (it may be another).
     """
 
     step: Step
     kept: bool
     reason: str
     remeasured: Verdict | None = None
+    asv_named: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,9 +582,10 @@ def locate_recent(
                 decisions[s.entry, s.jump] = Decision(
                     step=s, kept=False, reason=f"the step is at {after[:8]}: {reason}"
                 )
+        named = tuple(s.after for s in recent[name])
         if match:
             decisions[match[0].entry, match[0].jump] = dataclasses.replace(
-                d, step=match[0], reason=reason
+                d, step=match[0], reason=reason, asv_named=named
             )
             continue
         measured = d.remeasured
@@ -596,9 +602,47 @@ def locate_recent(
             value_after=v2,
             jump=len(jumps) - 1,
         )
-        decisions[step.entry, step.jump] = dataclasses.replace(d, step=step, reason=reason)
+        decisions[step.entry, step.jump] = dataclasses.replace(
+            d, step=step, reason=reason, asv_named=named
+        )
         added.append(step)
     return added
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def step_calls(
+    repo: Path, steps: Sequence[Step], parent_of: Callable[[str], str]
+) -> tuple[dict[tuple[str, str], CallDiff], str]:
+    """The call diff of each step's commit against its parent (for the evidence pages).
+
+    Only steps with an operation behind them (an instruction count, or a wall-clock
+    benchmark an operation mirrors) get one. Evidence never stops the publication: when
+    the commits cannot be built or profiled, the reason is returned instead.
+
+    Returns:
+        (benchmark name, commit) -> its call diff; and "" or why there are none.
+    """
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for s in steps:
+        pairs.setdefault((parent_of(s.after), s.after), []).append(s.name)
+    if not pairs:
+        return {}, ""
+    from benchtools.compare import asvglue
+
+    commits = sorted({c for pair in pairs for c in pair})
+    try:
+        python, paths = asvglue.code_of_commits(repo, commits)
+    except Exception as exc:  # asv's own errors are untyped; evidence is never fatal
+        return {}, f"could not build the commits to profile: {type(exc).__name__}: {exc}"
+    out: dict[tuple[str, str], CallDiff] = {}
+    for (parent, commit), names in pairs.items():
+        if parent not in paths or commit not in paths:
+            continue
+        for name, d in explain(names, python, paths[parent], paths[commit]).items():
+            out[name, commit] = d
+    return out, ""
 
 
 # --------------------------------------------------------------------------- writing
@@ -679,6 +723,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-cache", action="store_true", help="re-measure steps decided by earlier runs too"
     )
+    p.add_argument(
+        "--no-evidence",
+        dest="evidence",
+        action="store_false",
+        help="do not profile the kept steps' commits (the call-count diffs of the evidence pages)",
+    )
     return p
 
 
@@ -755,6 +805,9 @@ def run(args: argparse.Namespace) -> int:
 
     kept = [d.step for d in ordered if d.kept]
     write_published(repo, conf, filtered(regressions, kept), index)
+    calls, calls_error = step_calls(repo, kept, parent_of) if args.evidence else ({}, "")
+    if calls_error:
+        print(f"confirm: no call-count evidence: {calls_error}", flush=True)
     seconds = time.monotonic() - started
     report = {
         "listed": len(ordered),
@@ -777,6 +830,13 @@ def run(args: argparse.Namespace) -> int:
                 "kept": d.kept,
                 "reason": d.reason,
                 "remeasured": None if d.remeasured is None else verdict_to_json(d.remeasured),
+                "asv_named": list(d.asv_named),
+                "parent": parent_of(d.step.after) if d.kept else None,
+                "calls": (
+                    diff_to_json(calls[d.step.name, d.step.after])
+                    if (d.step.name, d.step.after) in calls
+                    else None
+                ),
             }
             for d in ordered
         ],

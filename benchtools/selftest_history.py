@@ -164,6 +164,38 @@ def judge(
     }
 
 
+#: Where the plant is, as the call-count evidence names functions.
+PLANTED_FUNCTION = "pganalytics_core/breaker.py:CircuitBreaker.reset"
+
+
+def judge_evidence(repo: Path, plant_commit: str, must: Sequence[str]) -> dict[str, Any]:
+    """Whether the published steps of the ``must`` benchmarks at S explain themselves.
+
+    Each must have an evidence page listed for the Regressions page, and those with a
+    call-count diff (an operation behind them) must name :data:`PLANTED_FUNCTION` first.
+    """
+    html = repo / "html"
+    report = json.loads((html / cr.REPORT_NAME).read_text())
+    listing = json.loads((html / "evidence" / "steps.json").read_text())
+    pages = {(p["name"], p["commit"]): p["page"] for p in listing["steps"]}
+    explained: list[str] = []
+    wrong: list[str] = []
+    for step in report["steps"]:
+        if not step["kept"] or step["after"] != plant_commit or not _any(must, step["name"]):
+            continue
+        page = pages.get((step["name"], step["after"]))
+        if page is None or not (html / page).is_file():
+            wrong.append(f"{step['name']}: no evidence page")
+            continue
+        calls = step.get("calls")
+        if calls is None:
+            continue
+        top = calls["changes"][0]["function"] if calls["changes"] else calls["error"] or "none"
+        line = f"{step['name']}: {top} first ({page})"
+        (explained if top == PLANTED_FUNCTION else wrong).append(line)
+    return {"explained": explained, "misexplained": wrong}
+
+
 def measured_names(repo: Path) -> list[str]:
     """Every benchmark (with parameters) in the clone's published index."""
     index = json.loads((repo / "html" / "index.json").read_text())
@@ -258,9 +290,11 @@ def _selftest(args: argparse.Namespace, repo: Path, label: str, started: float) 
     a_before, a_after = published(repo)
     a_minutes = (time.monotonic() - t0) / 60
     a = judge(a_after, slowed, measured_names(repo), must, may)
+    a.update(judge_evidence(repo, slowed, must))
 
     passed = not b["false_steps"] and not a["false_steps"] and not a["missed"]
     passed = passed and bool(a["must_detect"])
+    passed = passed and bool(a["explained"]) and not a["misexplained"]
     outcome = {
         "source": label,
         "passed": passed,
@@ -304,6 +338,9 @@ def render(o: dict[str, Any]) -> str:
         *steps(a["published"]),
         *[f"    MISSED {n}" for n in a["missed"]],
         *[f"    FALSE STEP {x}" for x in [*b["false_steps"], *a["false_steps"]]],
+        f"(c) evidence: {len(a['explained'])} published step(s) name the plant first",
+        *[f"      {x}" for x in a["explained"]],
+        *[f"    MISEXPLAINED {x}" for x in a["misexplained"]],
         "PASS" if o["passed"] else "FAIL",
     ]
     return "\n".join(lines) + "\n"

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from benchtools import evidence
 from benchtools import git as gp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,8 @@ NO_LINKS_SCRIPT = "pga-no-commit-links.js"
 
 #: Lets the site open from disk: loaded right after jQuery (see :func:`write_file_twins`).
 FILE_DATA_SCRIPT = "pga-file-data.js"
+#: Adds each published step's reason and evidence link on the Regressions page.
+EVIDENCE_SCRIPT = "pga-step-evidence.js"
 
 _BARE_COMMIT_LINK = re.compile(r"&lt;a href=\"[0-9a-f]{7,40}\"&gt;([^&<]*)&lt;/a&gt;")
 _TAG = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"(https?://[^\"]+)\"[^>]*>(</script>)?")
@@ -226,10 +229,13 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
     shutil.copytree(VENDOR_DIR, vendor_out, ignore=shutil.ignore_patterns("README.md"))
     jquery_tag = _local_tag("script", CDN_ASSETS["https://code.jquery.com/jquery-3.3.1.min.js"])
     file_data_tag = f'<script src="{FILE_DATA_SCRIPT}"></script>'
+    evidence_tag = f'<script src="{EVIDENCE_SCRIPT}"></script>'
     for page in sorted(html_dir.glob("*.html")):
         text = localize_html(page.read_text())
         if jquery_tag in text and file_data_tag not in text:
             text = text.replace(jquery_tag, f"{jquery_tag}\n    {file_data_tag}", 1)
+        if page.name == "index.html" and file_data_tag in text and evidence_tag not in text:
+            text = text.replace(file_data_tag, f"{file_data_tag}\n    {evidence_tag}", 1)
         if not links.commit_url and page.name == "index.html":
             tag = f'<script src="{NO_LINKS_SCRIPT}"></script>'
             if tag not in text:
@@ -246,6 +252,11 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
     (html_dir / ".nojekyll").write_text("")  # serve vendor/ and files as they are
     _fill_missing_summaries(html_dir)
     shutil.copyfile(ASSETS_DIR / FILE_DATA_SCRIPT, html_dir / FILE_DATA_SCRIPT)
+    shutil.copyfile(ASSETS_DIR / EVIDENCE_SCRIPT, html_dir / EVIDENCE_SCRIPT)
+    try:
+        evidence.write_pages(html_dir, links.commit_url)
+    except evidence.EvidenceError as exc:
+        raise SiteError(str(exc)) from None
     write_file_twins(html_dir)
 
 

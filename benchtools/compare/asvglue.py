@@ -429,7 +429,7 @@ class AsvSession:
                 spawner.close()
         self._stack.close()
 
-    def _setup(self) -> None:
+    def _prepare_environment(self) -> None:
         self.conf = Config.load("asv.conf.json")
         self.repo_obj = get_repo(self.conf)
         self.env = asv_environment(self.conf, self.log)
@@ -437,6 +437,9 @@ class AsvSession:
         # base requirements (asv_runner) out of the requirements that dir_name hashes.
         self.env_path = Path(self.env._path)
         self.python = str(self.env_path / "bin" / "python")
+
+    def _setup(self) -> None:
+        self._prepare_environment()
         overlays = {c: self._overlay(c) for c in self.commits}
         self._prune_overlays()
         ok = [c for c in self.commits if c not in self.build_errors]
@@ -620,6 +623,24 @@ class AsvSession:
         if value is None:
             return RoundResult(self.rounds_run, None, error=last_line(res.stderr))
         return RoundResult(self.rounds_run, float(value), tuple(float(x) for x in samples or ()))
+
+
+def code_of_commits(
+    repo: Path, commits: Sequence[str], log: Log | None = None
+) -> tuple[str, dict[str, list[Path]]]:
+    """asv's interpreter and, per commit that builds, the ``sys.path`` entries that run
+    the suite on it (:meth:`AsvSession.code_paths`): for profiling outside asv's runner.
+
+    Builds what is not built yet (one wheel per commit, cached as for ``make compare``);
+    no benchmark discovery, no benchmark process.
+    """
+    session = AsvSession(repo, commits, [], log=log)
+    with exclusive(session.state), contextlib.chdir(repo):
+        session._prepare_environment()
+        for commit in commits:
+            session._overlay(commit)
+    built = [c for c in commits if c not in session.build_errors]
+    return session.python, {c: session.code_paths(c) for c in built}
 
 
 def compare(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from benchtools.compare.model import IMPROVEMENT, INSTRUCTIONS, REGRESSION, Verdict
+from benchtools.compare.model import IMPROVEMENT, REGRESSION, Verdict
 
 #: The profiler, run by path in asv's environment.
 PROFILER = Path(__file__).resolve().parent.parent / "callprofile.py"
@@ -179,6 +179,45 @@ def read_profiles(
     return out
 
 
+def explain(
+    names: Sequence[str], python: str, before: Sequence[Path], after: Sequence[Path]
+) -> dict[str, CallDiff]:
+    """The call diff, ``before`` -> ``after``, of the operation behind each benchmark named.
+
+    Args:
+        names: benchmark names (with parameters, as asv shows them).
+        python: asv's environment's interpreter.
+        before: the ``sys.path`` entries of the older commit's package and the suite.
+        after: those of the newer commit.
+
+    Returns:
+        Benchmark name -> its call diff, for the benchmarks with an operation behind them.
+    """
+    timed = [n for n in names if not n.startswith(INSTRUCTIONS_PREFIX)]
+    try:
+        mirrors = read_mirrors(python, after) if timed else {}
+    except ProfileError:
+        mirrors = {}
+    ops = {name: op for name in names if (op := operation_of(name, mirrors)) is not None}
+    if not ops:
+        return {}
+    todo = sorted(set(ops.values()))
+    try:
+        old = read_profiles(python, before, todo)
+        new = read_profiles(python, after, todo)
+    except ProfileError as exc:
+        return {name: CallDiff(name, op, error=str(exc)) for name, op in ops.items()}
+    out = {}
+    for name, op in ops.items():
+        b, a = old[op], new[op]
+        if isinstance(b, str) or isinstance(a, str):
+            why = f"before: {b}" if isinstance(b, str) else f"after: {a}"
+            out[name] = CallDiff(name, op, error=why)
+        else:
+            out[name] = CallDiff(name, op, diff(b, a))
+    return out
+
+
 def call_diffs(
     verdicts: Sequence[Verdict],
     python: str,
@@ -186,7 +225,7 @@ def call_diffs(
     base: str,
     head: str,
 ) -> dict[str, CallDiff]:
-    """The evidence for every flagged verdict that has an operation behind it.
+    """The evidence of a comparison: :func:`explain` for every flagged verdict.
 
     Args:
         verdicts: the comparison's verdicts.
@@ -198,32 +237,8 @@ def call_diffs(
     Returns:
         Benchmark name -> its call diff; nothing when nothing is flagged.
     """
-    wanted = flagged(verdicts)
-    if not wanted:
-        return {}
-    timed = [v for v in wanted if v.unit != INSTRUCTIONS]
-    try:
-        mirrors = read_mirrors(python, paths_of[head]) if timed else {}
-    except ProfileError:
-        mirrors = {}
-    ops = {v.name: op for v in wanted if (op := operation_of(v.name, mirrors)) is not None}
-    if not ops:
-        return {}
-    todo = sorted(set(ops.values()))
-    try:
-        before = read_profiles(python, paths_of[base], todo)
-        after = read_profiles(python, paths_of[head], todo)
-    except ProfileError as exc:
-        return {name: CallDiff(name, op, error=str(exc)) for name, op in ops.items()}
-    out = {}
-    for name, op in ops.items():
-        b, a = before[op], after[op]
-        if isinstance(b, str) or isinstance(a, str):
-            why = f"base: {b}" if isinstance(b, str) else f"head: {a}"
-            out[name] = CallDiff(name, op, error=why)
-        else:
-            out[name] = CallDiff(name, op, diff(b, a))
-    return out
+    names = [v.name for v in flagged(verdicts)]
+    return explain(names, python, paths_of[base], paths_of[head]) if names else {}
 
 
 # --------------------------------------------------------------------------- showing
@@ -283,7 +298,8 @@ def markdown_lines(diffs: Mapping[str, CallDiff]) -> list[str]:
     out = ["", "#### What ran more", ""]
     out.append(
         "The operation behind each flagged benchmark, profiled on both commits: calls and "
-        "bytecodes per call of the operation are exact; largest change first."
+        "bytecodes per call of the operation are exact. First the functions whose own code "
+        "ran differently (bytecodes per call changed), then those called more or less."
     )
     for name in sorted(diffs):
         d = diffs[name]
@@ -340,21 +356,23 @@ def _cost_json(c: Cost | None) -> CostJson | None:
     return None if c is None else {"calls": c.calls, "bytecodes": c.bytecodes, "own_ns": c.own_ns}
 
 
+def diff_to_json(d: CallDiff) -> CallDiffJson:
+    """One diff in full."""
+    return {
+        "operation": d.operation,
+        "error": d.error,
+        "changes": [
+            {
+                "function": c.function,
+                "kind": c.kind,
+                "before": _cost_json(c.before),
+                "after": _cost_json(c.after),
+            }
+            for c in d.changes
+        ],
+    }
+
+
 def to_json(diffs: Mapping[str, CallDiff]) -> dict[str, CallDiffJson]:
     """Every diff in full, by benchmark name."""
-    return {
-        name: {
-            "operation": d.operation,
-            "error": d.error,
-            "changes": [
-                {
-                    "function": c.function,
-                    "kind": c.kind,
-                    "before": _cost_json(c.before),
-                    "after": _cost_json(c.after),
-                }
-                for c in d.changes
-            ],
-        }
-        for name, d in sorted(diffs.items())
-    }
+    return {name: diff_to_json(d) for name, d in sorted(diffs.items())}

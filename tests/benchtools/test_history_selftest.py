@@ -119,5 +119,12 @@ def test_selftest_reduced_publishes_the_planted_step_and_nothing_else(tmp_path: 
     assert planted["missed"] == [], text[-4000:]
     assert sorted(s["name"] for s in planted["published"]) == planted["must_detect"]
     assert {s["after"] for s in planted["published"]} == {result["plant"]}
+    # The evidence: each reset() step has its page, and its call diff names the plant.
+    assert planted["misexplained"] == [], text[-4000:]
+    assert [line.split(":", 1)[0] for line in planted["explained"]] == planted["must_detect"]
+    assert all(
+        ": pganalytics_core/breaker.py:CircuitBreaker.reset first (evidence/" in line
+        for line in planted["explained"]
+    ), planted["explained"]
     assert result["passed"] is True
     assert proc.returncode == 0, text[-4000:]

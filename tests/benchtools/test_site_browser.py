@@ -11,6 +11,7 @@ server is aborted and fails the test; so does any console error or uncaught exce
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 import subprocess
@@ -50,8 +51,59 @@ class Recorder:
     errors: list[str] = field(default_factory=list)
 
 
-def publish(root: Path, origin: str | None) -> Path:
-    """The fixture history published into html/, linked to ``origin`` when given."""
+PLANTED = "pganalytics_core/breaker.py:CircuitBreaker.reset"
+
+
+def confirm_the_step(html: Path) -> str:
+    """A confirmation report keeping asv's one step, as ``make bench`` writes it (with a
+    call diff naming :data:`PLANTED`); returns the step's commit."""
+    entry = json.loads((html / "regressions.json").read_text())["regressions"][0]
+    revisions = json.loads((html / "index.json").read_text())["revision_to_hash"]
+    after = revisions[str(entry[6][0][1])]
+    cost = {"calls": 1.0, "bytecodes": 21.0, "own_ns": 700.0}
+    step = {
+        "name": entry[0],
+        "before": "0" * 40,
+        "after": after,
+        "unit": "seconds",
+        "asv_ratio": 2.02,
+        "origin": "asv",
+        "threshold": 0.2,
+        "kept": True,
+        "reason": "confirmed: 2.01x [1.98..2.05] in 8 paired rounds",
+        "remeasured": {
+            "name": entry[0],
+            "verdict": "regression",
+            "unit": "seconds",
+            "base": {"center": 1e-6, "low": 1e-6, "high": 1e-6},
+            "head": {"center": 2e-6, "low": 2e-6, "high": 2e-6},
+            "ratio": {"center": 2.01, "low": 1.98, "high": 2.05},
+            "rounds": 8,
+            "note": "",
+        },
+        "asv_named": [after],
+        "parent": "0" * 40,
+        "calls": {
+            "operation": "breaker_reset",
+            "error": "",
+            "changes": [
+                {
+                    "function": PLANTED,
+                    "kind": "changed",
+                    "before": cost,
+                    "after": {**cost, "bytecodes": 40.0},
+                }
+            ],
+        },
+    }
+    report = {"listed": 1, "kept": 1, "steps": [step]}
+    (html / "regressions-confirmation.json").write_text(json.dumps(report))
+    return str(after)
+
+
+def publish(root: Path, origin: str | None, *, confirmed: bool = False) -> Path:
+    """The fixture history published into html/, linked to ``origin`` when given (and
+    its step confirmed, as by ``make bench``, when ``confirmed``)."""
     history = sf.make_history(root / "repo")
     sf.write_results(history.repo / ".asv" / "results", history)
     if origin:
@@ -66,6 +118,8 @@ def publish(root: Path, origin: str | None) -> Path:
         check=True,
         capture_output=True,
     )
+    if confirmed:
+        confirm_the_step(history.repo / "html")
     bench_site.finish(history.repo / "html", links)
     return history.repo / "html"
 
@@ -230,4 +284,28 @@ def test_the_site_opens_from_disk(browser: Browser, tmp_path: Path) -> None:
     page.wait_for_selector("#main-graph canvas.flot-base", timeout=15_000)
     assert "bench_demo.Sort.time_sort" in page.inner_text("#title")
     assert_clean(page, rec, base_url)
+    page.context.close()
+
+
+def test_a_published_step_shows_its_evidence_from_disk(browser: Browser, tmp_path: Path) -> None:
+    html = publish(tmp_path, origin=None, confirmed=True)
+    base_url = html.as_uri() + "/"
+
+    page, rec = open_page(browser, base_url, "index.html#regressions")
+    page.wait_for_selector("#regressions-body .pga-why a", timeout=15_000)
+    why = page.inner_text("#regressions-body .pga-why")
+    assert why.startswith("confirmed: 2.01x [1.98..2.05] in 8 paired rounds")
+    href = page.get_attribute("#regressions-body .pga-why a", "href") or ""
+    assert href.startswith("evidence/")
+    assert href.endswith(".html")
+    assert_clean(page, rec, base_url)
+    page.click("#regressions-body .pga-why a")
+    page.wait_for_selector("#calls", timeout=15_000)
+    assert page.url.startswith(base_url + "evidence/")
+    assert PLANTED in page.inner_text("#calls table tbody tr:first-child")
+    assert "21 → 40" in page.inner_text("#calls")
+    assert "paired wall-clock rounds: 8" in page.inner_text("#measurement")
+    outside = [u for u in rec.requests if not u.startswith(base_url)]
+    assert outside == []
+    assert rec.errors == []
     page.context.close()
