@@ -87,6 +87,8 @@ NO_LINKS_SCRIPT = "pga-no-commit-links.js"
 FILE_DATA_SCRIPT = "pga-file-data.js"
 #: Adds each published step's reason and evidence link on the Regressions page.
 EVIDENCE_SCRIPT = "pga-step-evidence.js"
+#: Marks those steps on their graphs; reads a flat graph plainly (one y tick).
+GRAPH_SCRIPT = "pga-graph.js"
 
 _BARE_COMMIT_LINK = re.compile(r"&lt;a href=\"[0-9a-f]{7,40}\"&gt;([^&<]*)&lt;/a&gt;")
 _TAG = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"(https?://[^\"]+)\"[^>]*>(</script>)?")
@@ -229,7 +231,9 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
     shutil.copytree(VENDOR_DIR, vendor_out, ignore=shutil.ignore_patterns("README.md"))
     jquery_tag = _local_tag("script", CDN_ASSETS["https://code.jquery.com/jquery-3.3.1.min.js"])
     file_data_tag = f'<script src="{FILE_DATA_SCRIPT}"></script>'
-    evidence_tag = f'<script src="{EVIDENCE_SCRIPT}"></script>'
+    evidence_tag = (
+        f'<script src="{EVIDENCE_SCRIPT}"></script>\n    <script src="{GRAPH_SCRIPT}"></script>'
+    )
     for page in sorted(html_dir.glob("*.html")):
         text = localize_html(page.read_text())
         if jquery_tag in text and file_data_tag not in text:
@@ -253,6 +257,7 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
     _fill_missing_summaries(html_dir)
     shutil.copyfile(ASSETS_DIR / FILE_DATA_SCRIPT, html_dir / FILE_DATA_SCRIPT)
     shutil.copyfile(ASSETS_DIR / EVIDENCE_SCRIPT, html_dir / EVIDENCE_SCRIPT)
+    shutil.copyfile(ASSETS_DIR / GRAPH_SCRIPT, html_dir / GRAPH_SCRIPT)
     try:
         evidence.write_pages(html_dir, links.commit_url)
     except evidence.EvidenceError as exc:

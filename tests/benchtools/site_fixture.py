@@ -41,6 +41,8 @@ BENCHMARKS = {
         "param_names": ["n"],
     },
     "bench_demo.Load.track_p99_ms": {"type": "track", "unit": "ms", "params": []},
+    # The same count on every commit: a flat graph.
+    "bench_demo.Count.track_calls": {"type": "track", "unit": "instructions", "params": []},
     # Never has a value (n/a on every commit, as without the tool it needs).
     "bench_demo.Instructions.track_instructions": {
         "type": "track",
@@ -53,6 +55,7 @@ MEASURED = (
     "bench_demo.Breaker.time_call",
     "bench_demo.Sort.time_sort",
     "bench_demo.Load.track_p99_ms",
+    "bench_demo.Count.track_calls",
 )
 #: The commit (0-based) from which time_call takes twice as long.
 REGRESSION_AT = 3
@@ -118,6 +121,7 @@ def result_json(
         "bench_demo.Breaker.time_call": [base],
         "bench_demo.Sort.time_sort": [2e-6 + 1e-8 * index, 3e-4 + 1e-6 * index],
         "bench_demo.Load.track_p99_ms": [5.0 + 0.1 * index],
+        "bench_demo.Count.track_calls": [35000.0],
     }
     results = {}
     for name, value in values.items():

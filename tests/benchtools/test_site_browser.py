@@ -309,3 +309,56 @@ def test_a_published_step_shows_its_evidence_from_disk(browser: Browser, tmp_pat
     assert outside == []
     assert rec.errors == []
     page.context.close()
+
+
+def _y_labels(page: Page) -> list[str]:
+    page.wait_for_selector("#main-graph canvas.flot-base", timeout=15_000)
+    page.wait_for_function(
+        "document.querySelectorAll('#main-graph .flot-y-axis .flot-tick-label').length > 0",
+        timeout=15_000,
+    )
+    return [
+        e.inner_text() for e in page.query_selector_all("#main-graph .flot-y-axis .flot-tick-label")
+    ]
+
+
+def test_a_flat_graph_has_one_label_at_its_value(browser: Browser, base_url: str) -> None:
+    page, rec = open_page(browser, base_url, "index.html#bench_demo.Count.track_calls")
+    assert _y_labels(page) == ["3.50e+4"]  # asv's own formatting, once
+    assert_clean(page, rec, base_url)
+    page.context.close()
+
+    page, rec = open_page(browser, base_url, "index.html#bench_demo.Load.track_p99_ms")
+    labels = _y_labels(page)
+    assert len(labels) > 2  # a graph that moves keeps asv's ticks
+    assert len(set(labels)) == len(labels), labels
+    assert_clean(page, rec, base_url)
+    page.context.close()
+
+
+def test_the_graph_marks_its_published_step(browser: Browser, tmp_path: Path) -> None:
+    html = publish(tmp_path, origin=None, confirmed=True)
+    step = json.loads((html / "evidence" / "steps.json").read_text())["steps"][0]
+    revision = {
+        h: int(r)
+        for r, h in json.loads((html / "index.json").read_text())["revision_to_hash"].items()
+    }[step["commit"]]
+    with serving(html) as url:
+        page, rec = open_page(browser, url, "index.html#bench_demo.Breaker.time_call")
+        page.wait_for_selector("#main-graph canvas.flot-base", timeout=15_000)
+        marks = page.evaluate(
+            "() => $('#main-graph').data('plot').getOptions().grid.markings"
+            ".filter(m => m.pgaStep).map(m => [m.pgaStep, m.xaxis.from])"
+        )
+        assert marks == [[step["commit"], revision]]
+        assert_clean(page, rec, url)
+        page.context.close()
+        # Another benchmark's graph has no mark.
+        page, rec = open_page(browser, url, "index.html#bench_demo.Load.track_p99_ms")
+        page.wait_for_selector("#main-graph canvas.flot-base", timeout=15_000)
+        marks = page.evaluate(
+            "() => ($('#main-graph').data('plot').getOptions().grid.markings || [])"
+            ".filter(m => m.pgaStep).length"
+        )
+        assert marks == 0
+        page.context.close()
