@@ -123,12 +123,13 @@ def _segment_bytecodes(body: Body, k: int, roots: Roots) -> Counter[str]:
         frame.f_trace_opcodes = True
         return local
 
+    previous = sys.gettrace()  # a debugger's or coverage's: put back afterwards
     sys.settrace(on_call)
     try:
         for _ in repeat(None, k):
             body()
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     named: Counter[str] = Counter()
     for code, n in counts.items():
         named[roots.code(code)] += n

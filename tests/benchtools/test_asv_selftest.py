@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -142,26 +140,24 @@ def test_judge_instructions_wants_the_target_and_nothing_else() -> None:
     assert not asv_selftest.judge_instructions(same, same, r"no-such").passed
 
 
-def _run_selftest(out: Path) -> tuple[int, str, dict[str, object]]:
-    cmd = [sys.executable, "-m", "benchtools", "selftest", "compare", "--json", str(out)]
+def _run_selftest(
+    out: Path, capfd: pytest.CaptureFixture[str]
+) -> tuple[int, str, dict[str, object]]:
+    """``python -m benchtools selftest compare`` at reduced size, in this process (the
+    test's timeout ends it like Ctrl-C: its clone and forkservers are cleaned up)."""
+    argv = ["--json", str(out)]
     for regex in SELECTION:
-        cmd += ["-b", regex]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        output, _ = proc.communicate(timeout=330)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)  # the self-test cleans up its forkservers
-        output, _ = proc.communicate(timeout=30)
-        pytest.fail(f"the self-test took over 5.5 minutes:\n{output.decode()[-3000:]}")
-    text = output.decode()
+        argv += ["-b", regex]
+    returncode = asv_selftest.main(argv)
+    captured = capfd.readouterr()
     result = json.loads(out.read_text()) if out.exists() else {}
-    return proc.returncode, text, result
+    return returncode, captured.out + captured.err, result
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(760)
 def test_selftest_reduced_finds_no_false_positive_and_the_planted_slowdown(
-    tmp_path: Path,
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # A false positive or an over-flag fails at once. A *missed* detection alone gets one
     # more attempt: a slow spell of the shared machine during the confirmation rounds can
@@ -169,7 +165,7 @@ def test_selftest_reduced_finds_no_false_positive_and_the_planted_slowdown(
     # there are few rounds to outvote it. Two misses in a row fail.
     for attempt in (1, 2):
         out = tmp_path / f"selftest-{attempt}.json"
-        returncode, text, result = _run_selftest(out)
+        returncode, text, result = _run_selftest(out, capfd)
         assert result, text[-4000:]
         assert result["false_positives"] == [], text[-4000:]
         assert result["over_flagged"] == [], text[-4000:]
@@ -215,7 +211,6 @@ def test_parse_plant() -> None:
 # counted with sys.settrace, as deterministic as instruction counts. It proves the
 # comparison's instruction rule end to end through asv (one measurement per side).
 OPCOUNT_BENCHMARKS = """
-import sys
 
 from pganalytics_core import CircuitBreaker
 
@@ -258,7 +253,9 @@ class Instructions:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_selftest_instructions_reports_the_planted_operation_only(tmp_path: Path) -> None:
+def test_selftest_instructions_reports_the_planted_operation_only(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "source"
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -276,12 +273,7 @@ def test_selftest_instructions_reports_the_planted_operation_only(tmp_path: Path
     asv_selftest.git(source, "add", "--all")
     asv_selftest.git(source, "commit", "--quiet", "--message", "snapshot")
     out = tmp_path / "instructions.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchtools",
-        "selftest",
-        "compare",
+    argv = [
         "--source",
         str(source),
         "--env-cache",
@@ -294,18 +286,17 @@ def test_selftest_instructions_reports_the_planted_operation_only(tmp_path: Path
         "--json",
         str(out),
     ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=540
-    )
+    returncode = asv_selftest.main(argv)  # in this process, like the reduced self-test
+    text = "".join(capfd.readouterr())
 
-    assert out.exists(), proc.stdout[-4000:]
+    assert out.exists(), text[-4000:]
     result = json.loads(out.read_text())
-    assert result["false_positives"] == [], proc.stdout[-4000:]
-    assert result["over_flagged"] == [], proc.stdout[-4000:]
+    assert result["false_positives"] == [], text[-4000:]
+    assert result["over_flagged"] == [], text[-4000:]
     assert result["detected"] == ["bench_zz_opcount.Instructions.track_reset"]
     assert result["benchmarks"] == 3
     assert result["passed"] is True
-    assert proc.returncode == 0
+    assert returncode == 0
     planted = {v["name"]: v for v in result["verdicts"]["planted"]}
     assert all(v["rounds"] == 1 for v in planted.values())  # one measurement per side
     assert planted["bench_zz_opcount.Instructions.track_allow_request"]["ratio"]["center"] == 1.0
