@@ -211,6 +211,7 @@ def test_parse_plant() -> None:
 # counted with sys.settrace, as deterministic as instruction counts. It proves the
 # comparison's instruction rule end to end through asv (one measurement per side).
 OPCOUNT_BENCHMARKS = """
+import sys
 
 from pganalytics_core import CircuitBreaker
 
