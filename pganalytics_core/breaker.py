@@ -15,9 +15,10 @@ Design notes (why it looks the way it does):
   function runs or while listeners run.
 * The two hottest paths take no lock at all: admitting a call while CLOSED (reading one
   attribute is atomic) and recording a success that changes nothing (CLOSED, no
-  consecutive failures, no sliding window). Lifetime totals are counters (iterators
-  over ``range(sys.maxsize)``) whose ``next()`` is atomic under the GIL, so no count is
-  ever lost; ``operator.length_hint`` reads one without counting.
+  consecutive failures, no sliding window). Lifetime totals are counters
+  (``pganalytics_core._counter``): iterators whose ``next()`` is atomic, so no count is
+  ever lost: over ``range(sys.maxsize)`` where the GIL makes ``next()`` atomic, behind a
+  lock on a free-threaded build without it.
 * Rejections while OPEN are lock-free too: ``_open_until`` is written before ``_state``,
   so a reader that sees OPEN sees a deadline at least as late as the one that applies.
 * So are failures while CLOSED without a failure-rate window, except the one that opens
@@ -51,8 +52,6 @@ import functools
 import inspect
 import logging
 import math
-import operator
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -60,6 +59,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
+from pganalytics_core import _counter
 from pganalytics_core._validation import check_int, check_seconds
 from pganalytics_core.errors import CircuitOpenError, ConfigError
 
@@ -100,18 +100,11 @@ _REJECTED = -1
 #: Token of an outcome that must not touch the current state (never a generation).
 _STALE = -2
 
-# Counters (lifetime totals, runs of CLOSED failures) are iterators over this range:
-# ``next()`` on one is atomic under the GIL and returns the count so far, ``_read`` gets
-# the count without advancing it, and one is smaller and cheaper to make than an
-# ``itertools.count()`` (which has no way to read it without counting).
-_COUNT_LIMIT = sys.maxsize
-_COUNTS = range(_COUNT_LIMIT)
-_length_hint = operator.length_hint
-
-
-def _read(counter: Iterator[int]) -> int:
-    """The number of ``next()`` calls a counter has had."""
-    return _COUNT_LIMIT - _length_hint(counter)
+# Counters (lifetime totals, runs of CLOSED failures): ``iter(_COUNTS)`` is a fresh one,
+# ``next()`` counts one and returns the count so far, ``_read`` gets the count without
+# counting; lock-free under the GIL, locked without it (pganalytics_core._counter).
+_COUNTS = _counter.COUNTS
+_read = _counter.read
 
 
 def _check_exception_types(field: str, value: object) -> None:
@@ -295,31 +288,6 @@ class BreakerMetrics:
     open_timeout_s: float
     transitions: int
     expired_probes: int = 0
-
-
-# BreakerMetrics is frozen, so its __init__ sets each field through object.__setattr__ (1.8
-# us for 15 fields). metrics() fills the slots through their descriptors instead (0.9 us).
-def _slot_setter(field: str) -> Callable[[BreakerMetrics, object], None]:
-    setter: Callable[[BreakerMetrics, object], None] = getattr(BreakerMetrics, field).__set__
-    return setter
-
-
-_new_object = object.__new__
-_set_name = _slot_setter("name")
-_set_state = _slot_setter("state")
-_set_consecutive_failures = _slot_setter("consecutive_failures")
-_set_consecutive_successes = _slot_setter("consecutive_successes")
-_set_total_successes = _slot_setter("total_successes")
-_set_total_failures = _slot_setter("total_failures")
-_set_total_rejections = _slot_setter("total_rejections")
-_set_failure_rate = _slot_setter("failure_rate")
-_set_window_calls = _slot_setter("window_calls")
-_set_half_open_in_flight = _slot_setter("half_open_in_flight")
-_set_opened_at = _slot_setter("opened_at")
-_set_retry_after_s = _slot_setter("retry_after_s")
-_set_open_timeout_s = _slot_setter("open_timeout_s")
-_set_transitions = _slot_setter("transitions")
-_set_expired_probes = _slot_setter("expired_probes")
 
 
 class _Window:
@@ -556,35 +524,33 @@ class CircuitBreaker:
         """Return a consistent, frozen snapshot of the breaker's counters and state."""
         with self._lock:
             now = self._clock()
-            state = reported = self._state
-            retry_after = 0.0
+            state = self._state
+            reported, retry_after = state, 0.0
             if state is _OPEN:
                 if now >= self._open_until:
                     reported = _HALF_OPEN
                 else:
                     retry_after = self._open_until - now
             window = self._window
-            m = _new_object(BreakerMetrics)
-            _set_name(m, self._name)
-            _set_state(m, reported)
-            _set_consecutive_failures(m, self._closed_run_locked() if state is _CLOSED else 0)
-            _set_consecutive_successes(m, self._streak if state is _HALF_OPEN else 0)
-            _set_total_successes(m, _read(self._success_total))
-            _set_total_failures(m, _read(self._failure_total))
-            _set_total_rejections(m, _read(self._rejection_total))
-            if window is not None:
-                _set_failure_rate(m, window.failures / window.calls if window.calls else None)
-                _set_window_calls(m, window.calls)
-            else:
-                _set_failure_rate(m, None)
-                _set_window_calls(m, 0)
-            _set_half_open_in_flight(m, len(self._probes) if self._probes is not None else 0)
-            _set_opened_at(m, self._opened_at)
-            _set_retry_after_s(m, retry_after)
-            _set_open_timeout_s(m, self._open_timeout_s)
-            _set_transitions(m, self._transitions)
-            _set_expired_probes(m, self._expired_probes)
-        return m
+            return BreakerMetrics(
+                name=self._name,
+                state=reported,
+                consecutive_failures=self._closed_run_locked() if state is _CLOSED else 0,
+                consecutive_successes=self._streak if state is _HALF_OPEN else 0,
+                total_successes=_read(self._success_total),
+                total_failures=_read(self._failure_total),
+                total_rejections=_read(self._rejection_total),
+                failure_rate=(
+                    window.failures / window.calls if window is not None and window.calls else None
+                ),
+                window_calls=window.calls if window is not None else 0,
+                half_open_in_flight=len(self._probes) if self._probes is not None else 0,
+                opened_at=self._opened_at,
+                retry_after_s=retry_after,
+                open_timeout_s=self._open_timeout_s,
+                transitions=self._transitions,
+                expired_probes=self._expired_probes,
+            )
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self._name!r} state={self.state.value}>"

@@ -1,4 +1,9 @@
-"""Concurrency tests of the circuit breaker with real threads: exact totals and invariants."""
+"""Concurrency tests of the circuit breaker with real threads: exact totals and invariants.
+
+Every test runs twice: with the counters this interpreter uses (lock-free under the GIL)
+and with the locked counters a free-threaded build without the GIL uses
+(``pganalytics_core._counter``), forced here.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,18 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pganalytics_core import BreakerConfig, CircuitBreaker, CircuitOpenError, State
+from pganalytics_core import breaker as breaker_module
+from pganalytics_core._counter import counts
 from pganalytics_core.testing import FakeClock
 
 THREADS = 8
+
+
+@pytest.fixture(autouse=True, params=["lock-free", "locked"])
+def counters(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The breaker's counters of one kind, for the breakers the test creates."""
+    monkeypatch.setattr(breaker_module, "_COUNTS", counts(locked=request.param == "locked"))
+    return str(request.param)
 
 
 def run_threads(n: int, target: Callable[[int], None]) -> None:
