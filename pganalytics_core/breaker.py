@@ -61,7 +61,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from pganalytics_core import _counter
 from pganalytics_core._validation import check_int, check_seconds
-from pganalytics_core.errors import CircuitOpenError, ConfigError
+from pganalytics_core.errors import CircuitOpenError, ConfigError, PermitUsedError
 
 __all__ = [
     "BreakerConfig",
@@ -408,6 +408,52 @@ class _Gate:
         self.__exit__(exc_type, exc, tb)
 
 
+class Permit:
+    """One admission the caller holds (:meth:`CircuitBreaker.acquire`): the two-step
+    protocol with its own token, so its outcome always finds its own probe slot, from
+    any thread or task, whatever other admissions did meanwhile.
+
+    Record its outcome exactly once, with :meth:`success`, :meth:`failure` or
+    :meth:`release` (neither: the call was abandoned); a second one raises
+    :class:`~pganalytics_core.errors.PermitUsedError`. Its outcome applies to the state it
+    was admitted under: a permit from an earlier state counts in the totals only.
+    """
+
+    __slots__ = ("_breaker", "_token", "_used")
+
+    _breaker: CircuitBreaker
+    _token: int
+    _used: bool
+
+    def success(self) -> None:
+        """The admitted call succeeded."""
+        self._use()
+        breaker = self._breaker
+        if breaker._fast_success:
+            next(breaker._success_total)  # changes nothing: see the module notes
+        else:
+            breaker._on_success(self._token)
+
+    def failure(self) -> None:
+        """The admitted call failed."""
+        self._use()
+        self._breaker._on_failure(self._token)
+
+    def release(self) -> None:
+        """The call was abandoned: free its probe slot, count nothing."""
+        self._use()
+        self._breaker._on_ignored(self._token)
+
+    def _use(self) -> None:
+        if self._used:
+            raise PermitUsedError("this permit's outcome was already recorded")
+        self._used = True
+
+    def __repr__(self) -> str:
+        state = "used" if self._used else "held"
+        return f"<Permit of {self._breaker._name!r} {state}>"
+
+
 class CircuitBreaker:
     """A circuit breaker that is safe to share between threads and asyncio tasks.
 
@@ -566,11 +612,9 @@ class CircuitBreaker:
         runs out.
 
         The probe's token is kept in the calling thread (or asyncio task) until an outcome
-        is recorded there: record every admitted call's outcome. A probe whose outcome is
-        never recorded leaves its token behind, and the next outcome recorded in that
-        context is taken as that probe's late outcome, which counts in the totals only
-        (at most 64 tokens per context are kept). :meth:`call` and :meth:`guard` carry
-        their token with the call and have no such pitfall.
+        is recorded there (see :meth:`record_success`). :meth:`acquire` hands the caller a
+        :class:`Permit` that carries its token instead, as :meth:`call` and :meth:`guard`
+        do: prefer it where admission and outcome may be in different contexts.
 
         Returns:
             True when the call may proceed; False when it is rejected (counted as a
@@ -587,13 +631,48 @@ class CircuitBreaker:
             _push_token(_PROBE_TOKENS, self, token)
         return True
 
-    def record_success(self) -> None:
-        """Record that an admitted call succeeded.
+    def acquire(self) -> Permit | None:
+        """Admit a call and hand its permit to the caller, or None when it is rejected.
 
-        Record from the thread (or asyncio task) that called :meth:`allow_request`: a
-        HALF_OPEN probe's slot is found through that context. An outcome recorded while
-        HALF_OPEN by a context that holds no probe (a call admitted while CLOSED that
-        finished late) counts in the lifetime totals only.
+        The two-step protocol with an explicit permit (as gobreaker's two-step breaker)::
+
+            permit = breaker.acquire()
+            if permit is None:
+                ...  # rejected (counted as a rejection)
+            else:
+                try:
+                    result = work()
+                except Exception:
+                    permit.failure()
+                    raise
+                permit.success()
+
+        Unlike :meth:`allow_request` and ``record_*()``, the permit carries its own token:
+        it may be recorded from another thread or task, and no other admission's outcome
+        can take its place.
+        """
+        if self._state is _CLOSED:
+            token = self._generation
+        else:
+            token = self._admit_slow()
+            if token == _REJECTED:
+                return None
+        permit = Permit()
+        permit._breaker = self
+        permit._token = token
+        permit._used = False
+        return permit
+
+    def record_success(self) -> None:
+        """Record that a call admitted by :meth:`allow_request` succeeded.
+
+        Without a permit, an outcome belongs to the latest HALF_OPEN probe that this
+        thread (or asyncio task) was admitted as and that still holds its slot. Tokens of
+        probes that no longer hold one (their lease ran out, or the state changed) are
+        dropped on the way, so an unrecorded probe never takes a later call's outcome.
+        With no such probe, the outcome applies to the breaker's current state: CLOSED,
+        it counts toward the failure rules; HALF_OPEN, in the lifetime totals only (a
+        call admitted while CLOSED that finished late must not close the circuit).
         """
         if self._fast_success:
             next(self._success_total)
@@ -601,14 +680,25 @@ class CircuitBreaker:
         self._on_success(self._context_token(_PROBE_TOKENS))
 
     def record_failure(self) -> None:
-        """Record that an admitted call failed (same context rule as record_success)."""
+        """Record that a call admitted by :meth:`allow_request` failed (same rule as
+        :meth:`record_success`)."""
         self._on_failure(self._context_token(_PROBE_TOKENS))
 
     def _context_token(self, tokens: contextvars.ContextVar[_TokenStack]) -> int:
-        """The token of the latest probe this context holds, else a CLOSED-era token."""
-        token = _pop_token(tokens, self) if tokens.get() else None
-        if token is not None:
-            return token
+        """The token of the latest probe this context holds that still holds its slot;
+        else the current state's (a CLOSED-era token, or a stale one while HALF_OPEN).
+
+        Tokens of probes without a slot are dropped: the slot is checked here without the
+        lock and again under it, so a lease that runs out in between makes the outcome a
+        late probe's (totals only), never another probe's.
+        """
+        while tokens.get():
+            token = _pop_token(tokens, self)
+            if token is None:
+                break
+            probes = self._probes
+            if probes is not None and token in probes:
+                return token
         return _STALE if self._state is _HALF_OPEN else self._generation
 
     def reset(self) -> None:

@@ -133,6 +133,10 @@ class CircuitOpenError(PgAnalyticsError):
         return f"circuit {self.breaker_name!r} is open; retry after {self.retry_after_s:.3f} s"
 
 
+class PermitUsedError(PgAnalyticsError, RuntimeError):
+    """A breaker permit's outcome was recorded a second time (it records exactly once)."""
+
+
 class MLServiceError(PgAnalyticsError):
     """A call to the ML service did not succeed.
 

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+import threading
 
 import pytest
 
@@ -18,6 +19,7 @@ from pganalytics_core import (
     CircuitBreaker,
     CircuitOpenError,
     ConfigError,
+    PermitUsedError,
     State,
 )
 from pganalytics_core.testing import FakeClock
@@ -1032,10 +1034,11 @@ def test_metrics_snapshot_sets_every_field_like_the_constructor() -> None:
     assert b.metrics().total_successes == 1  # reading the totals does not change them
 
 
-def test_a_lost_bare_probe_token_takes_the_next_outcome_in_its_context() -> None:
-    """The documented pitfall of the bare protocol (allow_request's docstring): a probe
-    never recorded leaves its token in its context, and the next outcome recorded there
-    is taken as that probe's late outcome (totals only). call() is not affected."""
+def test_a_lost_bare_probe_token_never_swallows_a_later_failure() -> None:
+    """The bare protocol's rule (record_success's docstring): a probe never recorded
+    leaves its token in its context; once the probe no longer holds its slot, the token
+    is dropped, and later outcomes there count against the current state. (Before issue
+    19 the next outcome was taken as the lost probe's and counted in the totals only.)"""
     clock = FakeClock()
     b = make(clock, failure_threshold=2, success_threshold=1, open_timeout_s=1)
     fail(b, 2)
@@ -1048,10 +1051,68 @@ def test_a_lost_bare_probe_token_takes_the_next_outcome_in_its_context() -> None
     assert b.allow_request()
     b.record_success()  # the next probe closes the circuit
     assert b.state is State.CLOSED
+    # The next failure_threshold failures on this thread open it exactly at the threshold.
     assert b.allow_request()
-    b.record_failure()  # taken as the lost probe's late outcome
+    b.record_failure()
     m = b.metrics()
-    assert (m.total_failures, m.consecutive_failures) == (3, 0)
-    with pytest.raises(Boom, match="no"):
-        b.call(boom)  # carries its own token: counted
-    assert b.metrics().consecutive_failures == 1
+    assert (m.total_failures, m.consecutive_failures, m.state) == (3, 1, State.CLOSED)
+    assert b.allow_request()
+    b.record_failure()
+    assert b.state is State.OPEN
+    assert b.metrics().total_failures == 4
+
+
+def test_a_permit_carries_its_own_token_across_threads() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=2, success_threshold=1, open_timeout_s=1)
+    fail(b, 2)
+    clock.advance(1)
+    probe = b.acquire()
+    assert probe is not None
+    assert b.acquire() is None  # one probe slot (half_open_max_calls=1): rejected
+    assert b.metrics().half_open_in_flight == 1
+    done = threading.Thread(target=probe.success)  # recorded from another thread
+    done.start()
+    done.join(10)
+    assert b.state is State.CLOSED
+    assert "used" in repr(probe)
+
+
+def test_a_permit_records_once_and_counts_like_call() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=2, success_threshold=1, open_timeout_s=1)
+    first = b.acquire()
+    assert first is not None
+    first.success()
+    with pytest.raises(PermitUsedError, match="already recorded"):
+        first.failure()
+    failures = [b.acquire() for _ in range(2)]
+    for permit in failures:
+        assert permit is not None
+        permit.failure()
+    m = b.metrics()
+    assert (m.total_successes, m.total_failures, m.state) == (1, 2, State.OPEN)
+    assert b.acquire() is None
+    assert b.metrics().total_rejections == 1
+    clock.advance(1)
+    probe = b.acquire()
+    assert probe is not None
+    probe.release()  # abandoned: the slot is free again, nothing counted
+    assert b.metrics().half_open_in_flight == 0
+    assert b.metrics().total_failures == 2
+    again = b.acquire()
+    assert again is not None
+    again.failure()  # a failed probe reopens
+    assert b.state is State.OPEN
+
+
+def test_a_permit_from_an_earlier_state_counts_in_the_totals_only() -> None:
+    clock = FakeClock()
+    b = make(clock, failure_threshold=1, success_threshold=1, open_timeout_s=1)
+    closed_era = b.acquire()
+    assert closed_era is not None
+    b.force_open()
+    b.reset()  # a new CLOSED period: the permit's generation is gone
+    closed_era.failure()
+    m = b.metrics()
+    assert (m.total_failures, m.consecutive_failures, m.state) == (1, 0, State.CLOSED)

@@ -125,8 +125,12 @@ class Model:
         return self.probes.pop(token, None) is not None
 
     def _bare_token(self) -> int:
-        if self.probe_tokens:
-            return self.probe_tokens.pop()
+        """The latest remembered probe that still holds its slot (tokens of probes that do
+        not are dropped), else the current state's token (issue 19's rule)."""
+        while self.probe_tokens:
+            token = self.probe_tokens.pop()
+            if token in self.probes:
+                return token
         return -2 if self.state == "half-open" else self.generation
 
     def record_success(self) -> None:
