@@ -162,7 +162,9 @@ def test_selftest_reduced_finds_no_false_positive_and_the_planted_slowdown(
     # A false positive or an over-flag fails at once. A *missed* detection alone gets one
     # more attempt: a slow spell of the shared machine during the confirmation rounds can
     # hide a real change (the verdict then says "not confirmed"), and at reduced size
-    # there are few rounds to outvote it. Two misses in a row fail.
+    # there are few rounds to outvote it. So does a calibration that missed its 1.5x by
+    # more than 0.1 (timed in one process while the machine's load changed: seen once at
+    # 1.39). Two in a row fail.
     for attempt in (1, 2):
         out = tmp_path / f"selftest-{attempt}.json"
         returncode, text, result = _run_selftest(out, capfd)
@@ -170,7 +172,8 @@ def test_selftest_reduced_finds_no_false_positive_and_the_planted_slowdown(
         assert result["false_positives"] == [], text[-4000:]
         assert result["over_flagged"] == [], text[-4000:]
         assert result["failed"] == [], text[-4000:]
-        if result["passed"] is True or attempt == 2:
+        calibrated = 1.4 <= float(result["planted_ratio"]) <= 1.6  # type: ignore[arg-type]
+        if (result["passed"] is True and calibrated) or attempt == 2:
             break
     assert returncode == 0, text[-4000:]
     assert result["passed"] is True
