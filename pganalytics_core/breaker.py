@@ -416,7 +416,9 @@ class Permit:
     Record its outcome exactly once, with :meth:`success`, :meth:`failure` or
     :meth:`release` (neither: the call was abandoned); a second one raises
     :class:`~pganalytics_core.errors.PermitUsedError`. Its outcome applies to the state it
-    was admitted under: a permit from an earlier state counts in the totals only.
+    was admitted under: a permit from an earlier state counts in the totals only. A permit
+    belongs to one caller: the once-only check is not meant for two threads recording the
+    same permit at the same moment.
     """
 
     __slots__ = ("_breaker", "_token", "_used")
