@@ -154,7 +154,7 @@ def costs(body: Body, n: int, warmup: int, roots: Roots) -> Costs:
         codes = (codes_2n[name] - codes_n[name]) / n
         own_ns = calls_2n.get(name, (0, 0.0))[1] / (2 * n) * 1e9
         if calls or codes:
-            out[name] = (round(calls, 6), round(codes, 6), round(own_ns, 1))
+            out[name] = (calls, codes, round(own_ns, 1))  # (exact: count / n)
     return out
 
 

@@ -7,8 +7,8 @@ wall-clock verdict whose benchmark an operation of ``benchmarks/instructions_ope
 asv's environment with each commit's package, and :func:`diff` lists what changed per
 call of the operation: calls and bytecodes of every function (both exact, so identical
 code gives no diff at all); first the functions whose own code ran differently (bytecodes
-per call changed: where the edit is), then those only called more or less; functions
-that are new or gone too.
+per call changed: where the edit is; the largest change per call first), then those only
+called more or less; functions that are new or gone too.
 
 What it cannot see: work in C that calls no Python function and runs no bytecode of
 ours (a slower builtin, a bigger dict), allocation and cache effects. Then the diff is
@@ -18,6 +18,7 @@ empty while the count moved, and the report says so (docs/reviewing.md: what to 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -74,17 +75,23 @@ class Change:
         b, a = self.before, self.after
         if b is None or a is None or not b.calls or not a.calls:
             return False
-        return b.bytecodes / b.calls != a.bytecodes / a.calls
+        # Per operation, counts are count / n: compare per call up to float rounding.
+        return not math.isclose(b.bytecodes / b.calls, a.bytecodes / a.calls, rel_tol=1e-9)
 
     @property
-    def order(self) -> tuple[int, float, float, str]:
-        """Where it goes in the diff: functions whose own code ran differently first, then
-        those called more or less (a planted line is named before what it calls); within
-        each, the larger change in bytecodes, then in calls, first."""
+    def order(self) -> tuple[int, float, float, float, str]:
+        """Where it goes in the diff: functions whose own code ran differently first, the
+        largest change of bytecodes *per call* first (an edit: "each call of reset() runs
+        19 more"); then those called more or less, the largest change of bytecodes per
+        operation first; then calls."""
         b = self.before or Cost(0, 0, 0)
         a = self.after or Cost(0, 0, 0)
+        per_call = (
+            abs(a.bytecodes / a.calls - b.bytecodes / b.calls) if self.own_code_changed else 0.0
+        )
         return (
             0 if self.own_code_changed else 1,
+            -per_call,
             -abs(a.bytecodes - b.bytecodes),
             -abs(a.calls - b.calls),
             self.function,

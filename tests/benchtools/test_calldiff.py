@@ -238,3 +238,15 @@ def test_every_mirrored_benchmark_exists() -> None:
         suite = importlib.import_module(f"benchmarks.{module}")
         assert method.startswith("time_"), name
         assert callable(getattr(getattr(suite, cls), method)), name
+
+
+def test_a_function_called_more_often_is_not_an_edit_when_counts_are_fractions() -> None:
+    # 13 calls in 150 operations, 32 bytecodes each, then 26: called twice as often, same
+    # code (seen in track_breaker_call_failure_window with the planted reset()).
+    called_more = Change("f", Cost(13 / 150, 416 / 150, 0), Cost(26 / 150, 832 / 150, 0))
+    edited = Change("g", Cost(13 / 150, 273 / 150, 0), Cost(13 / 150, 520 / 150, 0))
+    assert not called_more.own_code_changed
+    assert edited.own_code_changed
+    before = {"f": Cost(13 / 150, 416 / 150, 0), "g": Cost(13 / 150, 273 / 150, 0)}
+    after = {"f": Cost(26 / 150, 832 / 150, 0), "g": Cost(13 / 150, 520 / 150, 0)}
+    assert [c.function for c in diff(before, after)] == ["g", "f"]  # the edit first
