@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import re
@@ -755,6 +756,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise ConfirmError(f"cannot read the published history in {html}: {exc}") from None
 
+    @functools.cache  # asked for the same commits again and again (one git process each)
     def parent_of(commit: str) -> str:
         return git(repo, "rev-parse", f"{commit}^").decode().strip()
 

@@ -119,14 +119,17 @@ def calls_table(calls: CallDiffJson | None) -> str:
             "function, or in allocation or cache effects (docs/reviewing.md).</p>"
         )
 
-    def cost(c: CostJson | None, key: str) -> float:
-        return float(c[key]) if c is not None else 0.0  # type: ignore[literal-required]
+    def calls_of(c: CostJson | None) -> float:
+        return float(c["calls"]) if c is not None else 0.0
+
+    def bytecodes_of(c: CostJson | None) -> float:
+        return float(c["bytecodes"]) if c is not None else 0.0
 
     rows = "".join(
         "<tr>"
         f"<td><code>{_e(c['function'])}</code></td>"
-        f"<td>{_num(cost(c['before'], 'calls'))} → {_num(cost(c['after'], 'calls'))}</td>"
-        f"<td>{_num(cost(c['before'], 'bytecodes'))} → {_num(cost(c['after'], 'bytecodes'))}</td>"
+        f"<td>{_num(calls_of(c['before']))} → {_num(calls_of(c['after']))}</td>"
+        f"<td>{_num(bytecodes_of(c['before']))} → {_num(bytecodes_of(c['after']))}</td>"
         f"<td>{'' if c['kind'] == 'changed' else _e(c['kind'])}</td>"
         "</tr>"
         for c in changes[:SHOWN]

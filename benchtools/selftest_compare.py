@@ -363,8 +363,8 @@ def explain(
         b, a = before[op], after[op]
         if isinstance(b, str) or isinstance(a, str):
             same_code.append(f"{op}: not profiled ({b if isinstance(b, str) else a})")
-        elif calldiff.diff(b, a):
-            same_code.append(f"{op}: {len(calldiff.diff(b, a))} function(s) differ")
+        elif changes := calldiff.diff(b, a):
+            same_code.append(f"{op}: {len(changes)} function(s) differ")
     return dataclasses.replace(
         outcome, explained=explained, misexplained=wrong, identical_diff=same_code
     )

@@ -47,6 +47,7 @@ from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchtools import confirm as cr
+from benchtools import evidence
 from benchtools.compare.cli import add_bench_option
 from benchtools.plant import SelftestError
 from benchtools.plant import plant_reset as plant
@@ -176,7 +177,7 @@ def judge_evidence(repo: Path, plant_commit: str, must: Sequence[str]) -> dict[s
     """
     html = repo / "html"
     report = json.loads((html / cr.REPORT_NAME).read_text())
-    listing = json.loads((html / "evidence" / "steps.json").read_text())
+    listing = json.loads((html / evidence.PAGES_DIR / evidence.STEPS_NAME).read_text())
     pages = {(p["name"], p["commit"]): p["page"] for p in listing["steps"]}
     explained: list[str] = []
     wrong: list[str] = []

@@ -231,15 +231,15 @@ def finish(html_dir: Path, links: SiteLinks) -> None:
     shutil.copytree(VENDOR_DIR, vendor_out, ignore=shutil.ignore_patterns("README.md"))
     jquery_tag = _local_tag("script", CDN_ASSETS["https://code.jquery.com/jquery-3.3.1.min.js"])
     file_data_tag = f'<script src="{FILE_DATA_SCRIPT}"></script>'
-    evidence_tag = (
+    step_tags = (
         f'<script src="{EVIDENCE_SCRIPT}"></script>\n    <script src="{GRAPH_SCRIPT}"></script>'
     )
     for page in sorted(html_dir.glob("*.html")):
         text = localize_html(page.read_text())
         if jquery_tag in text and file_data_tag not in text:
             text = text.replace(jquery_tag, f"{jquery_tag}\n    {file_data_tag}", 1)
-        if page.name == "index.html" and file_data_tag in text and evidence_tag not in text:
-            text = text.replace(file_data_tag, f"{file_data_tag}\n    {evidence_tag}", 1)
+        if page.name == "index.html" and file_data_tag in text and step_tags not in text:
+            text = text.replace(file_data_tag, f"{file_data_tag}\n    {step_tags}", 1)
         if not links.commit_url and page.name == "index.html":
             tag = f'<script src="{NO_LINKS_SCRIPT}"></script>'
             if tag not in text:

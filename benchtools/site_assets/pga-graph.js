@@ -2,7 +2,8 @@
    1. A graph whose values are all equal (an instruction count of unchanged code) gets
       one y tick at that value, not a column of identical labels around it.
    2. The main graph marks the steps make bench published for its benchmark (a red line
-      at each step's commit; evidence/steps.json, written by benchtools/evidence.py).
+      at each step's commit; evidence/steps.json, written by benchtools/evidence.py, as
+      pga-step-evidence.js's $.pgaSteps() loads it).
    Both wrap jQuery.plot, which asv calls for every graph it draws. */
 (function ($) {
   "use strict";
@@ -40,8 +41,9 @@
   }
 
   $(function () {
-    $.ajax({url: "evidence/steps.json", dataType: "json"}).done(function (data) {
-      steps = data.steps || [];
+    var load = $.pgaSteps || function () { return $.Deferred().resolve([]); };
+    load().done(function (list) {
+      steps = list;
       // A graph drawn before the list arrived gets its marks now.
       var drawn = $("#main-graph").data("plot");
       if (drawn && steps.length) {

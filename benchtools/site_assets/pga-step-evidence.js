@@ -1,10 +1,21 @@
 /* Copied by benchtools/site.py (from site_assets/): on the Regressions page, each step
    make bench published gets a one-line reason under its benchmark and a link to its
    evidence page (evidence/*.html, listed in evidence/steps.json by benchtools/evidence.py).
-   asv draws the table itself; this only adds to its rows, whenever they are (re)drawn. */
+   asv draws the table itself; this only adds to its rows, whenever they are (re)drawn.
+   $.pgaSteps() loads the list once for both this and pga-graph.js. */
 (function ($) {
   "use strict";
   var steps = null;
+  var loading = null;
+
+  $.pgaSteps = function () {
+    if (!loading) {
+      loading = $.ajax({url: "evidence/steps.json", dataType: "json"}).then(function (data) {
+        return data.steps || [];
+      });
+    }
+    return loading;
+  };
 
   function annotate() {
     if (!steps) { return; }
@@ -30,8 +41,8 @@
   }
 
   $(function () {
-    $.ajax({url: "evidence/steps.json", dataType: "json"}).done(function (data) {
-      steps = data.steps || [];
+    $.pgaSteps().done(function (list) {
+      steps = list;
       annotate();
     });
     new MutationObserver(annotate).observe(document.body, {childList: true, subtree: true});

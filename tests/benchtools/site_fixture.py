@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,3 +202,12 @@ def make_history(repo: Path, n_commits: int = N_COMMITS) -> History:
         )
         commits.append(git(repo, "rev-parse", "HEAD"))
     return History(repo=repo, commits=commits)
+
+
+def asv_publish(repo: Path, config: Path | None = None) -> Path:
+    """``asv publish`` of ``repo``'s stored results (with ``config`` when given); html/."""
+    cmd = [sys.executable, "-m", "asv", "publish", "--no-pull"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
+    return repo / "html"

@@ -8,8 +8,6 @@ own writers, the report says why for each step, and the evidence listing is empt
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,12 +20,7 @@ from benchtools import site as bench_site
 def _published(root: Path) -> Path:
     history = sf.make_history(root / "repo")
     sf.write_results(history.repo / ".asv" / "results", history)
-    subprocess.run(
-        [sys.executable, "-m", "asv", "publish", "--no-pull"],
-        cwd=history.repo,
-        check=True,
-        capture_output=True,
-    )
+    sf.asv_publish(history.repo)
     return history.repo
 
 

@@ -14,8 +14,6 @@ import contextlib
 import json
 import re
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,12 +110,7 @@ def publish(root: Path, origin: str | None, *, confirmed: bool = False) -> Path:
     conf = bench_site.publish_config(
         history.repo / "asv.conf.json", history.repo / ".asv" / "publish.json", links
     )
-    subprocess.run(
-        [sys.executable, "-m", "asv", "publish", "--no-pull", "--config", str(conf)],
-        cwd=history.repo,
-        check=True,
-        capture_output=True,
-    )
+    sf.asv_publish(history.repo, conf)
     if confirmed:
         confirm_the_step(history.repo / "html")
     bench_site.finish(history.repo / "html", links)
@@ -299,6 +292,8 @@ def test_a_published_step_shows_its_evidence_from_disk(browser: Browser, tmp_pat
     assert href.startswith("evidence/")
     assert href.endswith(".html")
     assert_clean(page, rec, base_url)
+    # One load of the list serves the row reasons and the graph marks.
+    assert sum(u.endswith("/evidence/steps.json.js") for u in rec.requests) == 1
     page.click("#regressions-body .pga-why a")
     page.wait_for_selector("#calls", timeout=15_000)
     assert page.url.startswith(base_url + "evidence/")

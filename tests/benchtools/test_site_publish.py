@@ -6,7 +6,6 @@ import base64
 import hashlib
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import asv
@@ -99,12 +98,7 @@ def publish_fixture(tmp_path: Path, links: bench_site.SiteLinks) -> tuple[sf.His
     conf = bench_site.publish_config(
         history.repo / "asv.conf.json", history.repo / ".asv" / "publish.json", links
     )
-    subprocess.run(
-        [sys.executable, "-m", "asv", "publish", "--no-pull", "--config", str(conf)],
-        cwd=history.repo,
-        check=True,
-        capture_output=True,
-    )
+    sf.asv_publish(history.repo, conf)
     html = history.repo / "html"
     bench_site.finish(html, links)
     return history, html
