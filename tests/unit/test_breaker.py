@@ -876,6 +876,34 @@ def test_expired_lease_reopens_as_of_its_end_so_a_late_caller_probes_at_once() -
     ]
 
 
+@pytest.mark.parametrize("way", ["allow_request", "guard"])
+def test_a_rejection_that_observes_an_expired_lease_tells_the_listeners_at_once(
+    way: str,
+) -> None:
+    # The admission that sees the lease run out reopens the circuit and rejects the
+    # caller; the listeners hear of the reopening then, not at some later call.
+    clock = FakeClock()
+    events: list[tuple[State, State]] = []
+    b = CircuitBreaker(
+        BreakerConfig(failure_threshold=1, open_timeout_s=10, probe_timeout_s=2),
+        clock=clock,
+        listeners=[lambda br, old, new: events.append((old, new))],
+    )
+    fail(b)
+    clock.advance(10)
+    assert b.allow_request()  # a lost probe; its lease ends at +12
+    clock.advance(3)  # reopened as of +12, until +22: this caller is rejected
+    if way == "allow_request":
+        assert not b.allow_request()
+    else:
+        with pytest.raises(CircuitOpenError) as raised, b.guard():
+            pass
+        assert raised.value.retry_after_s == pytest.approx(9.0)
+    assert events[-1] == (State.HALF_OPEN, State.OPEN)
+    assert b.metrics().expired_probes == 1
+    assert b.metrics().total_rejections == 1
+
+
 def test_expired_probes_late_success_does_not_close_the_circuit() -> None:
     clock = FakeClock()
     b = make(clock, failure_threshold=1, success_threshold=1, open_timeout_s=10, probe_timeout_s=2)
