@@ -1,6 +1,7 @@
 """Generate the sync client (``pganalytics_core/_sync_client.py``) from the async one.
 
-The clients share one call policy (``pganalytics_core/_policy.py``, no I/O) and one pair
+The clients share one call policy (``pganalytics_core/_policy.py`` and the modules it
+names, no I/O) and one pair
 of loops, written once, for asyncio, in ``pganalytics_core/_async_client.py``. This
 script derives :class:`MLClient` from it as httpcore derives its sync half with unasync:
 by renaming (``async def`` -> ``def``, ``await`` dropped, ``aiter_raw`` -> ``iter_raw``,

@@ -5,7 +5,8 @@ generates :mod:`pganalytics_core._sync_client` (:class:`MLClient`) from it by re
 (``async def`` -> ``def``, ``await`` dropped, ``aiter_raw`` -> ``iter_raw``, ...), as
 httpcore does with unasync, and a test fails when the generated file is stale. Edit this
 file, then run ``make unasync``. Everything that is not I/O lives in
-:mod:`pganalytics_core._policy`; :mod:`pganalytics_core.client` is the public module.
+:mod:`pganalytics_core._policy` and the modules it names; :mod:`pganalytics_core.client`
+is the public module.
 """
 
 from __future__ import annotations
@@ -16,36 +17,41 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
 from pganalytics_core import _deadline
 from pganalytics_core._batch import amap_bounded
-from pganalytics_core._policy import (
-    _DETECT_PATTERNS,
-    _HEALTH,
-    _MOCK_SOURCE,
-    _PREDICT,
-    _TRAIN,
-    _TRAINING_STATUS,
-    _VALIDATE,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    RouterLike,
-    T,
-    _batch_outcomes,
-    _batch_plan,
-    _body_inflater,
-    _check_batch,
-    _check_declared_length,
-    _check_time_left,
-    _check_wait,
-    _ClientBase,
-    _excerpt_inflater,
-    _held_body,
-    _inflated_body,
-    _Op,
-    _undecodable,
+from pganalytics_core._batch_plan import check_batch, merge_outcomes, plan_batch
+from pganalytics_core._bodies import (
+    body_inflater,
+    check_declared_length,
+    check_time_left,
+    excerpt_inflater,
+    held_body,
+    inflated_body,
+    undecodable,
 )
+from pganalytics_core._policy import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ClientBase,
+    RouterLike,
+    check_wait,
+)
+from pganalytics_core._requests import (
+    DETECT_PATTERNS,
+    HEALTH,
+    PREDICT,
+    TRAIN,
+    TRAINING_STATUS,
+    VALIDATE,
+    Op,
+    detect_body,
+    train_body,
+    validate_body,
+)
+from pganalytics_core._translate import translate
 from pganalytics_core.breaker import CircuitBreaker
 from pganalytics_core.cache import PredictionCache
 from pganalytics_core.errors import (
@@ -71,6 +77,8 @@ from pganalytics_core.models import (
 )
 from pganalytics_core.retry import RetryPolicy
 
+T = TypeVar("T")
+
 
 async def _aread_body(
     response: httpx.Response, limit: int, operation: str, describe: Callable[[str, int], str]
@@ -82,19 +90,19 @@ async def _aread_body(
         MalformedResponseError: an unsupported or broken content encoding.
     """
     headers = response.headers
-    _check_declared_length(headers, limit, operation)
+    check_declared_length(headers, limit, operation)
     if response.is_stream_consumed:
-        return _held_body(response, limit, operation)
-    inflater = _body_inflater(headers, limit, operation, describe)
+        return held_body(response, limit, operation)
+    inflater = body_inflater(headers, limit, operation, describe)
     if inflater is not None:
         try:
             async for chunk in response.aiter_raw():
                 if not inflater.feed(chunk):
                     raise ResponseTooLargeError(limit, operation=operation)
-                _check_time_left(operation)
+                check_time_left(operation)
         except zlib.error:
-            raise _undecodable(operation) from None
-        return _inflated_body(inflater, operation)
+            raise undecodable(operation) from None
+        return inflated_body(inflater, operation)
     chunks: list[bytes] = []
     total = 0
     async for chunk in response.aiter_raw():
@@ -102,7 +110,7 @@ async def _aread_body(
         if total > limit:
             raise ResponseTooLargeError(limit, operation=operation)
         chunks.append(chunk)
-        _check_time_left(operation)
+        check_time_left(operation)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -116,7 +124,7 @@ async def _aread_excerpt(
     """
     if response.is_stream_consumed:
         return response.content[:limit]
-    inflater = _excerpt_inflater(response.headers, limit, describe)
+    inflater = excerpt_inflater(response.headers, limit, describe)
     if inflater is not None:
         if isinstance(inflater, bytes):
             return inflater
@@ -124,7 +132,7 @@ async def _aread_excerpt(
             async for chunk in response.aiter_raw():
                 if not inflater.feed(chunk):
                     break
-                _check_time_left(operation)
+                check_time_left(operation)
         except zlib.error:
             pass
         return inflater.output()
@@ -135,7 +143,7 @@ async def _aread_excerpt(
         total += len(chunk)
         if total >= limit:
             break
-        _check_time_left(operation)
+        check_time_left(operation)
     return b"".join(chunks)[:limit]
 
 
@@ -154,7 +162,7 @@ def _async_transport(
     )
 
 
-class AsyncMLClient(_ClientBase):
+class AsyncMLClient(ClientBase):
     """An asyncio client of the ML service with retries, a circuit breaker and a cache.
 
     One pooled ``httpx.AsyncClient`` per instance; share one instance between the tasks of
@@ -247,39 +255,41 @@ class AsyncMLClient(_ClientBase):
     # ------------------------------------------------------------------ the loop
 
     async def _attempt(
-        self, op: _Op[T], url: httpx.URL, content: bytes | None, budget_s: float
+        self, op: Op[T], url: httpx.URL, content: bytes | None, budget_s: float
     ) -> T | ServiceStatusError:
-        request = self._build(op, url, content, self._extensions_for(budget_s))
+        request = self._requests.build(op, url, content, self._extensions_for(budget_s))
         operation = op.operation
-        token = _deadline.start_exchange(budget_s)
+        token = _deadline.start_exchange(budget_s, self._clock)
         try:
             response = await self._http.send(request, stream=True)
             try:
                 status = response.status_code
                 if 200 <= status < 300:
                     body = await _aread_body(
-                        response, self._max_response_bytes, operation, self._text
+                        response, self._max_response_bytes, operation, self._scrubber.text
                     )
                 elif status == 400 and op.accept_400 is not None:
                     # Maybe a failed job's body; unreadable, it is a plain bad request.
                     body = await _aread_excerpt(
-                        response, self._max_response_bytes, operation, self._text
+                        response, self._max_response_bytes, operation, self._scrubber.text
                     )
                 else:
                     body = await _aread_excerpt(
-                        response, self._excerpt_bytes, operation, self._text
+                        response, self._scrubber.excerpt_bytes, operation, self._scrubber.text
                     )
             finally:
                 await response.aclose()
         except httpx.HTTPError as exc:
-            raise self._translate(exc, request, operation) from exc
+            raise translate(
+                exc, request, operation, self._scrubber, authorized=self._authorized
+            ) from exc
         finally:
             _deadline.end_exchange(token)
         return self._interpret(op, status, response.headers, body)
 
     async def _call(
         self,
-        op: _Op[T],
+        op: Op[T],
         url: httpx.URL,
         content: bytes | None = None,
         deadline: float | None = None,
@@ -328,7 +338,7 @@ class AsyncMLClient(_ClientBase):
             CircuitOpenError: the breaker is open; no request was made.
         """
         try:
-            return await self._call(_HEALTH, self._health_url)
+            return await self._call(HEALTH, self._requests.health)
         except MLServiceError:
             return False
 
@@ -364,20 +374,19 @@ class AsyncMLClient(_ClientBase):
             hit = cache.get(request)
             if hit is not None:
                 return hit
-            prediction = await self._call(_PREDICT, self._predict_url, request.body())
-            if prediction.source != _MOCK_SOURCE:
-                cache.put(request, prediction)
-            return prediction
-        return await self._call(_PREDICT, self._predict_url, request.body())
+        prediction = await self._call(PREDICT, self._requests.predict, request.body())
+        self._remember(request, prediction)
+        return prediction
 
     async def _predict_outcome(self, request: PredictionRequest) -> PredictionOutcome | Exception:
         try:
-            prediction = await self._call(_PREDICT, self._predict_url, request.body())
+            prediction = await self._call(PREDICT, self._requests.predict, request.body())
         except PgAnalyticsError as exc:
             return PredictionOutcome(request, error=exc)
         except Exception as exc:  # raised by predict_many once the others are done
             return exc
-        return self._predicted(request, prediction)
+        self._remember(request, prediction)
+        return PredictionOutcome(request, prediction)
 
     async def predict_many(
         self, requests: Iterable[PredictionRequest], *, max_concurrency: int = 8
@@ -405,10 +414,10 @@ class AsyncMLClient(_ClientBase):
             TypeError, ValueError: a bad argument; no request was made.
             Exception: the first unexpected exception of a request, in input order.
         """
-        batch = _check_batch(requests, max_concurrency)
-        outcomes, todo = _batch_plan(batch, self._cache)
+        batch = check_batch(requests, max_concurrency)
+        outcomes, todo = plan_batch(batch, self._cache)
         results = await amap_bounded(self._predict_outcome, todo, max_concurrency)
-        return _batch_outcomes(batch, outcomes, results)
+        return merge_outcomes(batch, outcomes, results)
 
     async def train(
         self,
@@ -438,8 +447,8 @@ class AsyncMLClient(_ClientBase):
             CircuitOpenError: the breaker is open; no request was made.
             MLServiceError: the call failed; see the subclasses.
         """
-        body = self._train_body(database_name, lookback_days, model_type, force_retrain)
-        return await self._call(_TRAIN, self._train_url, body)
+        body = train_body(database_name, lookback_days, model_type, force_retrain)
+        return await self._call(TRAIN, self._requests.train, body)
 
     async def training_status(self, job_id: str) -> TrainingStatus:
         """Get a training job's state (``GET /api/train/performance-model/{job_id}``).
@@ -457,7 +466,7 @@ class AsyncMLClient(_ClientBase):
             NotFoundError: the service does not know the job.
             CircuitOpenError, MLServiceError: as for :meth:`predict`.
         """
-        return await self._call(_TRAINING_STATUS, self._status_url(job_id))
+        return await self._call(TRAINING_STATUS, self._requests.status(job_id))
 
     async def wait_for_training(
         self, job_id: str, *, poll_interval_s: float = 1.0, timeout_s: float = 300.0
@@ -486,14 +495,14 @@ class AsyncMLClient(_ClientBase):
             ValueError, TypeError, CircuitOpenError, MLServiceError: as for
                 :meth:`training_status`.
         """
-        url = self._status_url(job_id)
-        _check_wait(poll_interval_s, timeout_s)
+        url = self._requests.status(job_id)
+        check_wait(poll_interval_s, timeout_s)
         started = self._clock()
         deadline = started + timeout_s
         last_status = "unknown"
         while True:
             try:
-                status = await self._call(_TRAINING_STATUS, url, deadline=deadline)
+                status = await self._call(TRAINING_STATUS, url, deadline=deadline)
             except ServiceTimeoutError as exc:
                 now = self._clock()
                 if now < deadline:
@@ -546,14 +555,14 @@ class AsyncMLClient(_ClientBase):
             ValueError, TypeError: a bad argument; no request was made.
             CircuitOpenError, MLServiceError: as for :meth:`predict`.
         """
-        body = self._validate_body(
+        body = validate_body(
             prediction_id,
             query_hash,
             predicted_execution_time_ms,
             actual_execution_time_ms,
             model_version,
         )
-        return await self._call(_VALIDATE, self._validate_url, body)
+        return await self._call(VALIDATE, self._requests.validate, body)
 
     async def detect_patterns(self, *, database_name: str, lookback_days: int) -> PatternDetection:
         """Detect workload patterns (``POST /api/detect/patterns``).
@@ -572,5 +581,5 @@ class AsyncMLClient(_ClientBase):
             ValueError, TypeError: a bad argument; no request was made.
             CircuitOpenError, MLServiceError: as for :meth:`predict`.
         """
-        body = self._detect_body(database_name, lookback_days)
-        return await self._call(_DETECT_PATTERNS, self._detect_url, body)
+        body = detect_body(database_name, lookback_days)
+        return await self._call(DETECT_PATTERNS, self._requests.detect, body)

@@ -6,10 +6,11 @@ of the headers happens inside httpcore, out of the client's reach. So the client
 transports on an httpcore network backend of its own (:class:`DeadlineBackend`, and
 :class:`AsyncDeadlineBackend` for asyncio) whose streams cut the timeout of every connect,
 read, write and TLS handshake to the time left until the end of the current exchange, and
-raise httpcore's timeout at once when none is left. The end is a ``time.monotonic()``
-reading held in a context variable that the client sets around each attempt
-(:func:`exchange_deadline`), so it follows the thread or the asyncio task that makes the
-request, and a pooled connection reused by a later attempt obeys that attempt's end.
+raise httpcore's timeout at once when none is left. The end is a reading of the client's
+clock (the one it was given, ``time.monotonic`` by default), held with that clock in a
+context variable that the client sets around each attempt (:func:`start_exchange`), so it
+follows the thread or the asyncio task that makes the request, and a pooled connection
+reused by a later attempt obeys that attempt's end.
 
 The policy (:func:`clamp`) is written once; the two backends differ only in their I/O.
 Outside an exchange (no end set) the streams behave exactly like httpcore's own.
@@ -31,7 +32,7 @@ import contextlib
 import ssl
 import time
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
 from typing import Final
 
@@ -54,39 +55,47 @@ _SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
 
-#: The ``time.monotonic()`` reading by which the current exchange must end (None: no end).
-_EXCHANGE_END: Final[ContextVar[float | None]] = ContextVar(
-    "pganalytics_exchange_end", default=None
-)
+#: The current exchange's end: a reading of the clock it is measured with, and that clock
+#: (None: no end).
+_End = tuple[float, Callable[[], float]]
+_EXCHANGE_END: Final[ContextVar[_End | None]] = ContextVar("pganalytics_exchange_end", default=None)
 
 _PASSED: Final = "the call's deadline passed"
 
 
 @contextlib.contextmanager
-def exchange_deadline(budget_s: float) -> Iterator[None]:
-    """Bound every network operation in the block to end ``budget_s`` seconds from now."""
-    token = _EXCHANGE_END.set(time.monotonic() + budget_s)
+def exchange_deadline(
+    budget_s: float, clock: Callable[[], float] = time.monotonic
+) -> Iterator[None]:
+    """Bound every network operation in the block to end ``budget_s`` seconds from now
+    (measured with ``clock``)."""
+    token = start_exchange(budget_s, clock)
     try:
         yield
     finally:
-        _EXCHANGE_END.reset(token)
+        end_exchange(token)
 
 
-def start_exchange(budget_s: float) -> Token[float | None]:
-    """Start an exchange that must end ``budget_s`` seconds from now; pass the token to
-    :func:`end_exchange` (in a ``finally``). Cheaper than :func:`exchange_deadline`."""
-    return _EXCHANGE_END.set(time.monotonic() + budget_s)
+def start_exchange(
+    budget_s: float, clock: Callable[[], float] = time.monotonic
+) -> Token[_End | None]:
+    """Start an exchange that must end ``budget_s`` seconds from now on ``clock``; pass the
+    token to :func:`end_exchange` (in a ``finally``)."""
+    return _EXCHANGE_END.set((clock() + budget_s, clock))
 
 
-def end_exchange(token: Token[float | None]) -> None:
+def end_exchange(token: Token[_End | None]) -> None:
     """End the exchange :func:`start_exchange` started."""
     _EXCHANGE_END.reset(token)
 
 
 def time_left() -> float | None:
     """Seconds left until the current exchange's end (may be <= 0), or None outside one."""
-    end = _EXCHANGE_END.get()
-    return None if end is None else end - time.monotonic()
+    current = _EXCHANGE_END.get()
+    if current is None:
+        return None
+    end, clock = current
+    return end - clock()
 
 
 def clamp(timeout: float | None, timeout_error: type[Exception]) -> float | None:
@@ -103,10 +112,11 @@ def clamp(timeout: float | None, timeout_error: type[Exception]) -> float | None
         timeout_error: the exchange's end has passed (a zero timeout would make a
             socket non-blocking rather than time out).
     """
-    end = _EXCHANGE_END.get()
-    if end is None:
+    current = _EXCHANGE_END.get()
+    if current is None:
         return timeout
-    left = end - time.monotonic()
+    end, clock = current
+    left = end - clock()
     if left <= 0:
         raise timeout_error(_PASSED)
     return left if timeout is None or left < timeout else timeout

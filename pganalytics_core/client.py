@@ -1,10 +1,13 @@
 """Clients of the ML service: :class:`MLClient` (threads) and :class:`AsyncMLClient` (asyncio).
 
 Both speak the HTTP contract of ``ml-service-api.md`` and share everything but the I/O.
-The call policy is written once: :mod:`pganalytics_core._policy` (no I/O) validates
-arguments, builds requests (method, URL, body bytes), parses responses, maps statuses to
-errors, translates httpx exceptions (``_translate_httpx_error``, the one place), scrubs
-secrets and decides retries (:class:`~pganalytics_core.retry.RetryPolicy`). The loops
+The call policy is written once, without I/O, in modules by concept:
+:mod:`pganalytics_core._policy` (attempt budgets, interpreting answers, retries with
+:class:`~pganalytics_core.retry.RetryPolicy`, the cache) uses ``_requests`` (arguments,
+URLs, headers, bodies), ``_bodies`` (bounded reading and inflation, strict JSON),
+``_secrets`` (URL credentials, scrubbing), ``_translate`` (httpx exceptions and statuses
+into errors, the one place), ``_batch_plan`` and ``_deadline`` (an attempt's end, on the
+client's clock). The loops
 that send, read and sleep are written once too, for asyncio, in
 :mod:`pganalytics_core._async_client`; :mod:`pganalytics_core._sync_client` is generated
 from it by ``benchtools/unasync.py`` (renaming, as httpcore does with unasync; a test

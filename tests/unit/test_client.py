@@ -846,6 +846,42 @@ class _Chunks(httpx.SyncByteStream):
         self.closed = True
 
 
+class _SlowChunks(httpx.SyncByteStream):
+    """A response body whose every chunk takes ``step_s`` seconds of a fake clock."""
+
+    def __init__(self, clock: FakeClock, step_s: float, count: int) -> None:
+        self.clock = clock
+        self.step_s = step_s
+        self.count = count
+        self.read = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _ in range(self.count):
+            self.clock.advance(self.step_s)
+            self.read += 1
+            yield b" "
+
+
+def test_the_exchange_deadline_runs_on_the_clients_clock(
+    make: Callable[..., MLClient], clock: FakeClock
+) -> None:
+    # Each chunk takes 3 s of the client's (fake) clock and none of the real one: the
+    # attempt's 5 s run out after the second chunk.
+    body = _SlowChunks(clock, 3.0, 10)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/json"}, stream=body)
+
+    client = make(
+        transport=httpx.MockTransport(handler), timeout_s=5.0, retry=RetryPolicy(max_retries=0)
+    )
+    started = clock()
+    with pytest.raises(ServiceTimeoutError, match="deadline passed while reading the body"):
+        client.predict(4001)
+    assert body.read == 2
+    assert clock() - started == pytest.approx(6.0)
+
+
 def test_a_declared_oversized_body_is_refused_without_reading_it(
     make: Callable[..., MLClient],
 ) -> None:

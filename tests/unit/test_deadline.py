@@ -8,6 +8,7 @@ import httpcore
 import pytest
 
 from pganalytics_core import _deadline
+from pganalytics_core.testing import FakeClock
 
 
 def test_outside_an_exchange_timeouts_pass_through() -> None:
@@ -64,4 +65,17 @@ async def test_each_task_has_its_own_deadline() -> None:
     assert seen["short"] is not None
     assert seen["long"] is not None
     assert seen["short"] <= 1.0 < 99.0 < seen["long"]
+    assert _deadline.time_left() is None
+
+
+def test_the_end_is_measured_with_the_clock_the_exchange_was_given() -> None:
+    clock = FakeClock()
+    with _deadline.exchange_deadline(5.0, clock):
+        assert _deadline.time_left() == 5.0
+        clock.advance(3.0)
+        assert _deadline.time_left() == 2.0
+        assert _deadline.clamp(30.0, httpcore.ReadTimeout) == 2.0
+        clock.advance(2.0)
+        with pytest.raises(httpcore.ReadTimeout, match="deadline passed"):
+            _deadline.clamp(30.0, httpcore.ReadTimeout)
     assert _deadline.time_left() is None
