@@ -904,6 +904,52 @@ def test_a_rejection_that_observes_an_expired_lease_tells_the_listeners_at_once(
     assert b.metrics().total_rejections == 1
 
 
+def test_an_admission_that_finds_the_circuit_closed_meanwhile_holds_no_probe_slot() -> None:
+    # The admission reads the clock before it takes the lock; a reset() in between (here
+    # from the clock itself) makes it an ordinary CLOSED admission.
+    fake = FakeClock()
+    resets: list[CircuitBreaker] = []
+
+    def clock() -> float:
+        while resets:
+            resets.pop().reset()
+        return fake()
+
+    b = CircuitBreaker(BreakerConfig(failure_threshold=2, open_timeout_s=10), clock=clock)
+    fail(b, 2)
+    fake.advance(10)  # a probe is due
+    resets.append(b)
+    permit = b.acquire()
+    assert permit is not None
+    assert b.state is State.CLOSED
+    assert b.metrics().half_open_in_flight == 0
+    permit.failure()  # counts toward the CLOSED period's run
+    assert b.metrics().consecutive_failures == 1
+    fail(b)
+    assert b.state is State.OPEN
+
+
+def test_a_listener_interrupting_an_admission_gives_the_probe_slot_back() -> None:
+    clock = FakeClock()
+
+    def interrupt(br: CircuitBreaker, old: State, new: State) -> None:
+        if new is State.HALF_OPEN:
+            raise KeyboardInterrupt
+
+    b = CircuitBreaker(
+        BreakerConfig(failure_threshold=1, open_timeout_s=10), clock=clock, listeners=[interrupt]
+    )
+    fail(b)
+    clock.advance(10)
+    with pytest.raises(KeyboardInterrupt):
+        b.allow_request()
+    assert b.state is State.HALF_OPEN
+    assert b.metrics().half_open_in_flight == 0  # the slot is free for the next caller
+    assert b.allow_request()
+    b.record_success()
+    assert b.metrics().consecutive_successes == 1
+
+
 def test_expired_probes_late_success_does_not_close_the_circuit() -> None:
     clock = FakeClock()
     b = make(clock, failure_threshold=1, success_threshold=1, open_timeout_s=10, probe_timeout_s=2)
