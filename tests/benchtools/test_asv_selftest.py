@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BREAKER_SOURCE = """
 class CircuitBreaker:
     def call(self, fn, /, *args, **kwargs):
-        token = self._generation
+        token = self._closed_token
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
