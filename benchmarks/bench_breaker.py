@@ -595,3 +595,54 @@ class VersusWrappedFloor(VersusLockFloor):
     def time_floor_gate_block(self) -> None:
         with self._floor_gate():
             pass
+
+
+class Permits:
+    """The two-step protocol with an explicit permit (``acquire()``, issue 19)."""
+
+    def setup(self) -> None:
+        _, CircuitBreaker, _ = _breaker_api()
+        if not hasattr(CircuitBreaker, "acquire"):
+            raise NotImplementedError("CircuitBreaker.acquire() is not in this commit")
+        self.breaker = CircuitBreaker()
+        self.open = CircuitBreaker()
+        self.open.force_open()
+
+    def time_acquire_success(self) -> None:
+        self.breaker.acquire().success()
+
+    def time_acquire_rejected(self) -> None:
+        self.open.acquire()
+
+
+def _require_guard() -> None:
+    """Skip a benchmark of ``guard()`` (n/a) on commits before it existed."""
+    _, CircuitBreaker, _ = _breaker_api()
+    if not hasattr(CircuitBreaker, "guard"):
+        raise NotImplementedError("CircuitBreaker.guard() is not in this commit")
+
+
+class RejectedWays:
+    """Rejection by an OPEN breaker through the gates (``OpenCircuit`` has ``call()``'s)."""
+
+    def setup(self) -> None:
+        _, CircuitBreaker, self.CircuitOpenError = _breaker_api()
+        self.breaker = CircuitBreaker()
+        self.breaker.force_open()
+
+    def time_guard_rejected(self) -> None:
+        try:
+            with self.breaker.guard():
+                pass
+        except self.CircuitOpenError:
+            pass
+
+    # asv runs a method's own setup after the class's.
+    time_guard_rejected.setup = _require_guard  # type: ignore[attr-defined]
+
+    def time_with_rejected(self) -> None:
+        try:
+            with self.breaker:
+                pass
+        except self.CircuitOpenError:
+            pass

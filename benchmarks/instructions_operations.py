@@ -778,3 +778,79 @@ def _record_sample() -> Body:
         record(1_000_000)
 
     return body
+
+
+# The breaker's ways in added later (explicit permits; the rejections of the raising ways).
+
+
+def _acquire(breaker: Any) -> Any:
+    acquire = getattr(breaker, "acquire", None)
+    if acquire is None:
+        raise NotImplementedError("CircuitBreaker.acquire() is not in this commit")
+    return acquire
+
+
+@operation(
+    "breaker_acquire_success",
+    2500,
+    mirrors=("bench_breaker.Permits.time_acquire_success",),
+)
+def _acquire_success() -> Body:
+    """``permit = acquire(); permit.success()`` on a CLOSED breaker."""
+    acquire = _acquire(_breaker())
+
+    def body() -> None:
+        acquire().success()
+
+    return body
+
+
+@operation(
+    "breaker_acquire_rejected",
+    1000,
+    mirrors=("bench_breaker.Permits.time_acquire_rejected",),
+)
+def _acquire_rejected() -> Body:
+    """``acquire()`` on an OPEN breaker (answers None)."""
+    return _acquire(_open_breaker())  # type: ignore[no-any-return]
+
+
+@operation(
+    "breaker_guard_rejected",
+    350,
+    mirrors=("bench_breaker.RejectedWays.time_guard_rejected",),
+)
+def _guard_rejected() -> Body:
+    """``with breaker.guard():`` rejected by an OPEN breaker; the caller catches it."""
+    breaker = _open_breaker()
+    if not hasattr(breaker, "guard"):
+        raise NotImplementedError("CircuitBreaker.guard is not in this commit")
+    guard, open_error = breaker.guard, _open_error()
+
+    def body() -> None:
+        try:
+            with guard():
+                pass
+        except open_error:
+            pass
+
+    return body
+
+
+@operation(
+    "breaker_with_rejected",
+    350,
+    mirrors=("bench_breaker.RejectedWays.time_with_rejected",),
+)
+def _with_rejected() -> Body:
+    """``with breaker:`` rejected by an OPEN breaker; the caller catches it."""
+    breaker, open_error = _open_breaker(), _open_error()
+
+    def body() -> None:
+        try:
+            with breaker:
+                pass
+        except open_error:
+            pass
+
+    return body
