@@ -133,7 +133,6 @@ class ClientBase:
         # Scrubbed from everything a response brings: a proxy or a debug page may echo
         # request headers.
         self._scrubber = Scrubber(api_key, password, basic)
-        self._authorized = header is not None
         self._requests = RequestBuilder(self._base, header)
         self._timeout_s = float(timeout_s)
         self._timeout = httpx.Timeout(self._timeout_s)

@@ -274,9 +274,7 @@ class MLClient(ClientBase):
             finally:
                 response.close()
         except httpx.HTTPError as exc:
-            raise translate(
-                exc, request, operation, self._scrubber, authorized=self._authorized
-            ) from exc
+            raise translate(exc, request, operation, self._scrubber) from exc
         finally:
             _deadline.end_exchange(token)
         return self._interpret(op, status, response.headers, body)

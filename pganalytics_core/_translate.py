@@ -57,15 +57,10 @@ def translate_httpx_error(
 
 
 def translate(
-    exc: httpx.HTTPError,
-    request: httpx.Request,
-    operation: str,
-    scrubber: Scrubber,
-    *,
-    authorized: bool,
+    exc: httpx.HTTPError, request: httpx.Request, operation: str, scrubber: Scrubber
 ) -> MLServiceError:
     """Translate an httpx exception, first scrubbing it and the request it carries."""
-    if authorized:
+    if "authorization" in request.headers:
         redact_authorization(exc, request)
     if scrubber.active:
         scrubber.scrub_exception_chain(exc)

@@ -94,6 +94,11 @@ def test_json_is_strict(text: bytes) -> None:
 def test_json_strings_are_scrubbed_and_deep_nesting_refused() -> None:
     scrubber = Scrubber(KEY, "", None)
     assert decode_json(f'{{"echo": "{KEY}"}}'.encode(), "predict", scrubber) == {"echo": "***"}
-    deep = b"[" * 5000 + b'"\\u0041"' + b"]" * 5000
-    with pytest.raises(MalformedResponseError):
+    # Deep enough that scrubbing (two frames a level) runs out of stack, not so deep that
+    # the decoder does; deeper still, the decoder refuses it as not JSON.
+    deep = b"[" * 700 + b'"\\u0041"' + b"]" * 700
+    with pytest.raises(MalformedResponseError, match="nested too deeply"):
         decode_json(deep, "predict", scrubber)
+    deeper = b"[" * 5000 + b"]" * 5000
+    with pytest.raises(MalformedResponseError, match="not JSON"):
+        decode_json(deeper, "predict", scrubber)

@@ -38,7 +38,7 @@ def test_httpx_exceptions_map_to_the_error_tree(
     exc: httpx.HTTPError, kind: type[MLServiceError], sent: bool | None
 ) -> None:
     request = httpx.Request("GET", "http://host/")
-    error = translate(exc, request, "predict", Scrubber(None, "", None), authorized=False)
+    error = translate(exc, request, "predict", Scrubber(None, "", None))
     assert type(error) is kind
     assert error.operation == "predict"
     assert str(error).startswith(f"predict: {type(exc).__name__}")
@@ -49,7 +49,7 @@ def test_httpx_exceptions_map_to_the_error_tree(
 def test_translation_scrubs_the_exception_and_redacts_the_request() -> None:
     request = httpx.Request("GET", "http://host/", headers={"Authorization": f"Bearer {KEY}"})
     exc = httpx.ReadError(f"peer said {KEY}", request=request)
-    error = translate(exc, request, "predict", Scrubber(KEY, "", None), authorized=True)
+    error = translate(exc, request, "predict", Scrubber(KEY, "", None))
     assert KEY not in str(error)
     assert KEY not in str(exc)
     assert request.headers["Authorization"] == "[redacted]"
